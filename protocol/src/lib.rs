@@ -1,0 +1,18 @@
+//! Sans-IO RTSP protocol core used by the `rtspsrc2` and `rtspsink` elements.
+//!
+//! Nothing in this crate touches sockets, threads or GStreamer: every function
+//! takes bytes or strings and returns values, so the whole crate is unit-tested
+//! and fuzzable on its own. The network driver in the plugin crate does the I/O.
+//!
+//! Why hand-written parsers instead of `rtsp-types`/`sdp-types`: those crates
+//! reject input that real cameras send (bare `\n` line endings, odd header
+//! case, SDP lines out of order, trailing whitespace; see `shared/docs/QUIRKS.md`).
+//! The parsers here are tolerant of such quirks and strict about sizes.
+
+pub mod auth;
+pub mod caps;
+pub mod headers;
+pub mod message;
+pub mod sdp;
+pub mod transport;
+pub mod url;
