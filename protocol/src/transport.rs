@@ -1,1 +1,693 @@
-//! (module under construction)
+//! The `Transport` header (RFC 2326 section 12.39, RFC 7826 section 18.54).
+//!
+//! A value is a comma-separated list of alternatives; each alternative is
+//! `protocol/profile[/lower-transport]` followed by `;`-separated
+//! parameters. Servers answer SETUP with the one they chose.
+//!
+//! Parsing is tolerant (see `shared/docs/QUIRKS.md`, "SETUP and PLAY
+//! responses"): parameters in any order and any case, spaces around `;` and
+//! `=`, quoted values, single ports instead of ranges, short hex SSRCs.
+//! Unknown parameters are kept in [`Transport::other`]; a known parameter
+//! with a value that cannot be parsed is kept there too rather than failing
+//! the whole header.
+
+use std::fmt;
+
+/// Lower transport of an RTP transport spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowerTransport {
+    /// UDP (the default when the spec has no lower part).
+    Udp,
+    /// TCP, i.e. RTP interleaved on the RTSP connection.
+    Tcp,
+}
+
+/// Unicast or multicast delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// `unicast`
+    Unicast,
+    /// `multicast`
+    Multicast,
+}
+
+/// One parsed `Transport` alternative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// `protocol/profile`, uppercased: `RTP/AVP`, `RTP/AVPF`, `RTP/SAVP`...
+    pub profile: String,
+    /// Lower transport; UDP when not given.
+    pub lower: LowerTransport,
+    /// `unicast` or `multicast`, if given.
+    pub delivery: Option<Delivery>,
+    /// `destination=` address.
+    pub destination: Option<String>,
+    /// `source=` address.
+    pub source: Option<String>,
+    /// `client_port=` RTP port and optional RTCP port.
+    pub client_port: Option<(u16, Option<u16>)>,
+    /// `server_port=` RTP port and optional RTCP port.
+    pub server_port: Option<(u16, Option<u16>)>,
+    /// `port=` (multicast) RTP port and optional RTCP port.
+    pub port: Option<(u16, Option<u16>)>,
+    /// `interleaved=` RTP channel and optional RTCP channel.
+    pub interleaved: Option<(u8, Option<u8>)>,
+    /// `ttl=` (multicast).
+    pub ttl: Option<u8>,
+    /// `ssrc=` of the stream the server sends.
+    pub ssrc: Option<u32>,
+    /// `mode=`, unquoted and uppercased (`PLAY`, `RECORD`).
+    pub mode: Option<String>,
+    /// Parameters not understood (or with unusable values), as
+    /// `(name, value)` in the order received.
+    pub other: Vec<(String, Option<String>)>,
+}
+
+/// Why a `Transport` alternative could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError(pub String);
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid Transport: {}", self.0)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+fn is_lws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn trim(s: &str) -> &str {
+    s.trim_matches(is_lws)
+}
+
+/// Removes one pair of surrounding double quotes (QUIRKS.md `mode="play"`;
+/// RFC 7826 quotes `mode` and addresses).
+fn unquote(s: &str) -> &str {
+    let s = trim(s);
+    s.strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .map(trim)
+        .unwrap_or(s)
+}
+
+/// Splits on `sep` outside double quotes (RFC 7826 allows
+/// `mode="PLAY,RECORD"`, whose comma must not split alternatives).
+fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut in_quotes = false;
+    for (i, c) in s.char_indices() {
+        if c == '"' {
+            in_quotes = !in_quotes;
+        } else if c == sep && !in_quotes {
+            parts.push(s.get(start..i).unwrap_or_default());
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(s.get(start..).unwrap_or_default());
+    parts
+}
+
+/// Parses `a` or `a-b` (spaces allowed around `-`; `a-` accepted as `a`).
+fn parse_range<T: std::str::FromStr>(value: &str) -> Option<(T, Option<T>)> {
+    let value = unquote(value);
+    match value.split_once('-') {
+        Some((first, second)) => {
+            let first = trim(first).parse().ok()?;
+            let second = trim(second);
+            if second.is_empty() {
+                Some((first, None))
+            } else {
+                Some((first, Some(second.parse().ok()?)))
+            }
+        }
+        None => Some((value.parse().ok()?, None)),
+    }
+}
+
+/// Parses a Transport `ssrc`. RFC 2326 section 12.39 writes it as 8 hex
+/// digits, but cameras drop leading zeros and pad with spaces (QUIRKS.md
+/// `ssrc= d6d6627`), so up to 8 hex digits are read as hex. A longer
+/// all-decimal value cannot be hex for a 32-bit SSRC and is read as decimal
+/// (some servers print the SSRC with `%u`). RFC 7826 allows several SSRCs
+/// separated by `/`; the first is taken.
+fn parse_ssrc(value: &str) -> Option<u32> {
+    let value = unquote(value);
+    let first = trim(value.split('/').next().unwrap_or(value));
+    let digits = first
+        .strip_prefix("0x")
+        .or_else(|| first.strip_prefix("0X"))
+        .unwrap_or(first);
+    if digits.is_empty() {
+        return None;
+    }
+    if digits.len() <= 8 && digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return u32::from_str_radix(digits, 16).ok();
+    }
+    if digits.bytes().all(|b| b.is_ascii_digit()) {
+        return digits.parse().ok();
+    }
+    None
+}
+
+/// Characters allowed in a transport spec part (`RTP`, `AVP`, `TCP`...).
+fn is_spec_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn write_pair<T: fmt::Display>(out: &mut String, name: &str, (first, second): &(T, Option<T>)) {
+    out.push(';');
+    out.push_str(name);
+    out.push('=');
+    out.push_str(&first.to_string());
+    if let Some(second) = second {
+        out.push('-');
+        out.push_str(&second.to_string());
+    }
+}
+
+impl Transport {
+    /// A `RTP/AVP` transport with the given lower transport and delivery and
+    /// no parameters.
+    pub fn new(lower: LowerTransport, delivery: Delivery) -> Self {
+        Self {
+            profile: "RTP/AVP".to_owned(),
+            lower,
+            delivery: Some(delivery),
+            destination: None,
+            source: None,
+            client_port: None,
+            server_port: None,
+            port: None,
+            interleaved: None,
+            ttl: None,
+            ssrc: None,
+            mode: None,
+            other: Vec::new(),
+        }
+    }
+
+    /// Parses one transport alternative, e.g.
+    /// `RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=1A2B3C4D;mode="PLAY"`.
+    ///
+    /// Fails only if the spec is unusable: empty, malformed, or with a lower
+    /// transport other than UDP or TCP.
+    pub fn parse(value: &str) -> Result<Self, TransportError> {
+        let value = trim(value);
+        if value.is_empty() {
+            return Err(TransportError("empty value".to_owned()));
+        }
+        let mut segments = split_outside_quotes(value, ';').into_iter();
+        let first = trim(segments.next().unwrap_or_default());
+
+        let mut transport = Transport::new(LowerTransport::Udp, Delivery::Unicast);
+        transport.delivery = None;
+        let mut lower_given = false;
+        let mut params: Vec<&str> = Vec::new();
+        if first.contains('/') && !first.contains('=') {
+            let parts: Vec<String> = first
+                .split('/')
+                .map(|p| trim(p).to_ascii_uppercase())
+                .collect();
+            let (protocol, profile, lower) = match parts.as_slice() {
+                [protocol, profile] => (protocol, profile, None),
+                [protocol, profile, lower] => (protocol, profile, Some(lower)),
+                _ => return Err(TransportError(format!("bad transport spec {first:?}"))),
+            };
+            if !is_spec_part(protocol) || !is_spec_part(profile) {
+                return Err(TransportError(format!("bad transport spec {first:?}")));
+            }
+            transport.profile = format!("{protocol}/{profile}");
+            transport.lower = match lower.map(String::as_str) {
+                None | Some("UDP") => LowerTransport::Udp,
+                Some("TCP") => LowerTransport::Tcp,
+                Some(other) => {
+                    return Err(TransportError(format!(
+                        "unsupported lower transport {other:?}"
+                    )));
+                }
+            };
+            lower_given = lower.is_some();
+        } else {
+            // No spec at all (`unicast;client_port=...`): assume RTP/AVP as
+            // the only profile RTSP 1.0 servers use, and read the segment as
+            // a parameter.
+            params.push(first);
+        }
+        params.extend(segments);
+
+        for param in params {
+            let (name, value) = match param.split_once('=') {
+                Some((name, value)) => (trim(name), Some(trim(value))),
+                None => (trim(param), None),
+            };
+            if name.is_empty() {
+                continue;
+            }
+            if !transport.apply_param(name, value) {
+                transport
+                    .other
+                    .push((name.to_owned(), value.map(str::to_owned)));
+            }
+        }
+
+        // RFC 2326 section 12.39: interleaved "is used with TCP"; a server
+        // answering `RTP/AVP;unicast;interleaved=0-1` to a TCP request means
+        // TCP, so do not fall back to the UDP default in that case.
+        if !lower_given && transport.interleaved.is_some() && transport.client_port.is_none() {
+            transport.lower = LowerTransport::Tcp;
+        }
+        Ok(transport)
+    }
+
+    /// Applies a known parameter. Returns false if the name is unknown or
+    /// the value unusable, so the caller keeps it in `other`.
+    fn apply_param(&mut self, name: &str, value: Option<&str>) -> bool {
+        let lname = name.to_ascii_lowercase();
+        match (lname.as_str(), value) {
+            ("unicast", _) => self.delivery = Some(Delivery::Unicast),
+            ("multicast", _) => self.delivery = Some(Delivery::Multicast),
+            ("destination", Some(v)) => self.destination = Some(unquote(v).to_owned()),
+            ("source", Some(v)) => self.source = Some(unquote(v).to_owned()),
+            ("client_port", Some(v)) => match parse_range(v) {
+                Some(range) => self.client_port = Some(range),
+                None => return false,
+            },
+            // QUIRKS.md: "a single `server_port=N` instead of a range".
+            ("server_port", Some(v)) => match parse_range(v) {
+                Some(range) => self.server_port = Some(range),
+                None => return false,
+            },
+            ("port", Some(v)) => match parse_range(v) {
+                Some(range) => self.port = Some(range),
+                None => return false,
+            },
+            ("interleaved", Some(v)) => match parse_range(v) {
+                Some(range) => self.interleaved = Some(range),
+                None => return false,
+            },
+            ("ttl", Some(v)) => match unquote(v).parse() {
+                Ok(ttl) => self.ttl = Some(ttl),
+                Err(_) => return false,
+            },
+            ("ssrc", Some(v)) => match parse_ssrc(v) {
+                Some(ssrc) => self.ssrc = Some(ssrc),
+                None => return false,
+            },
+            ("mode", Some(v)) => {
+                let mode = unquote(v);
+                if mode.is_empty() {
+                    return false;
+                }
+                self.mode = Some(mode.to_ascii_uppercase());
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Parses a comma-separated list of alternatives, skipping those that
+    /// cannot be parsed.
+    pub fn parse_list(value: &str) -> Vec<Self> {
+        split_outside_quotes(value, ',')
+            .into_iter()
+            .filter(|alt| !trim(alt).is_empty())
+            .filter_map(|alt| Self::parse(alt).ok())
+            .collect()
+    }
+
+    /// Formats for a request, e.g. `RTP/AVP/TCP;unicast;interleaved=0-1` or
+    /// `RTP/AVP;unicast;client_port=5000-5001`.
+    ///
+    /// UDP is written without `/UDP`, as live555, ffmpeg and GStreamer
+    /// clients do. `ssrc` is written as 8 hex digits (RFC 2326 section
+    /// 12.39) and `mode` unquoted in lower case (`mode=record`, as ffmpeg
+    /// sends it and servers accept case-insensitively).
+    pub fn to_header_value(&self) -> String {
+        let mut out = String::with_capacity(64);
+        out.push_str(if self.profile.is_empty() {
+            "RTP/AVP"
+        } else {
+            &self.profile
+        });
+        if self.lower == LowerTransport::Tcp {
+            out.push_str("/TCP");
+        }
+        match self.delivery {
+            Some(Delivery::Unicast) => out.push_str(";unicast"),
+            Some(Delivery::Multicast) => out.push_str(";multicast"),
+            None => {}
+        }
+        if let Some(destination) = &self.destination {
+            out.push_str(";destination=");
+            out.push_str(destination);
+        }
+        if let Some(source) = &self.source {
+            out.push_str(";source=");
+            out.push_str(source);
+        }
+        if let Some(interleaved) = &self.interleaved {
+            write_pair(&mut out, "interleaved", interleaved);
+        }
+        if let Some(ports) = &self.client_port {
+            write_pair(&mut out, "client_port", ports);
+        }
+        if let Some(ports) = &self.server_port {
+            write_pair(&mut out, "server_port", ports);
+        }
+        if let Some(ports) = &self.port {
+            write_pair(&mut out, "port", ports);
+        }
+        if let Some(ttl) = self.ttl {
+            out.push_str(&format!(";ttl={ttl}"));
+        }
+        if let Some(ssrc) = self.ssrc {
+            out.push_str(&format!(";ssrc={ssrc:08X}"));
+        }
+        if let Some(mode) = &self.mode {
+            out.push_str(";mode=");
+            out.push_str(&mode.to_ascii_lowercase());
+        }
+        for (name, value) in &self.other {
+            out.push(';');
+            out.push_str(name);
+            if let Some(value) = value {
+                out.push('=');
+                out.push_str(value);
+            }
+        }
+        // A header value must stay on one line whatever the fields hold.
+        out.retain(|c| c != '\r' && c != '\n');
+        out
+    }
+
+    /// Server RTP and RTCP ports. A single `server_port=N` means RTCP on
+    /// N+1 (RFC 3550 section 11); `None` if there is no server port or
+    /// N is 65535.
+    pub fn rtp_rtcp_ports_server(&self) -> Option<(u16, u16)> {
+        let (rtp, rtcp) = self.server_port?;
+        Some((rtp, rtcp.or_else(|| rtp.checked_add(1))?))
+    }
+
+    /// Client RTP and RTCP ports, with the same single-port rule as
+    /// [`Transport::rtp_rtcp_ports_server`].
+    pub fn rtp_rtcp_ports_client(&self) -> Option<(u16, u16)> {
+        let (rtp, rtcp) = self.client_port?;
+        Some((rtp, rtcp.or_else(|| rtp.checked_add(1))?))
+    }
+
+    /// Interleaved RTP and RTCP channels. A single `interleaved=N` means
+    /// RTCP on N+1 (RFC 2326 section 12.39 examples use consecutive
+    /// channels); `None` if not interleaved or N is 255.
+    pub fn interleaved_channels(&self) -> Option<(u8, u8)> {
+        let (rtp, rtcp) = self.interleaved?;
+        Some((rtp, rtcp.or_else(|| rtp.checked_add(1))?))
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_header_value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_tcp_interleaved() {
+        let t = Transport::parse("RTP/AVP/TCP;unicast;interleaved=0-1").unwrap();
+        assert_eq!(t.profile, "RTP/AVP");
+        assert_eq!(t.lower, LowerTransport::Tcp);
+        assert_eq!(t.delivery, Some(Delivery::Unicast));
+        assert_eq!(t.interleaved, Some((0, Some(1))));
+        assert_eq!(t.interleaved_channels(), Some((0, 1)));
+        assert!(t.other.is_empty());
+    }
+
+    #[test]
+    fn parse_udp_unicast_live555_setup_response() {
+        // Recorded-style live555 SETUP answer.
+        let t = Transport::parse(
+            "RTP/AVP;unicast;destination=192.168.1.20;source=192.168.1.10;client_port=50000-50001;server_port=6970-6971",
+        )
+        .unwrap();
+        assert_eq!(t.lower, LowerTransport::Udp);
+        assert_eq!(t.destination.as_deref(), Some("192.168.1.20"));
+        assert_eq!(t.source.as_deref(), Some("192.168.1.10"));
+        assert_eq!(t.client_port, Some((50000, Some(50001))));
+        assert_eq!(t.server_port, Some((6970, Some(6971))));
+        assert_eq!(t.rtp_rtcp_ports_server(), Some((6970, 6971)));
+        assert_eq!(t.rtp_rtcp_ports_client(), Some((50000, 50001)));
+    }
+
+    #[test]
+    fn parse_hikvision_style_setup_response() {
+        // Recorded-style Hikvision SETUP answer over UDP.
+        let t = Transport::parse(
+            "RTP/AVP;unicast;client_port=51372-51373;server_port=8216-8217;ssrc=7bf26d1a;mode=\"play\"",
+        )
+        .unwrap();
+        assert_eq!(t.ssrc, Some(0x7bf26d1a));
+        assert_eq!(t.mode.as_deref(), Some("PLAY"));
+        assert_eq!(t.rtp_rtcp_ports_server(), Some((8216, 8217)));
+    }
+
+    #[test]
+    fn parse_explicit_udp_and_profiles() {
+        let t = Transport::parse("rtp/avp/udp;unicast;client_port=5000-5001").unwrap();
+        assert_eq!(t.profile, "RTP/AVP");
+        assert_eq!(t.lower, LowerTransport::Udp);
+        let t = Transport::parse("RTP/SAVPF/TCP;interleaved=2-3").unwrap();
+        assert_eq!(t.profile, "RTP/SAVPF");
+        assert_eq!(t.lower, LowerTransport::Tcp);
+        let t = Transport::parse("RTP/AVPF").unwrap();
+        assert_eq!(t.profile, "RTP/AVPF");
+        assert_eq!(t.delivery, None);
+    }
+
+    #[test]
+    fn parse_multicast() {
+        let t = Transport::parse("RTP/AVP;multicast;destination=224.2.0.1;port=3456-3457;ttl=16")
+            .unwrap();
+        assert_eq!(t.delivery, Some(Delivery::Multicast));
+        assert_eq!(t.destination.as_deref(), Some("224.2.0.1"));
+        assert_eq!(t.port, Some((3456, Some(3457))));
+        assert_eq!(t.ttl, Some(16));
+    }
+
+    #[test]
+    fn quirk_params_in_any_order_and_case() {
+        // QUIRKS.md: "`Transport` parameters in any order".
+        let t = Transport::parse(
+            "RTP/AVP ; server_port = 6970-6971 ;Client_Port=5000-5001; SSRC=0000ABCD ;UNICAST",
+        )
+        .unwrap();
+        assert_eq!(t.delivery, Some(Delivery::Unicast));
+        assert_eq!(t.client_port, Some((5000, Some(5001))));
+        assert_eq!(t.server_port, Some((6970, Some(6971))));
+        assert_eq!(t.ssrc, Some(0xABCD));
+        let a = Transport::parse("RTP/AVP/TCP;interleaved=0-1;unicast;mode=PLAY").unwrap();
+        let b = Transport::parse("RTP/AVP/TCP;mode=PLAY;unicast;interleaved=0-1").unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn quirk_ssrc_leading_space_short_hex() {
+        // QUIRKS.md: "`ssrc= d6d6627` (leading space, fewer than 8 hex
+        // digits)".
+        let t = Transport::parse("RTP/AVP/TCP;unicast;interleaved=0-1;ssrc= d6d6627;mode=\"play\"")
+            .unwrap();
+        assert_eq!(t.ssrc, Some(0x0d6d6627));
+        assert_eq!(t.interleaved, Some((0, Some(1))));
+    }
+
+    #[test]
+    fn quirk_mode_quoted() {
+        // QUIRKS.md: "`mode="play"` quoted".
+        let t = Transport::parse("RTP/AVP;unicast;mode=\"play\"").unwrap();
+        assert_eq!(t.mode.as_deref(), Some("PLAY"));
+        let t = Transport::parse("RTP/AVP;unicast;mode= \"PLAY,RECORD\" ").unwrap();
+        assert_eq!(t.mode.as_deref(), Some("PLAY,RECORD"));
+        let t = Transport::parse("RTP/AVP;unicast;mode=record").unwrap();
+        assert_eq!(t.mode.as_deref(), Some("RECORD"));
+    }
+
+    #[test]
+    fn quirk_single_server_port() {
+        // QUIRKS.md: "a single `server_port=N` instead of a range".
+        let t = Transport::parse("RTP/AVP;unicast;client_port=5000-5001;server_port=6970").unwrap();
+        assert_eq!(t.server_port, Some((6970, None)));
+        assert_eq!(t.rtp_rtcp_ports_server(), Some((6970, 6971)));
+        let t = Transport::parse("RTP/AVP;unicast;server_port=65535").unwrap();
+        assert_eq!(t.rtp_rtcp_ports_server(), None);
+        let t = Transport::parse("RTP/AVP;unicast;server_port= 7000 - 7001").unwrap();
+        assert_eq!(t.rtp_rtcp_ports_server(), Some((7000, 7001)));
+        let t = Transport::parse("RTP/AVP;unicast").unwrap();
+        assert_eq!(t.rtp_rtcp_ports_server(), None);
+    }
+
+    #[test]
+    fn single_interleaved_channel() {
+        let t = Transport::parse("RTP/AVP/TCP;interleaved=0").unwrap();
+        assert_eq!(t.interleaved, Some((0, None)));
+        assert_eq!(t.interleaved_channels(), Some((0, 1)));
+        let t = Transport::parse("RTP/AVP/TCP;interleaved=255").unwrap();
+        assert_eq!(t.interleaved_channels(), None);
+    }
+
+    #[test]
+    fn interleaved_without_lower_means_tcp() {
+        let t = Transport::parse("RTP/AVP;unicast;interleaved=0-1").unwrap();
+        assert_eq!(t.lower, LowerTransport::Tcp);
+        let t = Transport::parse("RTP/AVP/UDP;unicast;interleaved=0-1").unwrap();
+        assert_eq!(t.lower, LowerTransport::Udp);
+    }
+
+    #[test]
+    fn ssrc_forms() {
+        for (v, want) in [
+            ("12345678", Some(0x12345678)),
+            ("DEADBEEF", Some(0xDEADBEEF)),
+            ("0x1f", Some(0x1f)),
+            ("\"0A13C760\"", Some(0x0A13C760)),
+            ("0A13C760/9A9DE123", Some(0x0A13C760)),
+            ("3735928559", Some(3735928559)),
+            ("99999999999", None),
+            ("xyz", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_ssrc(v), want, "{v}");
+        }
+        let t = Transport::parse("RTP/AVP;ssrc=xyz").unwrap();
+        assert_eq!(t.ssrc, None);
+        assert_eq!(t.other, vec![("ssrc".to_owned(), Some("xyz".to_owned()))]);
+    }
+
+    #[test]
+    fn unknown_and_bad_params_preserved() {
+        let t = Transport::parse("RTP/AVP;unicast;append;layers=2;client_port=abc;X-Foo=\"b;c\"")
+            .unwrap();
+        assert_eq!(
+            t.other,
+            vec![
+                ("append".to_owned(), None),
+                ("layers".to_owned(), Some("2".to_owned())),
+                ("client_port".to_owned(), Some("abc".to_owned())),
+                ("X-Foo".to_owned(), Some("\"b;c\"".to_owned())),
+            ]
+        );
+        assert_eq!(t.client_port, None);
+        assert_eq!(
+            t.to_header_value(),
+            "RTP/AVP;unicast;append;layers=2;client_port=abc;X-Foo=\"b;c\""
+        );
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(Transport::parse("").is_err());
+        assert!(Transport::parse("   ").is_err());
+        assert!(Transport::parse("RTP/AVP/SCTP;unicast").is_err());
+        assert!(Transport::parse("RTP/AVP/TCP/X").is_err());
+        assert!(Transport::parse("RTP/").is_err());
+        assert!(Transport::parse("/AVP").is_err());
+        assert!(Transport::parse("RTP AVP/x y").is_err());
+        let e = Transport::parse("RTP/AVP/QUIC").unwrap_err();
+        assert!(e.to_string().contains("QUIC"));
+    }
+
+    #[test]
+    fn missing_spec_assumes_rtp_avp() {
+        let t = Transport::parse("unicast;client_port=5000-5001").unwrap();
+        assert_eq!(t.profile, "RTP/AVP");
+        assert_eq!(t.lower, LowerTransport::Udp);
+        assert_eq!(t.delivery, Some(Delivery::Unicast));
+        assert_eq!(t.client_port, Some((5000, Some(5001))));
+    }
+
+    #[test]
+    fn parse_list_alternatives() {
+        let list = Transport::parse_list(
+            "RTP/AVP/TCP;unicast;interleaved=0-1, RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/SCTP;unicast, ,RTP/AVP;multicast;mode=\"PLAY,RECORD\"",
+        );
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].lower, LowerTransport::Tcp);
+        assert_eq!(list[1].client_port, Some((5000, Some(5001))));
+        assert_eq!(list[2].delivery, Some(Delivery::Multicast));
+        assert_eq!(list[2].mode.as_deref(), Some("PLAY,RECORD"));
+        assert!(Transport::parse_list("").is_empty());
+        assert!(Transport::parse_list(",,").is_empty());
+    }
+
+    #[test]
+    fn format_requests() {
+        let mut t = Transport::new(LowerTransport::Tcp, Delivery::Unicast);
+        t.interleaved = Some((0, Some(1)));
+        assert_eq!(t.to_header_value(), "RTP/AVP/TCP;unicast;interleaved=0-1");
+        let mut t = Transport::new(LowerTransport::Udp, Delivery::Unicast);
+        t.client_port = Some((5000, Some(5001)));
+        assert_eq!(t.to_header_value(), "RTP/AVP;unicast;client_port=5000-5001");
+        let mut t = Transport::new(LowerTransport::Udp, Delivery::Multicast);
+        t.mode = Some("RECORD".into());
+        assert_eq!(t.to_header_value(), "RTP/AVP;multicast;mode=record");
+        assert_eq!(t.to_string(), "RTP/AVP;multicast;mode=record");
+        let mut t = Transport::new(LowerTransport::Udp, Delivery::Multicast);
+        t.destination = Some("224.2.0.1".into());
+        t.port = Some((3456, Some(3457)));
+        t.ttl = Some(16);
+        t.ssrc = Some(0xABCD);
+        t.server_port = Some((1, None));
+        assert_eq!(
+            t.to_header_value(),
+            "RTP/AVP;multicast;destination=224.2.0.1;server_port=1;port=3456-3457;ttl=16;ssrc=0000ABCD"
+        );
+        let mut t = Transport::new(LowerTransport::Udp, Delivery::Unicast);
+        t.destination = Some("a\r\nEvil: x".into());
+        assert!(!t.to_header_value().contains('\n'));
+    }
+
+    #[test]
+    fn roundtrip() {
+        for v in [
+            "RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=0D6D6627;mode=play",
+            "RTP/AVP;unicast;client_port=5000-5001;server_port=6970-6971",
+            "RTP/SAVPF;multicast;destination=239.1.1.1;port=5004-5005;ttl=4",
+        ] {
+            let t = Transport::parse(v).unwrap();
+            assert_eq!(t.to_header_value(), v);
+            assert_eq!(Transport::parse(&t.to_header_value()).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        for v in [
+            "\"",
+            ";;;;",
+            "=",
+            "RTP/AVP;=;==;a=b=c",
+            "RTP/AVP;client_port=-",
+            "RTP/AVP;client_port=70000-1",
+            "é/ü;ssrc=é",
+            "RTP/AVP;interleaved=1-2-3",
+            "RTP/AVP;ttl=300",
+            "RTP/AVP;mode=\"\"",
+            "\"RTP/AVP,x\";a",
+        ] {
+            let _ = Transport::parse(v);
+            let _ = Transport::parse_list(v);
+        }
+        let t = Transport::parse("RTP/AVP;ttl=300;interleaved=1-2-3").unwrap();
+        assert_eq!(t.ttl, None);
+        assert_eq!(t.interleaved, None);
+        assert_eq!(t.other.len(), 2);
+    }
+}

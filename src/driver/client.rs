@@ -1,0 +1,360 @@
+//! An RTSP client connection: request/response with CSeq matching,
+//! authentication retries, Session tracking and answers to requests the
+//! server sends us. Used by both elements.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rtspclient_protocol::auth::{self, Authenticator, Credentials, RetryDecision};
+use rtspclient_protocol::headers::{SessionHeader, parse_public};
+use rtspclient_protocol::message::{Headers, Message, Request, Response};
+use rtspclient_protocol::url::RtspUrl;
+
+use super::connection::{Connection, Writer};
+use super::error::{ClientError, ErrorKind};
+
+/// Settings shared by all requests of one client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub user_agent: String,
+    /// Bound on connecting and on waiting for each response.
+    pub timeout: Duration,
+    /// Added to every request (the elements' `extra-http-request-headers`).
+    pub extra_headers: Vec<(String, String)>,
+}
+
+/// Something that arrived while no response was awaited, or between requests.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Interleaved RTP/RTCP (RFC 2326 10.12).
+    Data { channel: u8, payload: Bytes },
+    /// A request from the server; it has been answered already.
+    ServerRequest(Request),
+    /// A response nobody waits for any more (e.g. a keep-alive answer).
+    Response(Response),
+}
+
+/// Authentication attempts per request: the first 401 (no credentials sent
+/// yet) and one stale-nonce renewal; more would be a loop.
+const MAX_AUTH_ATTEMPTS: usize = 3;
+
+/// Methods this client answers when the server asks (RFC 2326 10: servers may
+/// send OPTIONS, ANNOUNCE, GET_PARAMETER, SET_PARAMETER, REDIRECT).
+const ANSWERED_METHODS: &str =
+    "OPTIONS, ANNOUNCE, GET_PARAMETER, SET_PARAMETER, REDIRECT, TEARDOWN";
+
+pub struct RtspClient {
+    conn: Connection,
+    url: RtspUrl,
+    credentials: Option<Credentials>,
+    authenticator: Option<Authenticator>,
+    cseq: u32,
+    session: Option<SessionHeader>,
+    public: Option<Vec<String>>,
+    refused: Vec<String>,
+    config: ClientConfig,
+}
+
+impl RtspClient {
+    /// Connect to the server named by `url`.
+    pub async fn connect(
+        url: RtspUrl,
+        credentials: Option<Credentials>,
+        config: ClientConfig,
+    ) -> Result<RtspClient, ClientError> {
+        let conn = Connection::connect(&url.host_port(), config.timeout).await?;
+        Ok(RtspClient {
+            conn,
+            url,
+            credentials,
+            authenticator: None,
+            cseq: 0,
+            session: None,
+            public: None,
+            refused: Vec::new(),
+            config,
+        })
+    }
+
+    pub fn url(&self) -> &RtspUrl {
+        &self.url
+    }
+
+    pub fn writer(&self) -> Writer {
+        self.conn.writer()
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn session(&self) -> Option<&SessionHeader> {
+        self.session.as_ref()
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Whether `method` may be used: listed in `Public:` (or no `Public:`
+    /// seen) and not refused earlier with 405/501/551. Some cameras drop
+    /// the connection on unknown methods (QUIRKS.md, session life).
+    pub fn supports(&self, method: &str) -> bool {
+        if self.refused.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+            return false;
+        }
+        match &self.public {
+            Some(list) => list.iter().any(|m| m.eq_ignore_ascii_case(method)),
+            None => true,
+        }
+    }
+
+    /// Whether the server listed `method` in `Public:` and has not refused
+    /// it since. Stricter than [`RtspClient::supports`]: for optional
+    /// methods such as GET_PARAMETER keep-alives.
+    pub fn public_lists(&self, method: &str) -> bool {
+        self.public.is_some() && self.supports(method)
+    }
+
+    /// Remember that the server refused `method` (405, 501 or 551).
+    pub fn mark_refused(&mut self, method: &str) {
+        if !self.refused.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+            self.refused.push(method.to_ascii_uppercase());
+        }
+    }
+
+    /// Record the `Public:` header of an OPTIONS answer.
+    pub fn set_public_from(&mut self, response: &Response) {
+        let joined: Vec<&str> = response.headers.get_all("Public").collect();
+        if !joined.is_empty() {
+            self.public = Some(parse_public(&joined.join(",")));
+        }
+    }
+
+    /// Build a request with CSeq, User-Agent, Session and Authorization.
+    fn build_request(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Request {
+        self.cseq = self.cseq.wrapping_add(1);
+        let mut request = Request::new(method, uri);
+        request.headers.set("CSeq", self.cseq.to_string());
+        request
+            .headers
+            .set("User-Agent", self.config.user_agent.clone());
+        for (name, value) in &self.config.extra_headers {
+            request.headers.append(name, value.clone());
+        }
+        for (name, value) in headers.iter() {
+            request.headers.set(name, value);
+        }
+        if let Some(session) = &self.session {
+            if request.headers.get("Session").is_none() {
+                request.headers.set("Session", session.id.clone());
+            }
+        }
+        if let Some(auth) = &mut self.authenticator {
+            request
+                .headers
+                .set("Authorization", auth.authorization(method, uri));
+        }
+        request.body = body.to_vec();
+        request
+    }
+
+    /// Send a request and wait for its response, handing everything else
+    /// that arrives meanwhile to `on_incoming`. Answers 401 by authenticating
+    /// (bounded). Non-success statuses are returned as `Ok`: the caller
+    /// decides (3xx redirects, 461 transport fallback, 404 control retry).
+    pub async fn request(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &Headers,
+        body: &[u8],
+        on_incoming: &mut (dyn FnMut(Incoming) + Send),
+    ) -> Result<Response, ClientError> {
+        for _ in 0..MAX_AUTH_ATTEMPTS {
+            let request = self.build_request(method, uri, headers, body);
+            let cseq = self.cseq;
+            self.send_request(&request).await?;
+            let response = self.wait_response(method, cseq, on_incoming).await?;
+            if response.status != 401 {
+                self.note_session(&response);
+                return Ok(response);
+            }
+            let challenges = auth::parse_challenges(response.headers.get_all("WWW-Authenticate"));
+            let retry = match (&mut self.authenticator, &self.credentials) {
+                (Some(auth), _) => auth.on_unauthorized(&challenges) == RetryDecision::Retry,
+                (None, Some(credentials)) => {
+                    self.authenticator = Authenticator::new(credentials.clone(), &challenges);
+                    self.authenticator.is_some()
+                }
+                (None, None) => false,
+            };
+            if !retry {
+                let reason = if self.credentials.is_none() {
+                    "Authentication required but no credentials were given".to_string()
+                } else if challenges.is_empty() {
+                    "Server requires an unsupported authentication scheme".to_string()
+                } else {
+                    "Wrong user name or password".to_string()
+                };
+                return Err(ClientError::new(
+                    ErrorKind::NotAuthorized {
+                        code: response.status,
+                        reason: response.reason.clone(),
+                    },
+                    reason,
+                )
+                .with_request(method, cseq));
+            }
+        }
+        Err(ClientError::new(
+            ErrorKind::NotAuthorized {
+                code: 401,
+                reason: "Unauthorized".into(),
+            },
+            "Authentication kept failing",
+        )
+        .with_request(method, self.cseq))
+    }
+
+    /// Send a request without waiting; returns its CSeq. Used for
+    /// keep-alives whose answers arrive through [`RtspClient::next_incoming`].
+    pub async fn send_only(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &Headers,
+    ) -> Result<u32, ClientError> {
+        let request = self.build_request(method, uri, headers, &[]);
+        self.send_request(&request).await?;
+        Ok(self.cseq)
+    }
+
+    async fn send_request(&mut self, request: &Request) -> Result<(), ClientError> {
+        let bytes = Bytes::from(request.serialize());
+        let writer = self.conn.writer();
+        let send = writer.send(bytes);
+        match tokio::time::timeout(self.config.timeout, send).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ClientError::new(
+                ErrorKind::Closed,
+                "The server closed the connection",
+            )
+            .with_request(&request.method, self.cseq)),
+            Err(_) => Err(ClientError::new(
+                ErrorKind::Timeout,
+                "Could not send the request in time",
+            )
+            .with_request(&request.method, self.cseq)),
+        }
+    }
+
+    async fn wait_response(
+        &mut self,
+        method: &str,
+        cseq: u32,
+        on_incoming: &mut (dyn FnMut(Incoming) + Send),
+    ) -> Result<Response, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        loop {
+            let message = match tokio::time::timeout_at(deadline, self.conn.read_message()).await {
+                Err(_) => {
+                    return Err(ClientError::new(
+                        ErrorKind::Timeout,
+                        format!("No response within {:?}", self.config.timeout),
+                    )
+                    .with_request(method, cseq));
+                }
+                Ok(Err(err)) => return Err(err.with_request(method, cseq)),
+                Ok(Ok(message)) => message,
+            };
+            match message {
+                Message::Response(response) => match response.headers.cseq() {
+                    Some(got) if got == cseq => return Ok(response),
+                    // Some cameras omit CSeq; with one request in flight
+                    // the answer can only be ours.
+                    None => return Ok(response),
+                    Some(_) => on_incoming(Incoming::Response(response)),
+                },
+                other => {
+                    if let Some(incoming) = self.dispatch(other).await {
+                        on_incoming(incoming);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Next message when no request is outstanding (the playing loop).
+    /// Server requests are answered before they are returned. Cancel-safe.
+    pub async fn next_incoming(&mut self) -> Result<Incoming, ClientError> {
+        loop {
+            let message = self.conn.read_message().await?;
+            if let Some(incoming) = self.dispatch(message).await {
+                return Ok(incoming);
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, message: Message) -> Option<Incoming> {
+        match message {
+            Message::Data { channel, payload } => Some(Incoming::Data { channel, payload }),
+            Message::Response(response) => {
+                self.note_session(&response);
+                Some(Incoming::Response(response))
+            }
+            Message::Request(request) => {
+                let answer = self.answer_for(&request);
+                // A failed answer shows up as a closed connection on the next read.
+                let _ = self
+                    .conn
+                    .writer()
+                    .send(Bytes::from(answer.serialize()))
+                    .await;
+                Some(Incoming::ServerRequest(request))
+            }
+        }
+    }
+
+    fn answer_for(&self, request: &Request) -> Response {
+        let known = ANSWERED_METHODS
+            .split(", ")
+            .any(|m| m.eq_ignore_ascii_case(&request.method));
+        let mut response = if known {
+            Response::new(200, "OK")
+        } else {
+            Response::new(501, "Not Implemented")
+        };
+        if let Some(cseq) = request.headers.get("CSeq") {
+            response.headers.set("CSeq", cseq.trim());
+        }
+        if let Some(session) = request.headers.get("Session") {
+            response.headers.set("Session", session);
+        }
+        if request.method.eq_ignore_ascii_case("OPTIONS") {
+            response.headers.set("Public", ANSWERED_METHODS);
+        }
+        response
+            .headers
+            .set("User-Agent", self.config.user_agent.clone());
+        response
+    }
+
+    fn note_session(&mut self, response: &Response) {
+        // Session ids may change between SETUPs of one presentation
+        // (QUIRKS.md): the latest one wins.
+        if let Some(session) = response
+            .headers
+            .get("Session")
+            .and_then(SessionHeader::parse)
+        {
+            self.session = Some(session);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Network driver: the async I/O layer between the sans-IO protocol core
+//! (`rtspclient_protocol`) and the elements.
+//!
+//! All element instances share one multi-threaded tokio runtime
+//! ([`runtime::runtime`]), so a process with hundreds of streams does not need
+//! hundreds of threads. Data packets are pushed into GStreamer directly from
+//! the runtime's worker threads.
+
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod runtime;
+pub mod udp;

@@ -1,0 +1,170 @@
+//! UDP sockets for RTP/RTCP: even/odd port pairs (RFC 3550 11), optional
+//! port range, receive buffer size, and multicast group joins.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+/// How many candidate pairs to try before giving up: ports get taken
+/// between our two binds by other processes.
+const MAX_PAIR_ATTEMPTS: usize = 64;
+
+#[derive(Debug, Clone, Default)]
+pub struct UdpOptions {
+    /// Inclusive local port range for RTP/RTCP; None = ephemeral ports.
+    pub port_range: Option<(u16, u16)>,
+    /// SO_RCVBUF to ask for; 0 leaves the system default.
+    pub buffer_size: usize,
+    /// Interface address for multicast joins; None = system choice.
+    pub multicast_iface: Option<Ipv4Addr>,
+}
+
+/// An RTP socket and its RTCP companion.
+#[derive(Debug, Clone)]
+pub struct UdpPair {
+    pub rtp: Arc<UdpSocket>,
+    pub rtcp: Arc<UdpSocket>,
+}
+
+impl UdpPair {
+    pub fn rtp_port(&self) -> u16 {
+        self.rtp.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+    pub fn rtcp_port(&self) -> u16 {
+        self.rtcp.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+}
+
+fn unspecified(ipv6: bool) -> IpAddr {
+    if ipv6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+fn bind_one(addr: SocketAddr, buffer_size: usize, reuse: bool) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse {
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+    }
+    if buffer_size > 0 {
+        // Best effort: the kernel caps it at net.core.rmem_max.
+        let _ = socket.set_recv_buffer_size(buffer_size);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Bind an even RTP port and the next odd one for RTCP. Must run inside the
+/// shared runtime (the sockets register with its reactor).
+pub fn bind_unicast_pair(ipv6: bool, options: &UdpOptions) -> io::Result<UdpPair> {
+    let ip = unspecified(ipv6);
+    let mut candidates: Box<dyn Iterator<Item = u16>> = match options.port_range {
+        Some((low, high)) => {
+            let first = low + (low % 2);
+            Box::new((first..high).step_by(2))
+        }
+        None => Box::new(std::iter::repeat_n(0, MAX_PAIR_ATTEMPTS)),
+    };
+    let mut last_err = None;
+    for _ in 0..MAX_PAIR_ATTEMPTS {
+        let Some(port) = candidates.next() else { break };
+        let rtp = match bind_one(SocketAddr::new(ip, port), options.buffer_size, false) {
+            Ok(s) => s,
+            Err(err) => {
+                last_err = Some(err);
+                continue;
+            }
+        };
+        let rtp_port = rtp.local_addr()?.port();
+        if rtp_port % 2 != 0 || rtp_port == u16::MAX {
+            continue;
+        }
+        match bind_one(
+            SocketAddr::new(ip, rtp_port + 1),
+            options.buffer_size,
+            false,
+        ) {
+            Ok(rtcp) => {
+                return Ok(UdpPair {
+                    rtp: Arc::new(rtp),
+                    rtcp: Arc::new(rtcp),
+                });
+            }
+            Err(err) => last_err = Some(err),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::AddrInUse, "no free even/odd UDP port pair")
+    }))
+}
+
+/// Bind the multicast ports and join `group` on both sockets.
+pub fn bind_multicast_pair(
+    group: IpAddr,
+    rtp_port: u16,
+    rtcp_port: u16,
+    options: &UdpOptions,
+) -> io::Result<UdpPair> {
+    let ip = unspecified(group.is_ipv6());
+    // Several receivers of one group on one host must share the ports.
+    let rtp = bind_one(SocketAddr::new(ip, rtp_port), options.buffer_size, true)?;
+    let rtcp = bind_one(SocketAddr::new(ip, rtcp_port), options.buffer_size, true)?;
+    for socket in [&rtp, &rtcp] {
+        match group {
+            IpAddr::V4(group) => {
+                let iface = options.multicast_iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                socket.join_multicast_v4(group, iface)?;
+                // We also send RTCP receiver reports to the group; keep our
+                // own copies from looping back into the RTCP socket only
+                // where that is possible.
+            }
+            IpAddr::V6(group) => socket.join_multicast_v6(&group, 0)?,
+        }
+    }
+    Ok(UdpPair {
+        rtp: Arc::new(rtp),
+        rtcp: Arc::new(rtcp),
+    })
+}
+
+/// Parse a `port-range` property value: "5000-5100".
+pub fn parse_port_range(value: &str) -> Option<(u16, u16)> {
+    let (low, high) = value.trim().split_once('-')?;
+    let low: u16 = low.trim().parse().ok()?;
+    let high: u16 = high.trim().parse().ok()?;
+    (low < high).then_some((low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_range_parsing() {
+        assert_eq!(parse_port_range("5000-5010"), Some((5000, 5010)));
+        assert_eq!(parse_port_range(" 5000 - 5010 "), Some((5000, 5010)));
+        assert_eq!(parse_port_range("5010-5000"), None);
+        assert_eq!(parse_port_range("x-1"), None);
+        assert_eq!(parse_port_range(""), None);
+    }
+
+    #[test]
+    fn unicast_pair_is_even_odd() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pair = bind_unicast_pair(false, &UdpOptions::default()).unwrap();
+            assert_eq!(pair.rtp_port() % 2, 0);
+            assert_eq!(pair.rtcp_port(), pair.rtp_port() + 1);
+        });
+    }
+}

@@ -1,0 +1,28 @@
+//! GStreamer RTSP client plugin: `rtspsrc2` (play) and `rtspsink` (publish).
+//!
+//! Layers: `rtspclient_protocol` (sans-IO protocol core, its own crate),
+//! [`driver`] (async network I/O on one shared runtime) and the elements.
+
+use gst::glib;
+
+mod caps_convert;
+pub mod driver;
+mod element_error;
+mod rtspsrc2;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    rtspsrc2::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    rtspclient,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,696 @@
+//! `rtspsrc2`: the element glue. Properties, the URI handler, state
+//! changes, `rtpbin` and the `stream_%u` pads. The RTSP conversation runs
+//! in [`super::session`] on the shared runtime; this file never waits on
+//! the network.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use rtspclient_protocol::auth::Credentials;
+use rtspclient_protocol::url::RtspUrl;
+use tokio::sync::watch;
+
+use super::session::{self, PlayConfig, PlayHost};
+use super::settings::{self, BufferMode, Protocol, Settings};
+use super::streams::{StreamOutput, Timing};
+use crate::driver::client::ClientConfig;
+use crate::driver::error::ClientError;
+use crate::driver::runtime::runtime;
+use crate::driver::udp::{UdpOptions, parse_port_range};
+use crate::element_error::post_client_error;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtspsrc2",
+        gst::DebugColorFlags::empty(),
+        Some("RTSP source"),
+    )
+});
+
+/// URI schemes handled. rtsps/rtsph arrive with TLS and HTTP tunnelling.
+const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu"];
+
+struct Task {
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct State {
+    rtpbin: Option<gst::Element>,
+    streams: Vec<Option<Arc<StreamOutput>>>,
+    /// Caps per payload type for each stream, for rtpbin's request-pt-map.
+    pt_maps: Vec<Vec<gst::Caps>>,
+    ghost_pads: Vec<Option<gst::GhostPad>>,
+    no_more_pads_sent: bool,
+    task: Option<Task>,
+    group_id: Option<gst::GroupId>,
+}
+
+#[derive(Default)]
+pub struct RtspSrc2 {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    timing: Arc<Timing>,
+    /// Bumped on every start; a play task whose epoch is stale may no
+    /// longer touch the element.
+    epoch: AtomicU64,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtspSrc2 {
+    const NAME: &'static str = "GstRtspSrc2";
+    type Type = super::RtspSrc2;
+    type ParentType = gst::Bin;
+    type Interfaces = (gst::URIHandler,);
+}
+
+impl ObjectImpl for RtspSrc2 {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location")
+                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP)")
+                    .build(),
+                glib::ParamSpecString::builder("user-id")
+                    .nick("User ID")
+                    .blurb("User name for authentication; credentials in the location take precedence")
+                    .build(),
+                glib::ParamSpecString::builder("user-pw")
+                    .nick("User password")
+                    .blurb("Password for authentication (never logged)")
+                    .build(),
+                glib::ParamSpecString::builder("protocols")
+                    .nick("Protocols")
+                    .blurb("Allowed lower transports in priority order, comma separated: udp, udp-mcast, tcp")
+                    .default_value(Some(settings::DEFAULT_PROTOCOLS))
+                    .build(),
+                glib::ParamSpecUInt64::builder("timeout")
+                    .nick("UDP timeout")
+                    .blurb("Microseconds without UDP packets before retrying over TCP (or failing); 0 = wait forever")
+                    .default_value(settings::DEFAULT_TIMEOUT_US)
+                    .build(),
+                glib::ParamSpecUInt64::builder("tcp-timeout")
+                    .nick("TCP timeout")
+                    .blurb("Microseconds to wait for a TCP connection and for each RTSP response")
+                    .minimum(1000)
+                    .default_value(settings::DEFAULT_TCP_TIMEOUT_US)
+                    .build(),
+                glib::ParamSpecUInt::builder("latency")
+                    .nick("Latency")
+                    .blurb("Jitterbuffer size in milliseconds")
+                    .default_value(settings::DEFAULT_LATENCY_MS)
+                    .build(),
+                glib::ParamSpecBoolean::builder("drop-on-latency")
+                    .nick("Drop on latency")
+                    .blurb("Drop packets that arrive later than the latency allows instead of delaying the stream")
+                    .default_value(settings::DEFAULT_DROP_ON_LATENCY)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("buffer-mode", settings::DEFAULT_BUFFER_MODE)
+                    .nick("Buffer mode")
+                    .blurb("How the jitterbuffer maps RTP time to running time")
+                    .build(),
+                glib::ParamSpecBoolean::builder("ntp-sync")
+                    .nick("NTP sync")
+                    .blurb("Synchronise received streams to the NTP clock of the sender reports")
+                    .default_value(settings::DEFAULT_NTP_SYNC)
+                    .build(),
+                glib::ParamSpecBoolean::builder("do-rtcp")
+                    .nick("Do RTCP")
+                    .blurb("Send RTCP receiver reports to the server")
+                    .default_value(settings::DEFAULT_DO_RTCP)
+                    .build(),
+                glib::ParamSpecInt::builder("udp-buffer-size")
+                    .nick("UDP buffer size")
+                    .blurb("Kernel receive buffer size of UDP sockets in bytes (0 = system default)")
+                    .minimum(0)
+                    .default_value(settings::DEFAULT_UDP_BUFFER_SIZE)
+                    .build(),
+                glib::ParamSpecString::builder("port-range")
+                    .nick("Port range")
+                    .blurb("Local UDP port range for RTP/RTCP, e.g. \"3000-3005\" (default: any free ports)")
+                    .build(),
+                glib::ParamSpecString::builder("multicast-iface")
+                    .nick("Multicast interface")
+                    .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
+                    .build(),
+                glib::ParamSpecString::builder("user-agent")
+                    .nick("User agent")
+                    .blurb("User-Agent header sent with every request")
+                    .default_value(Some(settings::default_user_agent().as_str()))
+                    .build(),
+                glib::ParamSpecBoolean::builder("do-rtsp-keep-alive")
+                    .nick("Do RTSP keep-alive")
+                    .blurb("Send keep-alive requests (GET_PARAMETER if the server lists it, else OPTIONS) at half the session timeout")
+                    .default_value(settings::DEFAULT_DO_RTSP_KEEP_ALIVE)
+                    .build(),
+                glib::ParamSpecUInt::builder("max-redirects")
+                    .nick("Maximum redirects")
+                    .blurb("How many 3xx answers or REDIRECT requests to follow before failing")
+                    .maximum(32)
+                    .default_value(settings::DEFAULT_MAX_REDIRECTS)
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
+                    .nick("Extra request headers")
+                    .blurb("Extra headers added to every RTSP request: field name = header name, string value")
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "location" => {
+                let location: Option<String> = value.get().expect("type checked upstream");
+                drop(settings);
+                if let Err(err) = self.set_location(location.as_deref()) {
+                    gst::warning!(CAT, imp = self, "Ignoring location: {err}");
+                }
+            }
+            "user-id" => settings.user_id = value.get().expect("type checked upstream"),
+            "user-pw" => settings.user_pw = value.get().expect("type checked upstream"),
+            "protocols" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                match settings::parse_protocols(
+                    text.as_deref().unwrap_or(settings::DEFAULT_PROTOCOLS),
+                ) {
+                    Ok(list) => settings.protocols = list,
+                    Err(err) => gst::warning!(CAT, imp = self, "Ignoring protocols: {err}"),
+                }
+            }
+            "timeout" => {
+                settings.timeout =
+                    Duration::from_micros(value.get().expect("type checked upstream"))
+            }
+            "tcp-timeout" => {
+                settings.tcp_timeout =
+                    Duration::from_micros(value.get().expect("type checked upstream"))
+            }
+            "latency" => settings.latency_ms = value.get().expect("type checked upstream"),
+            "drop-on-latency" => {
+                settings.drop_on_latency = value.get().expect("type checked upstream")
+            }
+            "buffer-mode" => settings.buffer_mode = value.get().expect("type checked upstream"),
+            "ntp-sync" => settings.ntp_sync = value.get().expect("type checked upstream"),
+            "do-rtcp" => settings.do_rtcp = value.get().expect("type checked upstream"),
+            "udp-buffer-size" => {
+                settings.udp_buffer_size = value.get().expect("type checked upstream")
+            }
+            "port-range" => {
+                let range: Option<String> = value.get().expect("type checked upstream");
+                match range.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+                    None => settings.port_range = None,
+                    Some(r) if parse_port_range(r).is_some() => {
+                        settings.port_range = Some(r.to_string())
+                    }
+                    Some(r) => gst::warning!(CAT, imp = self, "Ignoring invalid port-range '{r}'"),
+                }
+            }
+            "multicast-iface" => {
+                settings.multicast_iface = value.get().expect("type checked upstream")
+            }
+            "user-agent" => {
+                settings.user_agent = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(settings::default_user_agent)
+            }
+            "do-rtsp-keep-alive" => {
+                settings.do_rtsp_keep_alive = value.get().expect("type checked upstream")
+            }
+            "max-redirects" => settings.max_redirects = value.get().expect("type checked upstream"),
+            "extra-http-request-headers" => {
+                settings.extra_headers = value.get().expect("type checked upstream")
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "location" => settings.location.to_value(),
+            "user-id" => settings.user_id.to_value(),
+            "user-pw" => settings.user_pw.to_value(),
+            "protocols" => settings::protocols_to_string(&settings.protocols).to_value(),
+            "timeout" => (settings.timeout.as_micros() as u64).to_value(),
+            "tcp-timeout" => (settings.tcp_timeout.as_micros() as u64).to_value(),
+            "latency" => settings.latency_ms.to_value(),
+            "drop-on-latency" => settings.drop_on_latency.to_value(),
+            "buffer-mode" => settings.buffer_mode.to_value(),
+            "ntp-sync" => settings.ntp_sync.to_value(),
+            "do-rtcp" => settings.do_rtcp.to_value(),
+            "udp-buffer-size" => settings.udp_buffer_size.to_value(),
+            "port-range" => settings.port_range.to_value(),
+            "multicast-iface" => settings.multicast_iface.to_value(),
+            "user-agent" => settings.user_agent.to_value(),
+            "do-rtsp-keep-alive" => settings.do_rtsp_keep_alive.to_value(),
+            "max-redirects" => settings.max_redirects.to_value(),
+            "extra-http-request-headers" => settings.extra_headers.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.set_suppressed_flags(gst::ElementFlags::SOURCE | gst::ElementFlags::SINK);
+        obj.set_element_flags(gst::ElementFlags::SOURCE);
+    }
+}
+
+impl GstObjectImpl for RtspSrc2 {}
+
+impl ElementImpl for RtspSrc2 {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTSP source",
+                "Source/Network",
+                "Receives RTP streams from an RTSP server or camera (TCP, UDP, multicast)",
+                "rtspclient developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::new_empty_simple("application/x-rtp");
+            vec![
+                gst::PadTemplate::new(
+                    "stream_%u",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Sometimes,
+                    &caps,
+                )
+                .expect("valid template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        match transition {
+            gst::StateChange::ReadyToPaused => self.start()?,
+            gst::StateChange::PausedToPlaying => {
+                let obj = self.obj();
+                if let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) {
+                    self.timing.start(clock, base);
+                }
+            }
+            gst::StateChange::PlayingToPaused => self.timing.stop(),
+            _ => {}
+        }
+        let mut success = self.parent_change_state(transition)?;
+        match transition {
+            // A live source: no preroll, like C rtspsrc.
+            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
+                success = gst::StateChangeSuccess::NoPreroll;
+            }
+            gst::StateChange::PausedToReady => self.stop(),
+            _ => {}
+        }
+        Ok(success)
+    }
+}
+
+impl BinImpl for RtspSrc2 {}
+
+impl URIHandlerImpl for RtspSrc2 {
+    const URI_TYPE: gst::URIType = gst::URIType::Src;
+
+    fn protocols() -> &'static [&'static str] {
+        URI_PROTOCOLS
+    }
+
+    fn uri(&self) -> Option<String> {
+        self.settings.lock().unwrap().location.clone()
+    }
+
+    fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        self.set_location(Some(uri))
+    }
+}
+
+impl RtspSrc2 {
+    fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
+        if self.state.lock().unwrap().task.is_some() {
+            return Err(glib::Error::new(
+                gst::URIError::BadState,
+                "Changing the location is only possible in NULL or READY",
+            ));
+        }
+        let mut settings = self.settings.lock().unwrap();
+        let Some(location) = location else {
+            settings.location = None;
+            return Ok(());
+        };
+        // Validate now so mistakes show up when set; the error text never
+        // contains the password.
+        RtspUrl::parse(location).map_err(|err| glib::Error::new(gst::URIError::BadUri, &err.0))?;
+        settings.location = Some(location.to_string());
+        Ok(())
+    }
+
+    fn play_config(&self) -> Result<PlayConfig, gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let location = settings
+            .location
+            .as_deref()
+            .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ["No location set"]))?;
+        let url = RtspUrl::parse(location).map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["Invalid location: {}", err.0]
+            )
+        })?;
+        let mut protocols = settings.protocols.clone();
+        if url.scheme.forces_tcp() {
+            protocols.retain(|p| *p == Protocol::Tcp);
+        } else if url.scheme.forces_udp() {
+            protocols.retain(|p| *p != Protocol::Tcp);
+        }
+        if protocols.is_empty() {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                [
+                    "The {} scheme allows none of the protocols '{}'",
+                    url.scheme.as_str(),
+                    settings::protocols_to_string(&settings.protocols)
+                ]
+            ));
+        }
+        let credentials = settings.user_id.clone().map(|user| Credentials {
+            user,
+            password: settings.user_pw.clone().unwrap_or_default(),
+        });
+        let extra_headers = settings
+            .extra_headers
+            .as_ref()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|(name, value)| {
+                        value.get::<String>().ok().map(|v| (name.to_string(), v))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let multicast_iface = settings
+            .multicast_iface
+            .as_deref()
+            .and_then(|s| s.parse().ok());
+        Ok(PlayConfig {
+            url,
+            credentials,
+            protocols,
+            udp_timeout: if settings.timeout.is_zero() {
+                Duration::MAX / 4
+            } else {
+                settings.timeout
+            },
+            client: ClientConfig {
+                user_agent: settings.user_agent.clone(),
+                timeout: settings.tcp_timeout,
+                extra_headers,
+            },
+            keep_alive: settings.do_rtsp_keep_alive,
+            udp: UdpOptions {
+                port_range: settings.port_range.as_deref().and_then(parse_port_range),
+                buffer_size: settings.udp_buffer_size.max(0) as usize,
+                multicast_iface,
+            },
+            max_redirects: settings.max_redirects,
+            do_rtcp: settings.do_rtcp,
+        })
+    }
+
+    fn make_rtpbin(&self) -> Result<gst::Element, gst::StateChangeError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let rtpbin = gst::ElementFactory::make("rtpbin")
+            .name("rtpbin")
+            .property("latency", settings.latency_ms)
+            .property("drop-on-latency", settings.drop_on_latency)
+            .property("ntp-sync", settings.ntp_sync)
+            .build()
+            .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::MissingPlugin,
+                    ["rtpbin not found: install gst-plugins-good"]
+                );
+                gst::StateChangeError
+            })?;
+        rtpbin.set_property_from_str("buffer-mode", BufferMode::rtpbin_nick(settings.buffer_mode));
+
+        let weak = self.obj().downgrade();
+        rtpbin.connect_pad_added(move |_rtpbin, pad| {
+            if let Some(element) = weak.upgrade() {
+                element.imp().rtpbin_pad_added(pad);
+            }
+        });
+        let weak = self.obj().downgrade();
+        rtpbin.connect("request-pt-map", false, move |args| {
+            let element = weak.upgrade()?;
+            let session = args[1].get::<u32>().ok()?;
+            let pt = args[2].get::<u32>().ok()?;
+            element
+                .imp()
+                .caps_for_pt(session as usize, pt)
+                .map(|c| c.to_value())
+        });
+        Ok(rtpbin)
+    }
+
+    fn start(&self) -> Result<(), gst::StateChangeError> {
+        let config = match self.play_config() {
+            Ok(config) => config,
+            Err(err) => {
+                self.post_error_message(err);
+                return Err(gst::StateChangeError);
+            }
+        };
+        let rtpbin = self.make_rtpbin()?;
+        self.obj().add(&rtpbin).map_err(|_| gst::StateChangeError)?;
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        {
+            let mut state = self.state.lock().unwrap();
+            *state = State {
+                rtpbin: Some(rtpbin),
+                group_id: Some(gst::GroupId::next()),
+                task: Some(Task { stop: stop_tx }),
+                ..State::default()
+            };
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "Starting session with {}",
+            config.url.redacted()
+        );
+        let host: Arc<dyn PlayHost> = Arc::new(Host {
+            element: self.obj().downgrade(),
+            epoch,
+            url: config.url.redacted(),
+        });
+        runtime().spawn(session::run(config, host, stop_rx));
+        Ok(())
+    }
+
+    /// Tell the play task to stop (it sends TEARDOWN on its own, bounded)
+    /// and take rtpbin and the pads down. Never waits on the network.
+    fn stop(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let state = std::mem::take(&mut *self.state.lock().unwrap());
+        if let Some(task) = state.task {
+            let _ = task.stop.send(true);
+        }
+        for output in state.streams.iter().flatten() {
+            output.shutdown();
+        }
+        let obj = self.obj();
+        for ghost in state.ghost_pads.into_iter().flatten() {
+            let _ = ghost.set_active(false);
+            let _ = obj.remove_pad(&ghost);
+        }
+        if let Some(rtpbin) = state.rtpbin {
+            let _ = obj.remove(&rtpbin);
+            let _ = rtpbin.set_state(gst::State::Null);
+        }
+        self.timing.stop();
+    }
+
+    fn ensure_stream(
+        &self,
+        epoch: u64,
+        index: usize,
+        payloads: Vec<gst::Caps>,
+    ) -> Result<Arc<StreamOutput>, String> {
+        let mut state = self.state.lock().unwrap();
+        if epoch != self.epoch.load(Ordering::SeqCst) {
+            return Err("element is stopping".into());
+        }
+        if let Some(Some(existing)) = state.streams.get(index) {
+            return Ok(existing.clone());
+        }
+        let rtpbin = state.rtpbin.clone().ok_or("no rtpbin")?;
+        let first = payloads.first().cloned().ok_or("stream without caps")?;
+        let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
+        let do_rtcp = self.settings.lock().unwrap().do_rtcp;
+        let output = StreamOutput::new(
+            &rtpbin,
+            index,
+            first,
+            self.timing.clone(),
+            group_id,
+            &format!("{:p}", self),
+            do_rtcp,
+        )
+        .map_err(|err| err.to_string())?;
+        if state.streams.len() <= index {
+            state.streams.resize(index + 1, None);
+            state.pt_maps.resize(index + 1, Vec::new());
+            state.ghost_pads.resize(index + 1, None);
+        }
+        state.streams[index] = Some(output.clone());
+        state.pt_maps[index] = payloads;
+        gst::debug!(CAT, imp = self, "Stream {index} caps {}", output.caps());
+        Ok(output)
+    }
+
+    fn caps_for_pt(&self, session: usize, pt: u32) -> Option<gst::Caps> {
+        let state = self.state.lock().unwrap();
+        let payloads = state.pt_maps.get(session)?;
+        let current = state.streams.get(session)?.as_ref().map(|s| s.caps());
+        // The stream's current caps carry RTP-Info updates; prefer them.
+        current
+            .into_iter()
+            .chain(payloads.iter().cloned())
+            .find(|caps| {
+                caps.structure(0)
+                    .and_then(|s| s.get::<i32>("payload").ok())
+                    .is_some_and(|p| p as u32 == pt)
+            })
+    }
+
+    /// rtpbin made a `recv_rtp_src_<session>_<ssrc>_<pt>` pad: expose it as
+    /// `stream_<session>`, or retarget that pad when the SSRC changed.
+    fn rtpbin_pad_added(&self, pad: &gst::Pad) {
+        let name = pad.name();
+        let Some(session) = name
+            .strip_prefix("recv_rtp_src_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            return;
+        };
+        let obj = self.obj();
+        let mut state = self.state.lock().unwrap();
+        if session >= state.ghost_pads.len() {
+            return;
+        }
+        if let Some(ghost) = &state.ghost_pads[session] {
+            gst::debug!(CAT, imp = self, "Retargeting stream_{session} to {name}");
+            let _ = ghost.set_target(Some(pad));
+            return;
+        }
+        let templ = obj.pad_template("stream_%u").expect("template exists");
+        let ghost = match gst::GhostPad::builder_from_template_with_target(&templ, pad) {
+            Ok(builder) => builder.name(format!("stream_{session}")).build(),
+            Err(err) => {
+                gst::error!(CAT, imp = self, "Cannot expose {name}: {err}");
+                return;
+            }
+        };
+        state.ghost_pads[session] = Some(ghost.clone());
+        let all_exposed = !state.no_more_pads_sent
+            && state
+                .ghost_pads
+                .iter()
+                .zip(&state.streams)
+                .all(|(g, s)| g.is_some() || s.is_none());
+        if all_exposed {
+            state.no_more_pads_sent = true;
+        }
+        drop(state);
+        let _ = ghost.set_active(true);
+        if obj.add_pad(&ghost).is_err() {
+            gst::error!(CAT, imp = self, "Cannot add pad stream_{session}");
+            return;
+        }
+        if all_exposed {
+            obj.no_more_pads();
+        }
+    }
+}
+
+/// The element as the play task sees it.
+struct Host {
+    element: glib::WeakRef<super::RtspSrc2>,
+    epoch: u64,
+    url: String,
+}
+
+impl Host {
+    /// The element, if it still exists and this task is still current.
+    fn element(&self) -> Option<super::RtspSrc2> {
+        let element = self.element.upgrade()?;
+        (element.imp().epoch.load(Ordering::SeqCst) == self.epoch).then_some(element)
+    }
+}
+
+impl PlayHost for Host {
+    fn ensure_stream(
+        &self,
+        index: usize,
+        payloads: Vec<gst::Caps>,
+    ) -> Result<Arc<StreamOutput>, String> {
+        let element = self.element().ok_or("element is stopping")?;
+        element.imp().ensure_stream(self.epoch, index, payloads)
+    }
+
+    fn progress(&self, kind: gst::ProgressType, code: &str, text: &str) {
+        if let Some(element) = self.element() {
+            gst::debug!(CAT, obj = element, "{text}");
+            let _ = element.post_message(
+                gst::message::Progress::builder(kind, code, text)
+                    .src(&element)
+                    .build(),
+            );
+        }
+    }
+
+    fn warning(&self, text: &str) {
+        if let Some(element) = self.element() {
+            gst::warning!(CAT, obj = element, "{text}");
+            let _ = element.post_message(
+                gst::message::Warning::builder(gst::ResourceError::Read, text)
+                    .src(&element)
+                    .build(),
+            );
+        }
+    }
+
+    fn error(&self, error: &ClientError) {
+        if let Some(element) = self.element() {
+            gst::error!(CAT, obj = element, "{error}");
+            post_client_error(element.upcast_ref(), error, &self.url);
+        }
+    }
+
+    fn end_of_stream(&self) {
+        if let Some(element) = self.element() {
+            gst::info!(CAT, obj = element, "The server ended the session");
+        }
+    }
+}

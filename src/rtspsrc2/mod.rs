@@ -1,0 +1,29 @@
+//! `rtspsrc2`: plays RTSP streams into standard depayloaders.
+
+use gst::glib;
+use gst::prelude::*;
+
+pub(crate) mod imp;
+mod session;
+mod settings;
+mod streams;
+
+pub use settings::BufferMode;
+
+glib::wrapper! {
+    pub struct RtspSrc2(ObjectSubclass<imp::RtspSrc2>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::URIHandler, gst::ChildProxy;
+}
+
+/// Rank PRIMARY + 1: above C `rtspsrc` (PRIMARY), so `playbin` and
+/// `uridecodebin` pick this element for rtsp:// URIs once the plugin is
+/// installed, which is the point of installing it. Applications that want
+/// the C element back can demote it with
+/// `GST_PLUGIN_FEATURE_RANK=rtspsrc2:NONE`.
+pub fn rank() -> gst::Rank {
+    gst::Rank::PRIMARY + 1
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    BufferMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(Some(plugin), "rtspsrc2", rank(), RtspSrc2::static_type())
+}

@@ -1,0 +1,799 @@
+//! The RTSP play task of one `rtspsrc2` instance: OPTIONS, DESCRIBE, SETUP
+//! per stream over the preferred transport, PLAY, then the playing loop
+//! (routing data, keep-alive, server requests, UDP silence watchdog), and
+//! TEARDOWN. It runs on the shared runtime and talks to the element only
+//! through [`PlayHost`], so a slow server never blocks a state change.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rtspclient_protocol::auth::Credentials;
+use rtspclient_protocol::caps::{StreamDescription, streams_from_sdp};
+use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
+use rtspclient_protocol::message::{Headers, Response};
+use rtspclient_protocol::sdp::SessionDescription;
+use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
+use rtspclient_protocol::url::{RtspUrl, join_control, join_control_rfc3986, resolve_location};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::settings::Protocol;
+use super::streams::{RtcpTarget, StreamOutput};
+use crate::caps_convert::to_gst_caps;
+use crate::driver::client::{ClientConfig, Incoming, RtspClient};
+use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::udp::{self, UdpOptions, UdpPair};
+
+/// Bound on TEARDOWN when stopping: the element does not wait for it, but
+/// the task should not linger either.
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Packets that arrive between sending PLAY and reading its answer are held
+/// (so RTP-Info applies before them); beyond this many they are dropped.
+const MAX_EARLY_PACKETS: usize = 1024;
+/// How often the UDP watchdog looks at packet counters.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(200);
+
+/// Everything the task needs to know, copied from the element's settings
+/// when it starts.
+#[derive(Debug, Clone)]
+pub struct PlayConfig {
+    pub url: RtspUrl,
+    pub credentials: Option<Credentials>,
+    pub protocols: Vec<Protocol>,
+    pub udp_timeout: Duration,
+    pub client: ClientConfig,
+    pub keep_alive: bool,
+    pub udp: UdpOptions,
+    pub max_redirects: u32,
+    pub do_rtcp: bool,
+}
+
+/// What the play task needs from the element.
+pub trait PlayHost: Send + Sync + 'static {
+    /// Create (or return the existing) output for stream `index`; the first
+    /// caps are the stream's preferred payload, the others its alternatives.
+    fn ensure_stream(
+        &self,
+        index: usize,
+        payloads: Vec<gst::Caps>,
+    ) -> Result<Arc<StreamOutput>, String>;
+    /// Post a progress message.
+    fn progress(&self, kind: gst::ProgressType, code: &str, text: &str);
+    /// Post a warning.
+    fn warning(&self, text: &str);
+    /// Post an error: the task ends after this.
+    fn error(&self, error: &ClientError);
+    /// The server ended the presentation.
+    fn end_of_stream(&self);
+}
+
+/// Run until stopped, failed or ended. Posts errors and EOS through `host`.
+pub async fn run(config: PlayConfig, host: Arc<dyn PlayHost>, mut stop: watch::Receiver<bool>) {
+    let mut session = PlaySession {
+        config,
+        host: host.clone(),
+        client: None,
+        aggregate_url: None,
+        udp_tasks: Vec::new(),
+    };
+    let result = tokio::select! {
+        result = session.run() => result,
+        _ = stop.wait_for(|stop| *stop) => Err(ClientError::new(ErrorKind::Cancelled, "stopped")),
+    };
+    session.shutdown().await;
+    match result {
+        Ok(()) => host.end_of_stream(),
+        Err(err) if err.kind == ErrorKind::Cancelled => {}
+        Err(err) => host.error(&err),
+    }
+}
+
+/// Why one connection's session ended without an error.
+enum Ended {
+    /// REDIRECT or 3xx: start again at this URL.
+    Redirect(String),
+    /// UDP brought nothing within the timeout: start again over TCP.
+    FallbackToTcp,
+    /// The server tore the session down or the stream ended.
+    Finished,
+}
+
+/// One stream after SETUP.
+struct SetUpStream {
+    output: Arc<StreamOutput>,
+    control_url: String,
+    transport: ActiveTransport,
+}
+
+enum ActiveTransport {
+    Interleaved {
+        rtp: u8,
+        rtcp: u8,
+    },
+    Udp {
+        pair: UdpPair,
+        server_rtcp: Option<SocketAddr>,
+    },
+}
+
+struct PlaySession {
+    config: PlayConfig,
+    host: Arc<dyn PlayHost>,
+    client: Option<RtspClient>,
+    aggregate_url: Option<String>,
+    udp_tasks: Vec<JoinHandle<()>>,
+}
+
+impl PlaySession {
+    async fn run(&mut self) -> Result<(), ClientError> {
+        let mut url = self.config.url.clone();
+        let mut protocols = self.config.protocols.clone();
+        let mut redirects = 0;
+        loop {
+            let ended = self.play_once(&url, &protocols).await?;
+            self.shutdown().await;
+            match ended {
+                Ended::Finished => return Ok(()),
+                Ended::FallbackToTcp => {
+                    protocols = vec![Protocol::Tcp];
+                }
+                Ended::Redirect(target) => {
+                    redirects += 1;
+                    if redirects > self.config.max_redirects {
+                        return Err(ClientError::new(
+                            ErrorKind::Redirect,
+                            format!("More than {} redirects", self.config.max_redirects),
+                        ));
+                    }
+                    url = RtspUrl::parse(&target).map_err(|err| {
+                        ClientError::new(
+                            ErrorKind::Redirect,
+                            format!("Bad redirect target: {}", err.0),
+                        )
+                    })?;
+                    self.host.progress(
+                        gst::ProgressType::Continue,
+                        "redirect",
+                        &format!("Redirected to {}", url.redacted()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Stop UDP receivers and send TEARDOWN (bounded) if a session exists.
+    async fn shutdown(&mut self) {
+        for task in self.udp_tasks.drain(..) {
+            task.abort();
+        }
+        if let Some(mut client) = self.client.take() {
+            if client.session().is_some() {
+                let url = self
+                    .aggregate_url
+                    .take()
+                    .unwrap_or_else(|| client.url().request_url().to_string());
+                // 454 or 500 answers mean the session is gone already
+                // (QUIRKS.md, session life); nothing to do either way.
+                let _ = tokio::time::timeout(
+                    TEARDOWN_TIMEOUT,
+                    client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn play_once(
+        &mut self,
+        url: &RtspUrl,
+        protocols: &[Protocol],
+    ) -> Result<Ended, ClientError> {
+        let host = self.host.clone();
+        host.progress(
+            gst::ProgressType::Start,
+            "connect",
+            &format!("Connecting to {}", url.redacted()),
+        );
+        let credentials = url
+            .credentials
+            .clone()
+            .or_else(|| self.config.credentials.clone());
+        let client =
+            RtspClient::connect(url.clone(), credentials, self.config.client.clone()).await?;
+        host.progress(gst::ProgressType::Complete, "connect", "Connected");
+        let client = self.client.insert(client);
+        let request_url = url.request_url().to_string();
+
+        host.progress(
+            gst::ProgressType::Start,
+            "open",
+            "Retrieving server options",
+        );
+        let options = client
+            .request("OPTIONS", &request_url, &Headers::new(), &[], &mut |_| {})
+            .await?;
+        if let Some(target) = redirect_target(&options, &request_url) {
+            return Ok(Ended::Redirect(target));
+        }
+        if options.is_success() {
+            client.set_public_from(&options);
+        }
+
+        host.progress(gst::ProgressType::Continue, "open", "Retrieving media info");
+        let mut accept = Headers::new();
+        accept.set("Accept", "application/sdp");
+        let describe = client
+            .request("DESCRIBE", &request_url, &accept, &[], &mut |_| {})
+            .await?;
+        if let Some(target) = redirect_target(&describe, &request_url) {
+            return Ok(Ended::Redirect(target));
+        }
+        expect_success(&describe, "DESCRIBE")?;
+        let sdp = SessionDescription::parse(&describe.body).map_err(|err| {
+            ClientError::new(
+                ErrorKind::Protocol,
+                format!("Invalid SDP in DESCRIBE answer: {}", err.0),
+            )
+        })?;
+        let base = describe
+            .headers
+            .get("Content-Base")
+            .or_else(|| describe.headers.get("Content-Location"))
+            .map(str::to_string)
+            .unwrap_or_else(|| request_url.clone());
+        let descriptions = streams_from_sdp(&sdp);
+        if descriptions.is_empty() {
+            return Err(ClientError::new(
+                ErrorKind::NoUsableStream,
+                "The server describes no stream this element can receive",
+            ));
+        }
+        let aggregate = match sdp.control() {
+            Some(control) => join_control(&base, control),
+            None => base.clone(),
+        };
+        self.aggregate_url = Some(aggregate.clone());
+
+        let mut outputs = Vec::with_capacity(descriptions.len());
+        for (index, description) in descriptions.iter().enumerate() {
+            let payloads = description.payloads.iter().map(to_gst_caps).collect();
+            let output = host
+                .ensure_stream(index, payloads)
+                .map_err(|err| ClientError::new(ErrorKind::Resource, err))?;
+            outputs.push(output);
+        }
+
+        host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
+        let mut streams = None;
+        let mut last_error = None;
+        for (attempt, protocol) in protocols.iter().enumerate() {
+            match self
+                .setup_all(*protocol, &descriptions, &outputs, &base)
+                .await
+            {
+                Ok(set_up) => {
+                    streams = Some((set_up, *protocol));
+                    break;
+                }
+                Err(err) => {
+                    let retryable = matches!(
+                        err.status(),
+                        Some((461, _)) | Some((400, _)) | Some((501, _))
+                    ) || err.kind == ErrorKind::Resource;
+                    if !retryable || attempt + 1 == protocols.len() {
+                        return Err(err);
+                    }
+                    gst::info!(
+                        super::imp::CAT,
+                        "SETUP over {} failed ({err}), trying the next protocol",
+                        protocol.name()
+                    );
+                    last_error = Some(err);
+                }
+            }
+        }
+        let Some((streams, protocol)) = streams else {
+            return Err(last_error.unwrap_or_else(|| {
+                ClientError::new(ErrorKind::Resource, "No transport protocol allowed")
+            }));
+        };
+        self.play(streams, protocol, &aggregate).await
+    }
+
+    /// SETUP every stream over `protocol`.
+    async fn setup_all(
+        &mut self,
+        protocol: Protocol,
+        descriptions: &[StreamDescription],
+        outputs: &[Arc<StreamOutput>],
+        base: &str,
+    ) -> Result<Vec<SetUpStream>, ClientError> {
+        let client = self.client.as_mut().expect("connected");
+        let peer = client.connection().peer_addr();
+        let mut set_up = Vec::with_capacity(descriptions.len());
+        for ((index, description), output) in descriptions.iter().enumerate().zip(outputs) {
+            let control = description.control.as_deref().unwrap_or("*");
+            let mut request_transport;
+            let mut local_pair = None;
+            match protocol {
+                Protocol::Tcp => {
+                    request_transport = Transport::new(LowerTransport::Tcp, Delivery::Unicast);
+                    let rtp = (index * 2).min(254) as u8;
+                    request_transport.interleaved = Some((rtp, Some(rtp + 1)));
+                }
+                Protocol::Udp => {
+                    let pair = udp::bind_unicast_pair(peer.is_ipv6(), &self.config.udp).map_err(
+                        |err| {
+                            ClientError::new(
+                                ErrorKind::Resource,
+                                format!("Could not bind UDP ports: {err}"),
+                            )
+                        },
+                    )?;
+                    request_transport = Transport::new(LowerTransport::Udp, Delivery::Unicast);
+                    request_transport.client_port = Some((pair.rtp_port(), Some(pair.rtcp_port())));
+                    local_pair = Some(pair);
+                }
+                Protocol::UdpMulticast => {
+                    request_transport = Transport::new(LowerTransport::Udp, Delivery::Multicast);
+                }
+            }
+            let mut headers = Headers::new();
+            headers.set("Transport", request_transport.to_header_value());
+
+            let mut control_url = join_control(base, control);
+            let mut response = client
+                .request("SETUP", &control_url, &headers, &[], &mut |_| {})
+                .await?;
+            // Servers disagree on how controls join the base (QUIRKS.md):
+            // retry the other join once on 400/404.
+            if matches!(response.status, 400 | 404) {
+                if let Some(alternative) = join_control_rfc3986(base, control) {
+                    let retry = client
+                        .request("SETUP", &alternative, &headers, &[], &mut |_| {})
+                        .await?;
+                    if retry.is_success() {
+                        control_url = alternative;
+                        response = retry;
+                    }
+                }
+            }
+            expect_success(&response, "SETUP")?;
+            let transport = response
+                .headers
+                .get("Transport")
+                .and_then(|value| Transport::parse_list(value).into_iter().next())
+                .ok_or_else(|| {
+                    ClientError::new(
+                        ErrorKind::Protocol,
+                        "SETUP answer has no usable Transport header",
+                    )
+                })?;
+            if let Some(ssrc) = transport.ssrc {
+                let mut caps = output.caps();
+                caps.make_mut().set("ssrc", ssrc);
+                output.update_caps(caps);
+            }
+            let active = match (transport.lower, transport.delivery) {
+                (LowerTransport::Tcp, _) => {
+                    let (rtp, rtcp) = match transport.interleaved.or(request_transport.interleaved)
+                    {
+                        Some((rtp, rtcp)) => (rtp, rtcp.unwrap_or(rtp.wrapping_add(1))),
+                        None => {
+                            return Err(ClientError::new(
+                                ErrorKind::Protocol,
+                                "TCP transport without channels",
+                            ));
+                        }
+                    };
+                    ActiveTransport::Interleaved { rtp, rtcp }
+                }
+                (LowerTransport::Udp, Some(Delivery::Multicast)) => {
+                    multicast_transport(&transport, description, &self.config.udp)?
+                }
+                (LowerTransport::Udp, _) => {
+                    let pair = match local_pair.take() {
+                        Some(pair) => pair,
+                        None => {
+                            return Err(ClientError::new(
+                                ErrorKind::Protocol,
+                                "Server answered a multicast request with unicast UDP",
+                            ));
+                        }
+                    };
+                    let server_ip = transport
+                        .source
+                        .as_deref()
+                        .and_then(|s| s.parse::<IpAddr>().ok())
+                        .unwrap_or(peer.ip());
+                    let server_ports = transport.rtp_rtcp_ports_server();
+                    if let Some((rtp_port, rtcp_port)) = server_ports {
+                        punch_holes(
+                            &pair,
+                            SocketAddr::new(server_ip, rtp_port),
+                            SocketAddr::new(server_ip, rtcp_port),
+                        );
+                    }
+                    ActiveTransport::Udp {
+                        pair,
+                        server_rtcp: server_ports.map(|(_, rtcp)| SocketAddr::new(server_ip, rtcp)),
+                    }
+                }
+            };
+            set_up.push(SetUpStream {
+                output: output.clone(),
+                control_url,
+                transport: active,
+            });
+        }
+        Ok(set_up)
+    }
+
+    /// PLAY and the playing loop.
+    async fn play(
+        &mut self,
+        streams: Vec<SetUpStream>,
+        protocol: Protocol,
+        aggregate: &str,
+    ) -> Result<Ended, ClientError> {
+        let client = self.client.as_mut().expect("connected");
+        // Route interleaved channels; remember RTCP destinations.
+        let mut channels: Vec<Option<(Arc<StreamOutput>, bool)>> = vec![None; 256];
+        for stream in &streams {
+            match &stream.transport {
+                ActiveTransport::Interleaved { rtp, rtcp } => {
+                    channels[*rtp as usize] = Some((stream.output.clone(), false));
+                    channels[*rtcp as usize] = Some((stream.output.clone(), true));
+                    if self.config.do_rtcp {
+                        stream.output.set_rtcp_target(Some(RtcpTarget::Interleaved {
+                            writer: client.writer(),
+                            channel: *rtcp,
+                        }));
+                    }
+                }
+                ActiveTransport::Udp { pair, server_rtcp } => {
+                    if let (Some(destination), true) = (server_rtcp, self.config.do_rtcp) {
+                        stream.output.set_rtcp_target(Some(RtcpTarget::Udp {
+                            socket: pair.rtcp.clone(),
+                            destination: *destination,
+                        }));
+                    }
+                }
+            }
+        }
+
+        let mut range = Headers::new();
+        range.set("Range", "npt=0.000-");
+        let mut early: Vec<(u8, Bytes)> = Vec::new();
+        let response = client
+            .request("PLAY", aggregate, &range, &[], &mut |incoming| {
+                if let Incoming::Data { channel, payload } = incoming {
+                    if early.len() < MAX_EARLY_PACKETS {
+                        early.push((channel, payload));
+                    }
+                }
+            })
+            .await?;
+        expect_success(&response, "PLAY")?;
+        let rtp_info: Vec<RtpInfo> = response
+            .headers
+            .get("RTP-Info")
+            .map(parse_rtp_info)
+            .unwrap_or_default();
+        apply_rtp_info(&streams, &rtp_info);
+        for (channel, payload) in early {
+            route(&channels, channel, payload);
+        }
+
+        let udp_outputs: Vec<Arc<StreamOutput>> = streams
+            .iter()
+            .filter(|s| matches!(s.transport, ActiveTransport::Udp { .. }))
+            .map(|s| s.output.clone())
+            .collect();
+        for stream in &streams {
+            if let ActiveTransport::Udp { pair, .. } = &stream.transport {
+                self.udp_tasks.push(tokio::spawn(receive_udp(
+                    pair.clone(),
+                    stream.output.clone(),
+                )));
+            }
+        }
+        self.host.progress(
+            gst::ProgressType::Complete,
+            "open",
+            &format!("Playing over {}", protocol.name()),
+        );
+
+        let keep_alive_every = client
+            .session()
+            .map(|s| Duration::from_secs(s.timeout_or_default()))
+            .unwrap_or(Duration::from_secs(60))
+            / 2;
+        let keep_alive_every = keep_alive_every.max(Duration::from_secs(1));
+        let mut keep_alive = tokio::time::interval_at(
+            tokio::time::Instant::now() + keep_alive_every,
+            keep_alive_every,
+        );
+        let mut keep_alive_pending: Option<(u32, &'static str)> = None;
+        let mut watchdog = tokio::time::interval(WATCHDOG_PERIOD);
+        let udp_started = tokio::time::Instant::now();
+        let mut udp_seen = 0u64;
+        let mut udp_last_change = udp_started;
+        let mut control_closed = false;
+        let tcp_allowed =
+            self.config.protocols.contains(&Protocol::Tcp) && protocol != Protocol::Tcp;
+        let mut warned_channels = [false; 256];
+
+        loop {
+            tokio::select! {
+                incoming = client.next_incoming(), if !control_closed => match incoming {
+                    Ok(Incoming::Data { channel, payload }) => {
+                        if !route(&channels, channel, payload) && !warned_channels[channel as usize] {
+                            warned_channels[channel as usize] = true;
+                            gst::warning!(super::imp::CAT, "Ignoring data on channel {channel} that was never set up");
+                        }
+                    }
+                    Ok(Incoming::ServerRequest(request)) => {
+                        let method = request.method.to_ascii_uppercase();
+                        if method == "TEARDOWN" {
+                            for stream in &streams {
+                                stream.output.push_eos();
+                            }
+                            return Ok(Ended::Finished);
+                        }
+                        if method == "REDIRECT" {
+                            if let Some(target) = request.headers.get("Location")
+                                .and_then(|l| resolve_location(aggregate, l))
+                            {
+                                return Ok(Ended::Redirect(target));
+                            }
+                        }
+                    }
+                    Ok(Incoming::Response(response)) => {
+                        if let Some((cseq, method)) = keep_alive_pending {
+                            if response.headers.cseq() == Some(cseq) {
+                                keep_alive_pending = None;
+                                // 405/501/551: the server does not want this
+                                // method; keep alive with OPTIONS instead.
+                                if matches!(response.status, 405 | 501 | 551) {
+                                    client.mark_refused(method);
+                                }
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        if udp_outputs.is_empty() {
+                            return Err(ClientError::new(
+                                ErrorKind::Closed,
+                                format!("Lost the connection to the server: {}", err.message),
+                            ));
+                        }
+                        // Over UDP the data may go on; the watchdog ends
+                        // the session if it stops.
+                        gst::warning!(super::imp::CAT, "Control connection lost: {err}");
+                        control_closed = true;
+                    }
+                },
+                _ = keep_alive.tick(), if self.config.keep_alive && !control_closed => {
+                    let method = if client.public_lists("GET_PARAMETER") { "GET_PARAMETER" } else { "OPTIONS" };
+                    match client.send_only(method, aggregate, &Headers::new()).await {
+                        Ok(cseq) => keep_alive_pending = Some((cseq, method)),
+                        Err(err) => gst::warning!(super::imp::CAT, "Keep-alive failed: {err}"),
+                    }
+                }
+                _ = watchdog.tick(), if !udp_outputs.is_empty() => {
+                    let seen: u64 = udp_outputs.iter().map(|o| o.packets.load(Ordering::Relaxed)).sum();
+                    let now = tokio::time::Instant::now();
+                    if seen != udp_seen {
+                        udp_seen = seen;
+                        udp_last_change = now;
+                    } else if now - udp_last_change >= self.config.udp_timeout {
+                        if seen == 0 && tcp_allowed && !control_closed {
+                            self.host.warning(&format!(
+                                "No UDP packets arrived within {:?}: a firewall may block them. Retrying over TCP.",
+                                self.config.udp_timeout
+                            ));
+                            return Ok(Ended::FallbackToTcp);
+                        }
+                        if control_closed {
+                            return Err(ClientError::new(
+                                ErrorKind::Closed,
+                                "The server closed the connection and stopped sending",
+                            ));
+                        }
+                        if seen == 0 {
+                            return Err(ClientError::new(
+                                ErrorKind::Timeout,
+                                format!("No UDP packets arrived within {:?}", self.config.udp_timeout),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Deliver an interleaved packet; false if the channel is not set up.
+fn route(channels: &[Option<(Arc<StreamOutput>, bool)>], channel: u8, payload: Bytes) -> bool {
+    match channels.get(channel as usize) {
+        Some(Some((output, false))) => {
+            output.push_rtp(payload);
+            true
+        }
+        Some(Some((output, true))) => {
+            output.push_rtcp(payload);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn multicast_transport(
+    transport: &Transport,
+    description: &StreamDescription,
+    options: &UdpOptions,
+) -> Result<ActiveTransport, ClientError> {
+    let group = transport
+        .destination
+        .as_deref()
+        .or(description.connection.as_ref().map(|c| c.address.as_str()))
+        .and_then(|d| d.parse::<IpAddr>().ok())
+        .filter(IpAddr::is_multicast)
+        .ok_or_else(|| {
+            ClientError::new(
+                ErrorKind::Protocol,
+                "Multicast transport without a group address",
+            )
+        })?;
+    let (rtp_port, rtcp_port) = match transport.port.or(transport.client_port) {
+        Some((rtp, rtcp)) => (rtp, rtcp.unwrap_or(rtp.wrapping_add(1))),
+        None if description.port != 0 => (description.port, description.port.wrapping_add(1)),
+        None => {
+            return Err(ClientError::new(
+                ErrorKind::Protocol,
+                "Multicast transport without ports",
+            ));
+        }
+    };
+    let pair = udp::bind_multicast_pair(group, rtp_port, rtcp_port, options).map_err(|err| {
+        ClientError::new(
+            ErrorKind::Resource,
+            format!("Could not join multicast group {group}: {err}"),
+        )
+    })?;
+    Ok(ActiveTransport::Udp {
+        pair,
+        server_rtcp: Some(SocketAddr::new(group, rtcp_port)),
+    })
+}
+
+/// Send one small datagram from each socket to the server's ports so NAT
+/// and stateful firewalls let the server's packets in (as C rtspsrc does).
+fn punch_holes(pair: &UdpPair, rtp: SocketAddr, rtcp: SocketAddr) {
+    // An RTP-version-0 byte pattern is ignored by RTP stacks.
+    const DUMMY: [u8; 4] = [0, 0, 0, 0];
+    let _ = pair.rtp.try_send_to(&DUMMY, rtp);
+    let _ = pair.rtcp.try_send_to(&DUMMY, rtcp);
+}
+
+/// Put RTP-Info's seq and rtptime into the stream caps as seqnum-base and
+/// clock-base. Entries for streams that were not set up are skipped
+/// (QUIRKS.md, SETUP and PLAY responses).
+fn apply_rtp_info(streams: &[SetUpStream], entries: &[RtpInfo]) {
+    for entry in entries {
+        let Some(stream) = streams
+            .iter()
+            .find(|s| rtp_info_matches(&entry.url, &s.control_url))
+        else {
+            continue;
+        };
+        let mut caps = stream.output.caps();
+        {
+            let caps = caps.make_mut();
+            if let Some(seq) = entry.seq {
+                caps.set("seqnum-base", seq as u32);
+            }
+            if let Some(rtptime) = entry.rtptime {
+                caps.set("clock-base", rtptime);
+            }
+            if let Some(ssrc) = entry.ssrc {
+                caps.set("ssrc", ssrc);
+            }
+        }
+        stream.output.update_caps(caps);
+    }
+}
+
+/// RTP-Info URLs are absolute or relative to the base, with or without a
+/// trailing slash, depending on the server.
+fn rtp_info_matches(info_url: &str, control_url: &str) -> bool {
+    let a = info_url.trim().trim_end_matches('/');
+    let b = control_url.trim().trim_end_matches('/');
+    !a.is_empty() && (a == b || b.ends_with(&format!("/{a}")) || a.ends_with(&format!("/{b}")))
+}
+
+async fn receive_udp(pair: UdpPair, output: Arc<StreamOutput>) {
+    loop {
+        tokio::select! {
+            ready = pair.rtp.readable() => {
+                if ready.is_err() { return; }
+                while let Some(packet) = recv_now(&pair.rtp) {
+                    output.push_rtp(packet);
+                }
+            }
+            ready = pair.rtcp.readable() => {
+                if ready.is_err() { return; }
+                while let Some(packet) = recv_now(&pair.rtcp) {
+                    output.push_rtcp(packet);
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// One receive buffer per runtime thread instead of one per stream: a
+    /// UDP datagram can be 64 KiB, and hundreds of streams would each hold
+    /// one otherwise.
+    static RECEIVE_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65536]);
+}
+
+/// One datagram if one is waiting, copied out at its exact size.
+fn recv_now(socket: &tokio::net::UdpSocket) -> Option<Bytes> {
+    RECEIVE_BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        loop {
+            match socket.try_recv(&mut buffer) {
+                // Hole-punch echoes and empty datagrams carry nothing.
+                Ok(n) if n < 4 => continue,
+                Ok(n) => return Some(Bytes::copy_from_slice(&buffer[..n])),
+                Err(_) => return None,
+            }
+        }
+    })
+}
+
+fn redirect_target(response: &Response, current: &str) -> Option<String> {
+    if !(300..400).contains(&response.status) {
+        return None;
+    }
+    response
+        .headers
+        .get("Location")
+        .and_then(|location| resolve_location(current, location))
+}
+
+fn expect_success(response: &Response, method: &str) -> Result<(), ClientError> {
+    if response.is_success() {
+        return Ok(());
+    }
+    let error = ClientError::new(
+        ErrorKind::Status {
+            code: response.status,
+            reason: response.reason.clone(),
+        },
+        format!("{method} failed"),
+    );
+    Err(match response.headers.cseq() {
+        Some(cseq) => error.with_request(method, cseq),
+        None => error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtp_info_url_matching() {
+        assert!(rtp_info_matches("rtsp://h/a/track1", "rtsp://h/a/track1"));
+        assert!(rtp_info_matches("track1", "rtsp://h/a/track1"));
+        assert!(rtp_info_matches("rtsp://h/a/track1/", "rtsp://h/a/track1"));
+        assert!(!rtp_info_matches("track1", "rtsp://h/a/track10"));
+        assert!(!rtp_info_matches("", "rtsp://h/a/track1"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Glue between received packets and `rtpbin`.
+//!
+//! Each stream gets two free-standing source pads linked to `rtpbin`'s
+//! `recv_rtp_sink_%u` / `recv_rtcp_sink_%u`, and packets are pushed on them
+//! straight from the I/O runtime's worker threads: no `appsrc` and so no
+//! helper thread per stream. `rtpbin`'s chain functions only queue into the
+//! jitterbuffer, so a push never blocks the runtime for long. RTCP that
+//! `rtpbin` produces (receiver reports) leaves through a free-standing sink
+//! pad whose chain function hands it to the UDP socket or the interleaved
+//! writer without blocking.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use gst::prelude::*;
+use rtspclient_protocol::message::encode_interleaved;
+
+use crate::driver::connection::Writer;
+
+/// The clock snapshot taken when the element goes to PLAYING; packets are
+/// stamped with the running time of their arrival, like `udpsrc`
+/// `do-timestamp` does, which `rtpjitterbuffer` needs.
+#[derive(Default)]
+pub struct Timing {
+    clock: Mutex<Option<(gst::Clock, gst::ClockTime)>>,
+}
+
+impl Timing {
+    pub fn start(&self, clock: gst::Clock, base_time: gst::ClockTime) {
+        *self.clock.lock().unwrap() = Some((clock, base_time));
+    }
+
+    pub fn stop(&self) {
+        *self.clock.lock().unwrap() = None;
+    }
+
+    /// Running time now, or None while not PLAYING (packets are dropped
+    /// then, as a live source does).
+    fn running_time(&self) -> Option<gst::ClockTime> {
+        let guard = self.clock.lock().unwrap();
+        let (clock, base) = guard.as_ref()?;
+        clock.time().checked_sub(*base)
+    }
+}
+
+/// Where this stream's outgoing RTCP goes.
+pub enum RtcpTarget {
+    Udp {
+        socket: Arc<tokio::net::UdpSocket>,
+        destination: SocketAddr,
+    },
+    Interleaved {
+        writer: Writer,
+        channel: u8,
+    },
+}
+
+impl RtcpTarget {
+    fn send(&self, data: &[u8]) {
+        match self {
+            // try_send_to never blocks; a full socket buffer drops one
+            // report, and the next one follows within seconds.
+            RtcpTarget::Udp {
+                socket,
+                destination,
+            } => {
+                let _ = socket.try_send_to(data, *destination);
+            }
+            RtcpTarget::Interleaved { writer, channel } => {
+                let mut frame = Vec::with_capacity(data.len() + 4);
+                if encode_interleaved(*channel, data, &mut frame).is_ok() {
+                    let _ = writer.try_send(Bytes::from(frame));
+                }
+            }
+        }
+    }
+}
+
+struct PadState {
+    /// stream-start/caps/segment not pushed yet.
+    need_events: bool,
+    /// Caps to announce before the next buffer (after RTP-Info updates).
+    pending_caps: Option<gst::Caps>,
+}
+
+/// One RTSP stream's entry into `rtpbin`, shared with the network task.
+pub struct StreamOutput {
+    pub index: usize,
+    rtp_pad: gst::Pad,
+    rtcp_pad: gst::Pad,
+    rtp_state: Mutex<PadState>,
+    rtcp_state: Mutex<PadState>,
+    caps: Mutex<gst::Caps>,
+    timing: Arc<Timing>,
+    stream_id: String,
+    group_id: gst::GroupId,
+    rtcp_target: Arc<Mutex<Option<RtcpTarget>>>,
+    rtcp_sink: Option<gst::Pad>,
+    accept: AtomicBool,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl StreamOutput {
+    /// Request `rtpbin`'s pads for session `index` and link our pads to them.
+    pub fn new(
+        rtpbin: &gst::Element,
+        index: usize,
+        caps: gst::Caps,
+        timing: Arc<Timing>,
+        group_id: gst::GroupId,
+        stream_id_prefix: &str,
+        do_rtcp: bool,
+    ) -> Result<Arc<StreamOutput>, gst::glib::BoolError> {
+        let rtp_pad = gst::Pad::builder(gst::PadDirection::Src)
+            .name(format!("rtp_src_{index}"))
+            .build();
+        let rtcp_pad = gst::Pad::builder(gst::PadDirection::Src)
+            .name(format!("rtcp_src_{index}"))
+            .build();
+        let rtp_sink = rtpbin
+            .request_pad_simple(&format!("recv_rtp_sink_{index}"))
+            .ok_or_else(|| gst::glib::bool_error!("rtpbin refused recv_rtp_sink_{index}"))?;
+        let rtcp_sink = rtpbin
+            .request_pad_simple(&format!("recv_rtcp_sink_{index}"))
+            .ok_or_else(|| gst::glib::bool_error!("rtpbin refused recv_rtcp_sink_{index}"))?;
+        rtp_pad.set_active(true)?;
+        rtcp_pad.set_active(true)?;
+        rtp_pad
+            .link(&rtp_sink)
+            .map_err(|e| gst::glib::bool_error!("cannot link RTP pad: {e:?}"))?;
+        rtcp_pad
+            .link(&rtcp_sink)
+            .map_err(|e| gst::glib::bool_error!("cannot link RTCP pad: {e:?}"))?;
+
+        let rtcp_target: Arc<Mutex<Option<RtcpTarget>>> = Arc::new(Mutex::new(None));
+        let rtcp_out_sink = if do_rtcp {
+            let target = rtcp_target.clone();
+            let sink = gst::Pad::builder(gst::PadDirection::Sink)
+                .name(format!("rtcp_sink_{index}"))
+                .chain_function(move |_pad, _parent, buffer| {
+                    if let Some(target) = target.lock().unwrap().as_ref() {
+                        if let Ok(map) = buffer.map_readable() {
+                            target.send(&map);
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build();
+            sink.set_active(true)?;
+            if let Some(send_src) = rtpbin.request_pad_simple(&format!("send_rtcp_src_{index}")) {
+                send_src
+                    .link(&sink)
+                    .map_err(|e| gst::glib::bool_error!("cannot link RTCP sender: {e:?}"))?;
+            }
+            Some(sink)
+        } else {
+            None
+        };
+
+        let fresh = || {
+            Mutex::new(PadState {
+                need_events: true,
+                pending_caps: None,
+            })
+        };
+        Ok(Arc::new(StreamOutput {
+            index,
+            rtp_pad,
+            rtcp_pad,
+            rtp_state: fresh(),
+            rtcp_state: fresh(),
+            caps: Mutex::new(caps),
+            timing,
+            stream_id: format!("{stream_id_prefix}/{index}"),
+            group_id,
+            rtcp_target,
+            rtcp_sink: rtcp_out_sink,
+            accept: AtomicBool::new(true),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn caps(&self) -> gst::Caps {
+        self.caps.lock().unwrap().clone()
+    }
+
+    /// Replace the caps (e.g. with RTP-Info's seqnum-base/clock-base); they
+    /// are announced before the next packet.
+    pub fn update_caps(&self, caps: gst::Caps) {
+        *self.caps.lock().unwrap() = caps.clone();
+        let mut state = self.rtp_state.lock().unwrap();
+        if !state.need_events {
+            state.pending_caps = Some(caps);
+        }
+    }
+
+    pub fn set_rtcp_target(&self, target: Option<RtcpTarget>) {
+        *self.rtcp_target.lock().unwrap() = target;
+    }
+
+    pub fn push_rtp(&self, data: Bytes) {
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let caps = self.caps.lock().unwrap().clone();
+        self.push(&self.rtp_pad, &self.rtp_state, caps, data);
+    }
+
+    pub fn push_rtcp(&self, data: Bytes) {
+        let caps = gst::Caps::new_empty_simple("application/x-rtcp");
+        self.push(&self.rtcp_pad, &self.rtcp_state, caps, data);
+    }
+
+    fn push(&self, pad: &gst::Pad, state: &Mutex<PadState>, caps: gst::Caps, data: Bytes) {
+        if !self.accept.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(now) = self.timing.running_time() else {
+            return;
+        };
+        {
+            let mut state = state.lock().unwrap();
+            if state.need_events {
+                state.need_events = false;
+                state.pending_caps = None;
+                pad.push_event(
+                    gst::event::StreamStart::builder(&format!("{}/{}", self.stream_id, pad.name()))
+                        .group_id(self.group_id)
+                        .build(),
+                );
+                pad.push_event(gst::event::Caps::new(&caps));
+                let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+                pad.push_event(gst::event::Segment::new(&segment));
+            } else if let Some(caps) = state.pending_caps.take() {
+                pad.push_event(gst::event::Caps::new(&caps));
+            }
+        }
+        let mut buffer = gst::Buffer::from_slice(data);
+        {
+            let buffer = buffer.get_mut().expect("new buffer is writable");
+            buffer.set_dts(now);
+            buffer.set_pts(now);
+        }
+        // Flow errors (flushing, not-linked while the pipeline shuts down)
+        // are not ours to report: rtpbin posts its own errors.
+        let _ = pad.push(buffer);
+    }
+
+    /// Send EOS into rtpbin so it reaches the stream's pad (server TEARDOWN).
+    pub fn push_eos(&self) {
+        self.rtp_pad.push_event(gst::event::Eos::new());
+        self.rtcp_pad.push_event(gst::event::Eos::new());
+    }
+
+    /// Stop pushing and unlink from rtpbin (element going to READY).
+    pub fn shutdown(&self) {
+        self.accept.store(false, Ordering::Release);
+        self.set_rtcp_target(None);
+        let _ = self.rtp_pad.set_active(false);
+        let _ = self.rtcp_pad.set_active(false);
+        if let Some(sink) = &self.rtcp_sink {
+            let _ = sink.set_active(false);
+        }
+    }
+}
