@@ -851,11 +851,7 @@ fn serve_connection(
     let mut stream_stop_rx = Some(stream_stop_rx);
     let mut streamer: Option<JoinHandle<()>> = None;
     let mut index = 0;
-    loop {
-        let req = match reader.next(conn, index, stop) {
-            ReadUnit::Request(r) => r,
-            ReadUnit::Closed | ReadUnit::Stopped => break,
-        };
+    while let ReadUnit::Request(req) = reader.next(conn, index, stop) {
         index += 1;
         log.lock().unwrap().push(req.clone());
         let (bytes, close, producer) = match handler(&req) {
