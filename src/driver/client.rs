@@ -349,11 +349,18 @@ impl RtspClient {
     fn note_session(&mut self, response: &Response) {
         // Session ids may change between SETUPs of one presentation
         // (QUIRKS.md): the latest one wins.
-        if let Some(session) = response
+        if let Some(mut session) = response
             .headers
             .get("Session")
             .and_then(SessionHeader::parse)
         {
+            // Servers usually announce the timeout in SETUP only and repeat
+            // the bare id later: keep what we learnt for the same session.
+            if let Some(previous) = &self.session {
+                if previous.id == session.id && session.timeout_secs.is_none() {
+                    session.timeout_secs = previous.timeout_secs;
+                }
+            }
             self.session = Some(session);
         }
     }

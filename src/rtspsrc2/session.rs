@@ -513,6 +513,11 @@ impl PlaySession {
             .unwrap_or(Duration::from_secs(60))
             / 2;
         let keep_alive_every = keep_alive_every.max(Duration::from_secs(1));
+        gst::debug!(
+            super::imp::CAT,
+            "Session {:?}, keep-alive every {keep_alive_every:?}",
+            client.session()
+        );
         let mut keep_alive = tokio::time::interval_at(
             tokio::time::Instant::now() + keep_alive_every,
             keep_alive_every,
@@ -579,6 +584,7 @@ impl PlaySession {
                 },
                 _ = keep_alive.tick(), if self.config.keep_alive && !control_closed => {
                     let method = if client.public_lists("GET_PARAMETER") { "GET_PARAMETER" } else { "OPTIONS" };
+                    gst::debug!(super::imp::CAT, "Keep-alive with {method}");
                     match client.send_only(method, aggregate, &Headers::new()).await {
                         Ok(cseq) => keep_alive_pending = Some((cseq, method)),
                         Err(err) => gst::warning!(super::imp::CAT, "Keep-alive failed: {err}"),
