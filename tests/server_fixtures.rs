@@ -562,3 +562,15 @@ fn standard_mounts_describe() {
             .contains("user:p%40ss%20w0rd@")
     );
 }
+
+#[test]
+fn fixtures_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<TestServer>();
+    assert_send_sync::<server::MulticastServer>();
+    assert_send_sync::<ScriptedServer>();
+    assert_send_sync::<HangingServer>();
+    assert_send_sync::<FrameCounter>();
+    assert_send_sync::<MediaCounters>();
+    assert_send_sync::<server::RecordStats>();
+}

@@ -467,8 +467,13 @@ impl TestServer {
                 if let Some(src) = ctx.find_source_by_id(&source_id) {
                     src.destroy();
                 }
-                // Let pending dispatches (client/session finalisation) run.
-                while ctx.iteration(false) {}
+                // Let pending dispatches (client/session finalisation) run,
+                // bounded in case something keeps rescheduling itself.
+                for _ in 0..1000 {
+                    if !ctx.iteration(false) {
+                        break;
+                    }
+                }
             })
             .expect("spawn server thread");
         ready_rx

@@ -1,0 +1,340 @@
+//! rtspsrc2 state changes never wait on the network, playback resumes
+//! after PAUSED and READY, UDP that never arrives falls back to TCP, and
+//! playbin picks the element for rtsp:// URIs.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::server::{TestServer, paths};
+use common::{HangingServer, MediaCounters, Outcome, decode_and_count, stop_pipeline, wait_until};
+use gst::prelude::*;
+
+fn init() {
+    common::init();
+    gstrtspclient::plugin_register_static().expect("register plugin");
+}
+
+fn player(url: &str, protocols: &str) -> (gst::Pipeline, gst::Element, MediaCounters) {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("rtspsrc2")
+        .property("location", url)
+        .property("protocols", protocols)
+        .build()
+        .unwrap();
+    pipeline.add(&src).unwrap();
+    let counters = MediaCounters::new();
+    let (weak, c) = (pipeline.downgrade(), counters.clone());
+    src.connect_pad_added(move |_, pad| {
+        if let Some(p) = weak.upgrade() {
+            decode_and_count(&p, pad, &c).unwrap();
+        }
+    });
+    (pipeline, src, counters)
+}
+
+fn frames_reach(pipeline: &gst::Pipeline, counters: &MediaCounters, n: u64) {
+    let c = counters.clone();
+    assert_eq!(
+        wait_until(pipeline, Duration::from_secs(20), move || c.video.count()
+            >= n),
+        Outcome::Stopped,
+        "waiting for {n} frames"
+    );
+}
+
+#[test]
+fn playing_to_null_is_fast() {
+    let server = TestServer::start();
+    for protocols in ["tcp", "udp"] {
+        let (pipeline, _, counters) = player(&server.url(paths::H264), protocols);
+        frames_reach(&pipeline, &counters, 5);
+        let start = Instant::now();
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{protocols}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn null_is_fast_when_the_server_hangs() {
+    let server = HangingServer::start();
+    let (pipeline, _, _) = player(&server.url("/x"), "tcp");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(common::wait_for(Duration::from_secs(5), || server
+        .connections()
+        > 0));
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+}
+
+#[test]
+fn pause_and_resume_live() {
+    let server = TestServer::start();
+    let (pipeline, _, counters) = player(&server.url(paths::H264), "tcp");
+    frames_reach(&pipeline, &counters, 5);
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let (_, state, _) = pipeline.state(gst::ClockTime::from_seconds(2));
+    assert_eq!(state, gst::State::Paused);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = counters.video.count();
+    frames_reach(&pipeline, &counters, before + 10);
+    stop_pipeline(&pipeline);
+}
+
+#[test]
+fn ready_then_playing_again_starts_a_new_session() {
+    let server = TestServer::start();
+    let (pipeline, src, counters) = player(&server.url(paths::H264), "tcp");
+    frames_reach(&pipeline, &counters, 5);
+    pipeline.set_state(gst::State::Ready).unwrap();
+    assert_eq!(src.src_pads().len(), 0, "pads removed in READY");
+    // TEARDOWN reached the server: its session goes away.
+    assert!(common::wait_for(Duration::from_secs(5), || server
+        .n_sessions()
+        == 0));
+    let before = counters.video.count();
+    frames_reach(&pipeline, &counters, before + 10);
+    assert_eq!(src.src_pads().len(), 1);
+    stop_pipeline(&pipeline);
+}
+
+/// A TCP proxy in front of the server that rewrites `client_port=` in SETUP
+/// requests to ports nobody reads: like a firewall that drops the server's
+/// UDP, so no packet ever reaches the client.
+struct UdpBlackholeProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    _sink: UdpSocket,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl UdpBlackholeProxy {
+    fn start(upstream_port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Bound so the server's packets are not answered with ICMP, never read.
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead_port = sink.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let acceptor = std::thread::spawn(move || {
+            let mut workers = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let server = TcpStream::connect(("127.0.0.1", upstream_port)).unwrap();
+                        workers.push(pump(
+                            client.try_clone().unwrap(),
+                            server.try_clone().unwrap(),
+                            Some(dead_port),
+                            s.clone(),
+                        ));
+                        workers.push(pump(server, client, None, s.clone()));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            for w in workers {
+                let _ = w.join();
+            }
+        });
+        UdpBlackholeProxy {
+            port,
+            stop,
+            _sink: sink,
+            threads: vec![acceptor],
+        }
+    }
+}
+
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    rewrite_to: Option<u16>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        from.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut buf = [0u8; 65536];
+        while !stop.load(Ordering::SeqCst) {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let mut data = buf[..n].to_vec();
+                    if let Some(dead) = rewrite_to {
+                        let text = String::from_utf8_lossy(&data).to_string();
+                        if let Some(at) = text.find("client_port=") {
+                            let rest = &text[at + "client_port=".len()..];
+                            let end = rest
+                                .find(|c: char| !c.is_ascii_digit() && c != '-')
+                                .unwrap_or(rest.len());
+                            let rewritten = format!(
+                                "{}client_port={}-{}{}",
+                                &text[..at],
+                                dead,
+                                dead + 1,
+                                &rest[end..]
+                            );
+                            data = rewritten.into_bytes();
+                        }
+                    }
+                    if to.write_all(&data).is_err() {
+                        break;
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    })
+}
+
+impl Drop for UdpBlackholeProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn udp_silence_falls_back_to_tcp_with_a_warning() {
+    let server = TestServer::start();
+    let proxy = UdpBlackholeProxy::start(server.port());
+    let url = format!("rtsp://127.0.0.1:{}{}", proxy.port, paths::H264);
+    let (pipeline, src, counters) = player(&url, "udp,tcp");
+    src.set_property("timeout", 1_000_000u64);
+    let warned = Arc::new(AtomicBool::new(false));
+    let w = warned.clone();
+    let bus = pipeline.bus().unwrap();
+    let _watch = bus.add_signal_watch();
+    let c = counters.clone();
+    let start = Instant::now();
+    let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(20), move |msg| {
+        if let gst::MessageView::Warning(warning) = msg.view() {
+            if warning.error().to_string().contains("Retrying over TCP") {
+                w.store(true, Ordering::SeqCst);
+            }
+        }
+        if c.video.count() >= 10 {
+            common::Control::Stop
+        } else {
+            common::Control::Continue
+        }
+    });
+    stop_pipeline(&pipeline);
+    assert_eq!(outcome, Outcome::Stopped);
+    assert!(
+        warned.load(Ordering::SeqCst),
+        "a warning says TCP is being tried"
+    );
+    assert!(
+        start.elapsed() > Duration::from_secs(1),
+        "waited for the UDP timeout first"
+    );
+}
+
+/// playbin resolves rtsp:// to rtspsrc2 (rank PRIMARY + 1, above rtspsrc).
+#[test]
+fn playbin_plays_through_rtspsrc2() {
+    init();
+    let server = TestServer::start();
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("signal-handoffs", true)
+        .property("sync", false)
+        .build()
+        .unwrap();
+    let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let f = frames.clone();
+    sink.connect("handoff", false, move |_| {
+        f.fetch_add(1, Ordering::SeqCst);
+        None
+    });
+    let playbin = gst::ElementFactory::make("playbin")
+        .property("uri", server.url(paths::H264))
+        .property("video-sink", &sink)
+        .property(
+            "audio-sink",
+            gst::ElementFactory::make("fakesink").build().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let source_factory = Arc::new(std::sync::Mutex::new(None::<String>));
+    let sf = source_factory.clone();
+    playbin.connect("source-setup", false, move |args| {
+        let source = args[1].get::<gst::Element>().unwrap();
+        *sf.lock().unwrap() = Some(source.type_().name().to_string());
+        None
+    });
+    let pipeline = playbin.downcast::<gst::Pipeline>().unwrap();
+    let f = frames.clone();
+    let outcome = wait_until(&pipeline, Duration::from_secs(20), move || {
+        f.load(Ordering::SeqCst) >= 10
+    });
+    stop_pipeline(&pipeline);
+    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(
+        source_factory.lock().unwrap().as_deref(),
+        Some("GstRtspSrc2")
+    );
+}
+
+#[test]
+fn rtspt_scheme_forces_tcp() {
+    let server = TestServer::start();
+    let url = server.url(paths::H264).replacen("rtsp://", "rtspt://", 1);
+    let (pipeline, _, counters) = player(&url, "udp,tcp");
+    let mut over = None;
+    let c = counters.clone();
+    let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(20), |msg| {
+        if let gst::MessageView::Progress(p) = msg.view() {
+            if p.get().2.starts_with("Playing over") {
+                over = Some(p.get().2.to_string());
+            }
+        }
+        if c.video.count() >= 5 {
+            common::Control::Stop
+        } else {
+            common::Control::Continue
+        }
+    });
+    stop_pipeline(&pipeline);
+    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(over.as_deref(), Some("Playing over tcp"));
+}
+
+#[test]
+fn properties_have_documented_defaults() {
+    init();
+    let src = gst::ElementFactory::make("rtspsrc2").build().unwrap();
+    assert_eq!(src.property::<String>("protocols"), "udp,udp-mcast,tcp");
+    assert_eq!(src.property::<u32>("latency"), 200);
+    assert_eq!(src.property::<u64>("timeout"), 5_000_000);
+    assert_eq!(src.property::<u64>("tcp-timeout"), 20_000_000);
+    assert!(src.property::<bool>("do-rtcp"));
+    assert!(src.property::<bool>("do-rtsp-keep-alive"));
+    src.set_property("protocols", "tcp+udp");
+    assert_eq!(src.property::<String>("protocols"), "tcp,udp");
+    let handler = src.dynamic_cast_ref::<gst::URIHandler>().unwrap();
+    assert!(handler.set_uri("rtsp://u:secret@127.0.0.1:1/x").is_ok());
+    let err = handler.set_uri("http://127.0.0.1/x").unwrap_err();
+    assert!(!err.to_string().contains("secret"));
+}
