@@ -139,6 +139,7 @@ fn quirky_camera_plays_over_tcp() {
         c.video.count() >= 30
     });
     let caps = src.static_pad("stream_0").and_then(|p| p.current_caps());
+    let pads = src.src_pads().len();
     stop_pipeline(&pipeline);
     assert_eq!(
         outcome,
