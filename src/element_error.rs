@@ -9,6 +9,24 @@ use crate::driver::error::{ClientError, ErrorKind};
 /// Post `error` as an element error of `element`. `url` must already be
 /// redacted (no credentials).
 pub fn post_client_error(element: &gst::Element, error: &ClientError, url: &str) {
+    post_with_code(element, error, url, error_code(error));
+}
+
+/// Like [`post_client_error`] for a publishing element: the same domains
+/// and codes, with the write-side resource codes (`OpenWrite`, `Write`)
+/// where a playing element reports `OpenRead`/`Read`.
+pub fn post_client_error_sink(element: &gst::Element, error: &ClientError, url: &str) {
+    let code = match error_code(error) {
+        Code::Resource(gst::ResourceError::OpenRead) => {
+            Code::Resource(gst::ResourceError::OpenWrite)
+        }
+        Code::Resource(gst::ResourceError::Read) => Code::Resource(gst::ResourceError::Write),
+        other => other,
+    };
+    post_with_code(element, error, url, code);
+}
+
+fn post_with_code(element: &gst::Element, error: &ClientError, url: &str, code: Code) {
     let mut details = gst::Structure::builder("rtspclient-error").field("url", url);
     if let Some((code, reason)) = error.status() {
         details = details
@@ -23,7 +41,7 @@ pub fn post_client_error(element: &gst::Element, error: &ClientError, url: &str)
     }
     let text = format!("{error} ({url})");
     let details = details.build();
-    let message = match error_code(error) {
+    let message = match code {
         Code::Resource(code) => gst::message::Error::builder(code, &text)
             .details(details)
             .src(element)

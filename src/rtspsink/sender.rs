@@ -1,0 +1,859 @@
+//! The data path of `rtspsink`: from `rtpbin`'s send pads to the server.
+//!
+//! Each stream has three free-standing pads linked to `rtpbin` session N:
+//! a sink pad on `send_rtp_src_N` (the published RTP), a sink pad on
+//! `send_rtcp_src_N` (sender reports, BYE) and a source pad into
+//! `recv_rtcp_sink_N` (the server's receiver reports). The RTP chain
+//! function runs in the upstream streaming thread and
+//!
+//! 1. on the first buffer, records the stream's caps for the SDP and waits
+//!    (bounded) until the record task has done ANNOUNCE/SETUP/RECORD, so
+//!    nothing is dropped before the server is ready;
+//! 2. with `sync=true`, waits on the pipeline clock until the buffer's
+//!    running time (plus the pipeline latency), like a `basesink`, so
+//!    non-live sources go out in real time;
+//! 3. writes the packet to the connection's bounded write queue
+//!    (interleaved) or the UDP socket, blocking or dropping when full
+//!    according to the `backpressure` property.
+//!
+//! Every wait is interruptible: flushes and state changes set a flag,
+//! unschedule the clock entry, wake the condition variable and the
+//! watch channel the async sends select on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gst::prelude::*;
+use rtspclient_protocol::message::encode_interleaved;
+use tokio::sync::{Notify, watch};
+
+use super::imp::CAT;
+use super::settings::Backpressure;
+use crate::driver::connection::{SendError, Writer};
+use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::runtime::runtime;
+use crate::driver::udp::UdpPair;
+
+/// What the element reports through; implemented by the element glue.
+pub trait Reporter: Send + Sync + 'static {
+    /// Post an element error (the RTSP status goes into the details).
+    fn error(&self, error: &ClientError);
+    /// Post a warning.
+    fn warning(&self, text: &str);
+}
+
+/// Where the record task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started (NULL/READY) or stopping.
+    Stopped,
+    /// Connecting, waiting for every stream's first buffer, negotiating.
+    Starting,
+    /// RECORD answered: packets flow.
+    Recording,
+    /// An error was posted; streaming returns errors.
+    Failed,
+}
+
+/// Per-run values the data path needs.
+#[derive(Clone)]
+pub struct RunConfig {
+    pub epoch: u64,
+    pub sync: bool,
+    pub backpressure: Backpressure,
+    /// Bound on the first buffer's wait for RECORD.
+    pub record_wait: Duration,
+    pub reporter: Arc<dyn Reporter>,
+}
+
+pub struct ControlState {
+    pub phase: Phase,
+    pub run: Option<RunConfig>,
+    /// Pipeline clock and base time while PLAYING.
+    clock: Option<(gst::Clock, gst::ClockTime)>,
+    /// Bumped whenever `clock` changes, so a wait computed from a stale
+    /// clock snapshot is not started.
+    clock_generation: u64,
+    latency: gst::ClockTime,
+    /// Every stream of the element, in pad order.
+    pub streams: Vec<Arc<StreamSender>>,
+    /// ANNOUNCE sent: the set of streams is fixed.
+    pub announced: bool,
+}
+
+/// State shared by the element, its streams' pads and the record task.
+pub struct Control {
+    state: Mutex<ControlState>,
+    /// Wakes streaming threads waiting for RECORD or for PLAYING.
+    cond: Condvar,
+    /// Wakes the record task when a stream got its first buffer or EOS.
+    pub changed: Notify,
+    pub dropped: AtomicU64,
+    drop_warned: AtomicBool,
+    epoch: AtomicU64,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            state: Mutex::new(ControlState {
+                phase: Phase::Stopped,
+                run: None,
+                clock: None,
+                clock_generation: 0,
+                latency: gst::ClockTime::ZERO,
+                streams: Vec::new(),
+                announced: false,
+            }),
+            cond: Condvar::new(),
+            changed: Notify::new(),
+            dropped: AtomicU64::new(0),
+            drop_warned: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Control {
+    pub fn lock(&self) -> MutexGuard<'_, ControlState> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// A new run (READY→PAUSED). Returns its epoch.
+    pub fn start(&self, make_run: impl FnOnce(u64) -> RunConfig) -> u64 {
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut state = self.lock();
+        state.phase = Phase::Starting;
+        state.run = Some(make_run(epoch));
+        state.announced = false;
+        self.dropped.store(0, Ordering::Relaxed);
+        self.drop_warned.store(false, Ordering::Relaxed);
+        for stream in &state.streams {
+            stream.reset();
+        }
+        epoch
+    }
+
+    /// Stop the run: every waiting streaming thread returns FLUSHING.
+    pub fn stop(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let streams = {
+            let mut state = self.lock();
+            state.phase = Phase::Stopped;
+            state.run = None;
+            state.clock = None;
+            state.clock_generation += 1;
+            state.streams.clone()
+        };
+        for stream in &streams {
+            stream.interrupt();
+        }
+        self.cond.notify_all();
+    }
+
+    /// Clear the stop flags of the streams for a new run.
+    pub fn streams(&self) -> Vec<Arc<StreamSender>> {
+        self.lock().streams.clone()
+    }
+
+    pub fn set_playing(&self, clock: Option<(gst::Clock, gst::ClockTime)>) {
+        let streams = {
+            let mut state = self.lock();
+            state.clock = clock;
+            state.clock_generation += 1;
+            // Waits scheduled against the old clock snapshot end now.
+            for stream in &state.streams {
+                stream.unschedule();
+            }
+            state.streams.clone()
+        };
+        drop(streams);
+        self.cond.notify_all();
+    }
+
+    pub fn set_latency(&self, latency: gst::ClockTime) {
+        self.lock().latency = latency;
+    }
+
+    pub fn sync_enabled(&self) -> bool {
+        self.lock().run.as_ref().is_some_and(|r| r.sync)
+    }
+
+    /// RECORD is done: let the streaming threads go.
+    pub fn set_recording(&self, epoch: u64) -> bool {
+        let mut state = self.lock();
+        if self.epoch() != epoch || state.phase != Phase::Starting {
+            return false;
+        }
+        state.phase = Phase::Recording;
+        drop(state);
+        self.cond.notify_all();
+        true
+    }
+
+    /// Post `error` once per run and make streaming fail from now on.
+    /// `epoch` None: the current run (streaming threads).
+    pub fn fail(&self, epoch: Option<u64>, error: &ClientError) {
+        let reporter = {
+            let mut state = self.lock();
+            if epoch.is_some_and(|e| e != self.epoch()) {
+                return;
+            }
+            if matches!(state.phase, Phase::Stopped | Phase::Failed) {
+                return;
+            }
+            state.phase = Phase::Failed;
+            state.run.as_ref().map(|r| r.reporter.clone())
+        };
+        self.cond.notify_all();
+        self.changed.notify_one();
+        if let Some(reporter) = reporter {
+            reporter.error(error);
+        }
+    }
+
+    fn count_drop(&self, stream: usize) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.drop_warned.swap(true, Ordering::Relaxed) {
+            let reporter = self.lock().run.as_ref().map(|r| r.reporter.clone());
+            if let Some(reporter) = reporter {
+                reporter.warning(&format!(
+                    "The connection to the server cannot keep up: dropping packets \
+                     (first on stream {stream}); see the 'dropped' property"
+                ));
+            }
+        }
+    }
+}
+
+/// How one stream's packets reach the server, set once SETUP answered.
+#[derive(Clone)]
+pub enum Route {
+    Interleaved {
+        writer: Writer,
+        rtp: u8,
+        rtcp: u8,
+    },
+    Udp {
+        pair: UdpPair,
+        rtp: SocketAddr,
+        rtcp: SocketAddr,
+    },
+}
+
+/// Where a stream is before RECORD, as the record task sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// No buffer yet.
+    Waiting,
+    /// First buffer arrived (or EOS after caps): these caps go in the SDP.
+    Ready(gst::Caps),
+    /// EOS without caps: nothing to announce.
+    Empty,
+}
+
+struct StreamState {
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    /// Caps as of the first buffer, for the SDP.
+    first_caps: Option<gst::Caps>,
+    eos: Option<gst::Seqnum>,
+    rtcp_eos: bool,
+    route: Option<Route>,
+    /// Payload type to write into every packet when the SDP had to give
+    /// this stream another one than its payloader uses.
+    pt_rewrite: Option<u8>,
+    clock_id: Option<gst::SingleShotClockId>,
+    rtcp_in_started: bool,
+}
+
+impl StreamState {
+    fn new() -> Self {
+        StreamState {
+            segment: gst::FormattedSegment::new(),
+            first_caps: None,
+            eos: None,
+            rtcp_eos: false,
+            route: None,
+            pt_rewrite: None,
+            clock_id: None,
+            rtcp_in_started: false,
+        }
+    }
+}
+
+/// One published stream (`sink_N`, rtpbin session N).
+pub struct StreamSender {
+    pub index: usize,
+    control: Weak<Control>,
+    rtp_pad: gst::Pad,
+    rtcp_pad: gst::Pad,
+    rtcp_in: gst::Pad,
+    state: Mutex<StreamState>,
+    flushing: AtomicBool,
+    interrupt: watch::Sender<bool>,
+    stream_id: String,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl StreamSender {
+    /// Create the pads of stream `index` and link them to `rtpbin`, whose
+    /// `send_rtp_sink_<index>` must have been requested already.
+    pub fn new(
+        rtpbin: &gst::Element,
+        index: usize,
+        control: &Arc<Control>,
+        stream_id_prefix: &str,
+    ) -> Result<Arc<StreamSender>, gst::glib::BoolError> {
+        let sender = Arc::new_cyclic(|weak: &Weak<StreamSender>| {
+            let (w1, w2, w3, w4) = (weak.clone(), weak.clone(), weak.clone(), weak.clone());
+            let rtp_pad = gst::Pad::builder(gst::PadDirection::Sink)
+                .name(format!("rtp_out_{index}"))
+                .chain_function(move |_pad, _parent, buffer| match w1.upgrade() {
+                    Some(sender) => sender.chain_rtp(std::slice::from_ref(&buffer)),
+                    None => Err(gst::FlowError::Flushing),
+                })
+                .chain_list_function(move |_pad, _parent, list| match w2.upgrade() {
+                    Some(sender) => {
+                        let buffers: Vec<gst::Buffer> = list.iter_owned().collect();
+                        sender.chain_rtp(&buffers)
+                    }
+                    None => Err(gst::FlowError::Flushing),
+                })
+                .event_function(move |pad, _parent, event| match w3.upgrade() {
+                    Some(sender) => sender.rtp_event(pad, event),
+                    None => false,
+                })
+                .build();
+            let rtcp_pad = gst::Pad::builder(gst::PadDirection::Sink)
+                .name(format!("rtcp_out_{index}"))
+                .chain_function(move |_pad, _parent, buffer| {
+                    if let Some(sender) = w4.upgrade() {
+                        sender.send_rtcp(&buffer);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .event_function({
+                    let weak = weak.clone();
+                    move |_pad, _parent, event| {
+                        if let (Some(sender), gst::EventView::Eos(_)) =
+                            (weak.upgrade(), event.view())
+                        {
+                            sender.state.lock().unwrap().rtcp_eos = true;
+                            if let Some(control) = sender.control.upgrade() {
+                                control.changed.notify_one();
+                            }
+                        }
+                        true
+                    }
+                })
+                .build();
+            let rtcp_in = gst::Pad::builder(gst::PadDirection::Src)
+                .name(format!("rtcp_in_{index}"))
+                .build();
+            StreamSender {
+                index,
+                control: Arc::downgrade(control),
+                rtp_pad,
+                rtcp_pad,
+                rtcp_in,
+                state: Mutex::new(StreamState::new()),
+                flushing: AtomicBool::new(false),
+                interrupt: watch::channel(false).0,
+                stream_id: format!("{stream_id_prefix}/rtcp-in/{index}"),
+                packets: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+            }
+        });
+
+        let send_src = rtpbin
+            .static_pad(&format!("send_rtp_src_{index}"))
+            .ok_or_else(|| gst::glib::bool_error!("rtpbin has no send_rtp_src_{index}"))?;
+        send_src
+            .link(&sender.rtp_pad)
+            .map_err(|e| gst::glib::bool_error!("cannot link RTP sender: {e:?}"))?;
+        let rtcp_src = rtpbin
+            .request_pad_simple(&format!("send_rtcp_src_{index}"))
+            .ok_or_else(|| gst::glib::bool_error!("rtpbin refused send_rtcp_src_{index}"))?;
+        rtcp_src
+            .link(&sender.rtcp_pad)
+            .map_err(|e| gst::glib::bool_error!("cannot link RTCP sender: {e:?}"))?;
+        let rtcp_sink = rtpbin
+            .request_pad_simple(&format!("recv_rtcp_sink_{index}"))
+            .ok_or_else(|| gst::glib::bool_error!("rtpbin refused recv_rtcp_sink_{index}"))?;
+        sender
+            .rtcp_in
+            .link(&rtcp_sink)
+            .map_err(|e| gst::glib::bool_error!("cannot link RTCP receiver: {e:?}"))?;
+        Ok(sender)
+    }
+
+    /// Give back the rtpbin pads (pad released by the application).
+    pub fn unlink(&self, rtpbin: &gst::Element) {
+        self.set_active(false);
+        for pad in [&self.rtp_pad, &self.rtcp_pad] {
+            if let Some(peer) = pad.peer() {
+                let _ = peer.unlink(pad);
+                if peer.name().starts_with("send_rtcp_src_") {
+                    rtpbin.release_request_pad(&peer);
+                }
+            }
+        }
+        if let Some(peer) = self.rtcp_in.peer() {
+            let _ = self.rtcp_in.unlink(&peer);
+            rtpbin.release_request_pad(&peer);
+        }
+    }
+
+    pub fn set_active(&self, active: bool) {
+        for pad in [&self.rtp_pad, &self.rtcp_pad, &self.rtcp_in] {
+            if let Err(err) = pad.set_active(active) {
+                gst::warning!(CAT, obj = pad, "Cannot (de)activate: {err}");
+            }
+        }
+    }
+
+    /// Stop every wait of the streaming thread (flush or stop).
+    pub fn interrupt(&self) {
+        self.flushing.store(true, Ordering::SeqCst);
+        self.interrupt.send_replace(true);
+        self.unschedule();
+    }
+
+    fn unschedule(&self) {
+        if let Some(id) = self.state.lock().unwrap().clock_id.as_ref() {
+            id.unschedule();
+        }
+    }
+
+    /// Forget the previous run (new READY→PAUSED).
+    fn reset(&self) {
+        let mut state = self.state.lock().unwrap();
+        let segment = state.segment.clone();
+        *state = StreamState::new();
+        state.segment = segment;
+        self.flushing.store(false, Ordering::SeqCst);
+        self.interrupt.send_replace(false);
+        self.packets.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        let state = self.state.lock().unwrap();
+        match (&state.first_caps, state.eos) {
+            (Some(caps), _) => Readiness::Ready(caps.clone()),
+            (None, Some(_)) => match self.rtp_pad.current_caps() {
+                Some(caps) => Readiness::Ready(caps),
+                None => Readiness::Empty,
+            },
+            (None, None) => Readiness::Waiting,
+        }
+    }
+
+    /// EOS reached the end of the RTP path (with its seqnum).
+    pub fn eos(&self) -> Option<gst::Seqnum> {
+        self.state.lock().unwrap().eos
+    }
+
+    /// rtpbin sent BYE and ended the RTCP path.
+    pub fn rtcp_eos(&self) -> bool {
+        self.state.lock().unwrap().rtcp_eos
+    }
+
+    /// Set where packets go (after SETUP) and the payload type to write.
+    pub fn set_route(&self, route: Option<Route>, pt_rewrite: Option<u8>) {
+        let mut state = self.state.lock().unwrap();
+        state.route = route;
+        state.pt_rewrite = pt_rewrite;
+    }
+
+    fn rtp_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::Segment(segment) => {
+                if let Ok(segment) = segment.segment().clone().downcast::<gst::ClockTime>() {
+                    self.state.lock().unwrap().segment = segment;
+                }
+            }
+            gst::EventView::Eos(_) => {
+                gst::debug!(CAT, obj = pad, "EOS after {} packets", self.packets.load(Ordering::Relaxed));
+                self.state.lock().unwrap().eos = Some(event.seqnum());
+                if let Some(control) = self.control.upgrade() {
+                    control.changed.notify_one();
+                }
+            }
+            gst::EventView::FlushStart(_) => {
+                self.interrupt();
+                if let Some(control) = self.control.upgrade() {
+                    // Take the lock so a thread between its flag check and
+                    // its wait cannot miss the wake-up.
+                    drop(control.lock());
+                    control.cond.notify_all();
+                }
+            }
+            gst::EventView::FlushStop(_) => {
+                let mut state = self.state.lock().unwrap();
+                state.eos = None;
+                state.segment = gst::FormattedSegment::new();
+                drop(state);
+                // A stop in progress keeps the streams interrupted.
+                let stopped = self
+                    .control
+                    .upgrade()
+                    .is_none_or(|c| c.lock().phase == Phase::Stopped);
+                if !stopped {
+                    self.flushing.store(false, Ordering::SeqCst);
+                    self.interrupt.send_replace(false);
+                }
+            }
+            _ => {}
+        }
+        // Nothing downstream of this pad: the events end here.
+        true
+    }
+
+    /// Publish RTP packets (one buffer, or a buffer list from a payloader).
+    fn chain_rtp(&self, buffers: &[gst::Buffer]) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(first) = buffers.first() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let control = self.control.upgrade().ok_or(gst::FlowError::Flushing)?;
+        if self.flushing.load(Ordering::SeqCst) {
+            return Err(gst::FlowError::Flushing);
+        }
+        let (route, pt_rewrite, running_time) = {
+            let mut state = self.state.lock().unwrap();
+            if state.first_caps.is_none() {
+                state.first_caps = Some(
+                    self.rtp_pad
+                        .current_caps()
+                        .ok_or(gst::FlowError::NotNegotiated)?,
+                );
+                drop(state);
+                gst::debug!(CAT, obj = self.rtp_pad, "First buffer: stream ready");
+                control.changed.notify_one();
+                state = self.state.lock().unwrap();
+            }
+            let running_time = first
+                .dts_or_pts()
+                .and_then(|ts| state.segment.to_running_time(ts));
+            (state.route.clone(), state.pt_rewrite, running_time)
+        };
+        let (route, pt_rewrite, run) = match route {
+            Some(route) => {
+                let run = self.check_phase(&control)?;
+                (route, pt_rewrite, run)
+            }
+            None => self.wait_for_record(&control)?,
+        };
+        if run.sync {
+            if let Some(running_time) = running_time {
+                self.wait_clock(&control, running_time)?;
+            }
+        }
+        for buffer in buffers {
+            self.send_rtp(&control, &run, &route, pt_rewrite, buffer)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn check_phase(&self, control: &Control) -> Result<RunConfig, gst::FlowError> {
+        let state = control.lock();
+        match (state.phase, &state.run) {
+            (Phase::Recording, Some(run)) => Ok(run.clone()),
+            (Phase::Failed, _) => Err(gst::FlowError::Error),
+            _ => Err(gst::FlowError::Flushing),
+        }
+    }
+
+    /// Block until RECORD is done (bounded), the run failed or stopped.
+    fn wait_for_record(
+        &self,
+        control: &Control,
+    ) -> Result<(Route, Option<u8>, RunConfig), gst::FlowError> {
+        let started = Instant::now();
+        let mut state = control.lock();
+        let bound = state
+            .run
+            .as_ref()
+            .map(|r| r.record_wait)
+            .unwrap_or(Duration::ZERO);
+        loop {
+            if self.flushing.load(Ordering::SeqCst) {
+                return Err(gst::FlowError::Flushing);
+            }
+            match state.phase {
+                Phase::Recording => {
+                    let run = state.run.clone().ok_or(gst::FlowError::Flushing)?;
+                    drop(state);
+                    let stream = self.state.lock().unwrap();
+                    return match &stream.route {
+                        Some(route) => Ok((route.clone(), stream.pt_rewrite, run)),
+                        None => {
+                            // A pad requested after ANNOUNCE: not in the SDP.
+                            drop(stream);
+                            gst::element_error!(
+                                self.rtp_pad.parent_element().unwrap_or_else(|| self.dummy_parent()),
+                                gst::StreamError::Failed,
+                                ["Stream {} was added after recording started", self.index]
+                            );
+                            Err(gst::FlowError::Error)
+                        }
+                    };
+                }
+                Phase::Failed => return Err(gst::FlowError::Error),
+                Phase::Stopped => return Err(gst::FlowError::Flushing),
+                Phase::Starting => {}
+            }
+            let waited = started.elapsed();
+            if waited >= bound {
+                drop(state);
+                control.fail(
+                    None,
+                    &ClientError::new(
+                        ErrorKind::Timeout,
+                        format!("Recording did not start within {bound:?}"),
+                    ),
+                );
+                return Err(gst::FlowError::Error);
+            }
+            state = control.cond.wait_timeout(state, bound - waited).unwrap().0;
+        }
+    }
+
+    fn dummy_parent(&self) -> gst::Element {
+        // Only used when the pad has no parent, which free-standing pads
+        // never have; fall back to a harmless element for the message.
+        gst::ElementFactory::make("identity")
+            .build()
+            .expect("identity exists in core")
+    }
+
+    /// Wait on the pipeline clock until `running_time` (+ latency).
+    fn wait_clock(
+        &self,
+        control: &Control,
+        running_time: gst::ClockTime,
+    ) -> Result<(), gst::FlowError> {
+        loop {
+            let mut cstate = control.lock();
+            // Not PLAYING: hold the buffer like a prerolled sink does.
+            let (clock, base_time) = loop {
+                if self.flushing.load(Ordering::SeqCst) || cstate.phase == Phase::Stopped {
+                    return Err(gst::FlowError::Flushing);
+                }
+                if let Some((clock, base)) = &cstate.clock {
+                    break (clock.clone(), *base);
+                }
+                cstate = control.cond.wait(cstate).unwrap();
+            };
+            let target = base_time + running_time + cstate.latency;
+            let id = clock.new_single_shot_id(target);
+            {
+                let mut state = self.state.lock().unwrap();
+                if self.flushing.load(Ordering::SeqCst) {
+                    return Err(gst::FlowError::Flushing);
+                }
+                state.clock_id = Some(id.clone());
+            }
+            drop(cstate);
+            let (result, _jitter) = id.wait();
+            self.state.lock().unwrap().clock_id = None;
+            match result {
+                Err(gst::ClockError::Unscheduled) => {
+                    // Flush, stop, or PLAYING→PAUSED: check again.
+                    continue;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn send_rtp(
+        &self,
+        control: &Control,
+        run: &RunConfig,
+        route: &Route,
+        pt_rewrite: Option<u8>,
+        buffer: &gst::BufferRef,
+    ) -> Result<(), gst::FlowError> {
+        let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+        let payload: &[u8] = &map;
+        if payload.len() < 12 {
+            return Ok(());
+        }
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+        match route {
+            Route::Interleaved { writer, rtp, .. } => {
+                let mut frame = Vec::with_capacity(payload.len() + 4);
+                if encode_interleaved(*rtp, payload, &mut frame).is_err() {
+                    gst::warning!(CAT, obj = self.rtp_pad, "Packet too large for TCP, skipped");
+                    return Ok(());
+                }
+                if let Some(pt) = pt_rewrite {
+                    frame[5] = (frame[5] & 0x80) | (pt & 0x7f);
+                }
+                self.queue_frame(control, run, writer, Bytes::from(frame))
+            }
+            Route::Udp { pair, rtp, .. } => {
+                let rewritten;
+                let data: &[u8] = match pt_rewrite {
+                    Some(pt) => {
+                        let mut copy = payload.to_vec();
+                        copy[1] = (copy[1] & 0x80) | (pt & 0x7f);
+                        rewritten = copy;
+                        &rewritten
+                    }
+                    None => payload,
+                };
+                match pair.rtp.try_send_to(data, *rtp) {
+                    Ok(_) => Ok(()),
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                        match run.backpressure {
+                            Backpressure::Drop => {
+                                control.count_drop(self.index);
+                                Ok(())
+                            }
+                            Backpressure::Block => {
+                                let socket = pair.rtp.clone();
+                                let (dest, owned) = (*rtp, data.to_vec());
+                                let mut interrupt = self.interrupt.subscribe();
+                                block_on(async move {
+                                    tokio::select! {
+                                        _ = socket.send_to(&owned, dest) => Ok(()),
+                                        _ = interrupt.wait_for(|i| *i) => Err(gst::FlowError::Flushing),
+                                    }
+                                })
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        // ICMP errors of earlier datagrams and the like:
+                        // UDP gives no delivery promise anyway.
+                        gst::debug!(CAT, obj = self.rtp_pad, "UDP send failed: {err}");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue_frame(
+        &self,
+        control: &Control,
+        run: &RunConfig,
+        writer: &Writer,
+        frame: Bytes,
+    ) -> Result<(), gst::FlowError> {
+        let result = match writer.try_send(frame.clone()) {
+            Err(SendError::Full) => match run.backpressure {
+                Backpressure::Drop => {
+                    control.count_drop(self.index);
+                    return Ok(());
+                }
+                Backpressure::Block => {
+                    let writer = writer.clone();
+                    let mut interrupt = self.interrupt.subscribe();
+                    match block_on(async move {
+                        tokio::select! {
+                            result = writer.send(frame) => Some(result),
+                            _ = interrupt.wait_for(|i| *i) => None,
+                        }
+                    }) {
+                        Some(result) => result,
+                        None => return Err(gst::FlowError::Flushing),
+                    }
+                }
+            },
+            other => other,
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                if self.flushing.load(Ordering::SeqCst) {
+                    return Err(gst::FlowError::Flushing);
+                }
+                control.fail(
+                    Some(run.epoch),
+                    &ClientError::new(
+                        ErrorKind::Closed,
+                        "The server closed the connection while publishing",
+                    ),
+                );
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    /// RTCP from rtpbin (sender reports, BYE): never blocks the RTCP
+    /// thread; a report that does not fit is dropped, the next follows.
+    fn send_rtcp(&self, buffer: &gst::BufferRef) {
+        let route = self.state.lock().unwrap().route.clone();
+        let (Some(route), Ok(map)) = (route, buffer.map_readable()) else {
+            return;
+        };
+        match route {
+            Route::Interleaved { writer, rtcp, .. } => {
+                let mut frame = Vec::with_capacity(map.len() + 4);
+                if encode_interleaved(rtcp, &map, &mut frame).is_ok() {
+                    let _ = writer.try_send(Bytes::from(frame));
+                }
+            }
+            Route::Udp { pair, rtcp, .. } => {
+                let _ = pair.rtcp.try_send_to(&map, rtcp);
+            }
+        }
+    }
+
+    /// RTCP from the server (receiver reports) into rtpbin.
+    pub fn push_rtcp(&self, data: Bytes) {
+        if self.flushing.load(Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut state = self.state.lock().unwrap();
+            if !state.rtcp_in_started {
+                state.rtcp_in_started = true;
+                self.rtcp_in
+                    .push_event(gst::event::StreamStart::builder(&self.stream_id).build());
+                self.rtcp_in.push_event(gst::event::Caps::new(
+                    &gst::Caps::new_empty_simple("application/x-rtcp"),
+                ));
+                self.rtcp_in.push_event(gst::event::Segment::new(
+                    &gst::FormattedSegment::<gst::ClockTime>::new(),
+                ));
+            }
+        }
+        // Flushing / not-linked while shutting down is nobody's error.
+        let _ = self.rtcp_in.push(gst::Buffer::from_slice(data));
+    }
+}
+
+/// Run `future` to completion from a streaming thread. Streaming threads
+/// are normally GStreamer's own; if one is a worker of a multi-threaded
+/// tokio runtime (a source pushing from it), step out of the worker first.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(future))
+        }
+        Ok(_) => {
+            // A current-thread runtime cannot be blocked in; run the future
+            // on a helper thread instead.
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| runtime().block_on(future))
+                    .join()
+                    .expect("send thread panicked")
+            })
+        }
+        Err(_) => runtime().block_on(future),
+    }
+}
