@@ -225,14 +225,14 @@ fn udp_silence_falls_back_to_tcp_with_a_warning() {
     let warned = Arc::new(AtomicBool::new(false));
     let w = warned.clone();
     let bus = pipeline.bus().unwrap();
-    let _watch = bus.add_signal_watch();
+    bus.add_signal_watch();
     let c = counters.clone();
     let start = Instant::now();
     let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(20), move |msg| {
-        if let gst::MessageView::Warning(warning) = msg.view() {
-            if warning.error().to_string().contains("Retrying over TCP") {
-                w.store(true, Ordering::SeqCst);
-            }
+        if let gst::MessageView::Warning(warning) = msg.view()
+            && warning.error().to_string().contains("Retrying over TCP")
+        {
+            w.store(true, Ordering::SeqCst);
         }
         if c.video.count() >= 10 {
             common::Control::Stop
@@ -305,10 +305,10 @@ fn rtspt_scheme_forces_tcp() {
     let mut over = None;
     let c = counters.clone();
     let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(20), |msg| {
-        if let gst::MessageView::Progress(p) = msg.view() {
-            if p.get().2.starts_with("Playing over") {
-                over = Some(p.get().2.to_string());
-            }
+        if let gst::MessageView::Progress(p) = msg.view()
+            && p.get().2.starts_with("Playing over")
+        {
+            over = Some(p.get().2.to_string());
         }
         if c.video.count() >= 5 {
             common::Control::Stop

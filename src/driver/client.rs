@@ -151,10 +151,10 @@ impl RtspClient {
         for (name, value) in headers.iter() {
             request.headers.set(name, value);
         }
-        if let Some(session) = &self.session {
-            if request.headers.get("Session").is_none() {
-                request.headers.set("Session", session.id.clone());
-            }
+        if let Some(session) = &self.session
+            && request.headers.get("Session").is_none()
+        {
+            request.headers.set("Session", session.id.clone());
         }
         if let Some(auth) = &mut self.authenticator {
             request
@@ -356,10 +356,11 @@ impl RtspClient {
         {
             // Servers usually announce the timeout in SETUP only and repeat
             // the bare id later: keep what we learnt for the same session.
-            if let Some(previous) = &self.session {
-                if previous.id == session.id && session.timeout_secs.is_none() {
-                    session.timeout_secs = previous.timeout_secs;
-                }
+            if let Some(previous) = &self.session
+                && previous.id == session.id
+                && session.timeout_secs.is_none()
+            {
+                session.timeout_secs = previous.timeout_secs;
             }
             self.session = Some(session);
         }

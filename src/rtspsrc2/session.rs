@@ -169,20 +169,20 @@ impl PlaySession {
         for task in self.udp_tasks.drain(..) {
             task.abort();
         }
-        if let Some(mut client) = self.client.take() {
-            if client.session().is_some() {
-                let url = self
-                    .aggregate_url
-                    .take()
-                    .unwrap_or_else(|| client.url().request_url().to_string());
-                // 454 or 500 answers mean the session is gone already
-                // (QUIRKS.md, session life); nothing to do either way.
-                let _ = tokio::time::timeout(
-                    TEARDOWN_TIMEOUT,
-                    client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
-                )
-                .await;
-            }
+        if let Some(mut client) = self.client.take()
+            && client.session().is_some()
+        {
+            let url = self
+                .aggregate_url
+                .take()
+                .unwrap_or_else(|| client.url().request_url().to_string());
+            // 454 or 500 answers mean the session is gone already
+            // (QUIRKS.md, session life); nothing to do either way.
+            let _ = tokio::time::timeout(
+                TEARDOWN_TIMEOUT,
+                client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
+            )
+            .await;
         }
     }
 
@@ -350,15 +350,15 @@ impl PlaySession {
                 .await?;
             // Servers disagree on how controls join the base (QUIRKS.md):
             // retry the other join once on 400/404.
-            if matches!(response.status, 400 | 404) {
-                if let Some(alternative) = join_control_rfc3986(base, control) {
-                    let retry = client
-                        .request("SETUP", &alternative, &headers, &[], &mut |_| {})
-                        .await?;
-                    if retry.is_success() {
-                        control_url = alternative;
-                        response = retry;
-                    }
+            if matches!(response.status, 400 | 404)
+                && let Some(alternative) = join_control_rfc3986(base, control)
+            {
+                let retry = client
+                    .request("SETUP", &alternative, &headers, &[], &mut |_| {})
+                    .await?;
+                if retry.is_success() {
+                    control_url = alternative;
+                    response = retry;
                 }
             }
             expect_success(&response, "SETUP")?;
@@ -470,10 +470,10 @@ impl PlaySession {
         let mut early: Vec<(u8, Bytes)> = Vec::new();
         let response = client
             .request("PLAY", aggregate, &range, &[], &mut |incoming| {
-                if let Incoming::Data { channel, payload } = incoming {
-                    if early.len() < MAX_EARLY_PACKETS {
-                        early.push((channel, payload));
-                    }
+                if let Incoming::Data { channel, payload } = incoming
+                    && early.len() < MAX_EARLY_PACKETS
+                {
+                    early.push((channel, payload));
                 }
             })
             .await?;
@@ -549,17 +549,16 @@ impl PlaySession {
                             }
                             return Ok(Ended::Finished);
                         }
-                        if method == "REDIRECT" {
-                            if let Some(target) = request.headers.get("Location")
+                        if method == "REDIRECT"
+                            && let Some(target) = request.headers.get("Location")
                                 .and_then(|l| resolve_location(aggregate, l))
                             {
                                 return Ok(Ended::Redirect(target));
                             }
-                        }
                     }
                     Ok(Incoming::Response(response)) => {
-                        if let Some((cseq, method)) = keep_alive_pending {
-                            if response.headers.cseq() == Some(cseq) {
+                        if let Some((cseq, method)) = keep_alive_pending
+                            && response.headers.cseq() == Some(cseq) {
                                 keep_alive_pending = None;
                                 // 405/501/551: the server does not want this
                                 // method; keep alive with OPTIONS instead.
@@ -567,7 +566,6 @@ impl PlaySession {
                                     client.mark_refused(method);
                                 }
                             }
-                        }
                     }
                     Err(err) => {
                         if udp_outputs.is_empty() {

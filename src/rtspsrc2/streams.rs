@@ -87,7 +87,6 @@ struct PadState {
 
 /// One RTSP stream's entry into `rtpbin`, shared with the network task.
 pub struct StreamOutput {
-    pub index: usize,
     rtp_pad: gst::Pad,
     rtcp_pad: gst::Pad,
     rtp_state: Mutex<PadState>,
@@ -141,10 +140,10 @@ impl StreamOutput {
             let sink = gst::Pad::builder(gst::PadDirection::Sink)
                 .name(format!("rtcp_sink_{index}"))
                 .chain_function(move |_pad, _parent, buffer| {
-                    if let Some(target) = target.lock().unwrap().as_ref() {
-                        if let Ok(map) = buffer.map_readable() {
-                            target.send(&map);
-                        }
+                    if let Some(target) = target.lock().unwrap().as_ref()
+                        && let Ok(map) = buffer.map_readable()
+                    {
+                        target.send(&map);
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -167,7 +166,6 @@ impl StreamOutput {
             })
         };
         Ok(Arc::new(StreamOutput {
-            index,
             rtp_pad,
             rtcp_pad,
             rtp_state: fresh(),
@@ -205,16 +203,27 @@ impl StreamOutput {
     pub fn push_rtp(&self, data: Bytes) {
         self.packets.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-        let caps = self.caps.lock().unwrap().clone();
-        self.push(&self.rtp_pad, &self.rtp_state, caps, data);
+        self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), data);
     }
 
     pub fn push_rtcp(&self, data: Bytes) {
-        let caps = gst::Caps::new_empty_simple("application/x-rtcp");
-        self.push(&self.rtcp_pad, &self.rtcp_state, caps, data);
+        self.push(
+            &self.rtcp_pad,
+            &self.rtcp_state,
+            || gst::Caps::new_empty_simple("application/x-rtcp"),
+            data,
+        );
     }
 
-    fn push(&self, pad: &gst::Pad, state: &Mutex<PadState>, caps: gst::Caps, data: Bytes) {
+    /// Push one packet, preceded by the sticky events the first time.
+    /// `caps` is only called then: the data path does not touch the caps.
+    fn push(
+        &self,
+        pad: &gst::Pad,
+        state: &Mutex<PadState>,
+        caps: impl FnOnce() -> gst::Caps,
+        data: Bytes,
+    ) {
         if !self.accept.load(Ordering::Acquire) {
             return;
         }
@@ -231,7 +240,7 @@ impl StreamOutput {
                         .group_id(self.group_id)
                         .build(),
                 );
-                pad.push_event(gst::event::Caps::new(&caps));
+                pad.push_event(gst::event::Caps::new(&caps()));
                 let segment = gst::FormattedSegment::<gst::ClockTime>::new();
                 pad.push_event(gst::event::Segment::new(&segment));
             } else if let Some(caps) = state.pending_caps.take() {
