@@ -1,0 +1,307 @@
+//! The demo: publish a live test pattern with `rtspsink` into an embedded
+//! RTSP server, play it back from the server with `rtspsrc2`, and leave a
+//! PNG snapshot, a short MP4 and a one-line summary in `demo-output/`.
+//!
+//! ```text
+//! videotestsrc ! x264enc ! rtph264pay ! rtspsink ──RECORD──▶ server /publish
+//!                                                        │ (in-process relay)
+//! PNG + MP4 ◀── decode ◀── rtspsrc2 ◀──────PLAY─────── server /watch
+//! ```
+//!
+//! `cargo run --release --example demo -- [SECONDS] [OUTPUT_DIR]`
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
+
+/// The server: `/publish` (RECORD) hands every H.264 access unit to the
+/// `/watch` (PLAY) media through an appsink → appsrc relay.
+struct Server {
+    port: u32,
+    main_loop: gst::glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+    published_frames: Arc<AtomicU64>,
+}
+
+fn start_server() -> Result<Server, Box<dyn std::error::Error>> {
+    let server = gst_rtsp_server::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service("0");
+    let mounts = server.mount_points().ok_or("no mount points")?;
+    let relay: Arc<Mutex<Option<gst_app::AppSrc>>> = Arc::new(Mutex::new(None));
+    let published_frames = Arc::new(AtomicU64::new(0));
+
+    let record = gst_rtsp_server::RTSPMediaFactory::new();
+    record.set_transport_mode(gst_rtsp_server::RTSPTransportMode::RECORD);
+    record.set_launch(
+        "( rtph264depay name=depay0 ! h264parse config-interval=-1 ! \
+           video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=relay sync=false )",
+    );
+    let (r, count) = (relay.clone(), published_frames.clone());
+    record.connect_media_configure(move |_, media| {
+        let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
+            return;
+        };
+        let Some(sink) = bin
+            .by_name_recurse_up("relay")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        else {
+            return;
+        };
+        let (r, count) = (r.clone(), count.clone());
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if let (Some(src), Some(buffer)) =
+                        (r.lock().unwrap().as_ref(), sample.buffer_owned())
+                    {
+                        let mut buffer = buffer;
+                        // The watch side stamps buffers itself (do-timestamp).
+                        let b = buffer.make_mut();
+                        b.set_pts(gst::ClockTime::NONE);
+                        b.set_dts(gst::ClockTime::NONE);
+                        let _ = src.push_buffer(buffer);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    });
+    mounts.add_factory("/publish", record);
+
+    let watch = gst_rtsp_server::RTSPMediaFactory::new();
+    watch.set_shared(true);
+    watch.set_launch(
+        "( appsrc name=relay is-live=true do-timestamp=true format=time \
+             caps=video/x-h264,stream-format=byte-stream,alignment=au ! \
+           h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+    );
+    let r = relay.clone();
+    watch.connect_media_configure(move |_, media| {
+        let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
+            return;
+        };
+        if let Some(src) = bin
+            .by_name_recurse_up("relay")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        {
+            *r.lock().unwrap() = Some(src);
+        }
+    });
+    mounts.add_factory("/watch", watch);
+
+    let context = gst::glib::MainContext::new();
+    let main_loop = gst::glib::MainLoop::new(Some(&context), false);
+    let source = server.attach(Some(&context))?;
+    let port = server.bound_port() as u32;
+    let ml = main_loop.clone();
+    let ctx = context.clone();
+    let thread = std::thread::spawn(move || {
+        let _server = server;
+        ml.run();
+        if let Some(source) = ctx.find_source_by_id(&source) {
+            source.destroy();
+        }
+    });
+    Ok(Server {
+        port,
+        main_loop,
+        thread: Some(thread),
+        published_frames,
+    })
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Run a pipeline's bus until `done` or an error; errors are fatal.
+fn pump(
+    pipeline: &gst::Pipeline,
+    until: Instant,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let bus = pipeline.bus().ok_or("no bus")?;
+    while Instant::now() < until && !done() {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Err(format!(
+                    "{}: {}",
+                    msg.src().map(|s| s.path_string()).unwrap_or_default(),
+                    err.error()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let out_dir = PathBuf::from(args.next().unwrap_or_else(|| "demo-output".into()));
+    std::fs::create_dir_all(&out_dir)?;
+    gst::init()?;
+    gstrtspclient::plugin_register_static()?;
+
+    let server = start_server()?;
+    let base = format!("rtsp://127.0.0.1:{}", server.port);
+
+    // Publisher: rtspsink over TCP interleaved.
+    let publisher = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width={WIDTH},height={HEIGHT},framerate=30/1 ! \
+         timeoverlay font-desc=\"Sans 28\" ! clockoverlay valignment=bottom ! \
+         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 ! \
+         rtph264pay config-interval=-1 pt=96 ! rtspsink location={base}/publish protocols=tcp"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "publisher is not a pipeline")?;
+    publisher.set_state(gst::State::Playing)?;
+    let published = server.published_frames.clone();
+    pump(&publisher, Instant::now() + Duration::from_secs(10), || {
+        published.load(Ordering::Relaxed) > 0
+    })
+    .map_err(|e| format!("publishing failed: {e}"))?;
+    if published.load(Ordering::Relaxed) == 0 {
+        return Err("the server received nothing from rtspsink within 10 s".into());
+    }
+
+    // Player: rtspsrc2 over UDP, decoded; one PNG snapshot and an MP4.
+    let mp4 = out_dir.join("playback.mp4");
+    let png = out_dir.join("snapshot.png");
+    let player = gst::parse::launch(&format!(
+        "rtspsrc2 name=src location={base}/watch protocols=udp,tcp latency=200 ! rtph264depay ! h264parse ! tee name=t \
+         t. ! queue ! mp4mux name=mux ! filesink location={} \
+         t. ! queue ! avdec_h264 ! videoconvert ! video/x-raw,format=RGB ! appsink name=frames sync=false",
+        mp4.display()
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "player is not a pipeline")?;
+    let frames_sink = player
+        .by_name("frames")
+        .ok_or("no appsink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| "appsink")?;
+    let played = Arc::new(AtomicU64::new(0));
+    let first_frame = Arc::new(Mutex::new(None::<Duration>));
+    let snapshot = Arc::new(Mutex::new(None::<gst::Sample>));
+    let started = Instant::now();
+    let (p, f, s) = (played.clone(), first_frame.clone(), snapshot.clone());
+    frames_sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let n = p.fetch_add(1, Ordering::Relaxed) + 1;
+                f.lock().unwrap().get_or_insert_with(|| started.elapsed());
+                if n == 45 {
+                    *s.lock().unwrap() = Some(sample);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let transport = Arc::new(Mutex::new(String::from("?")));
+    player.set_state(gst::State::Playing)?;
+    let bus = player.bus().ok_or("no bus")?;
+    let deadline = Instant::now() + Duration::from_secs(seconds + 10);
+    let mut playing_since = None;
+    while Instant::now() < deadline {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(err) => {
+                    return Err(format!("playback failed: {}", err.error()).into());
+                }
+                gst::MessageView::Progress(progress) => {
+                    let text = progress.get().2.to_string();
+                    if let Some(t) = text.strip_prefix("Playing over ") {
+                        *transport.lock().unwrap() = t.to_string();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if played.load(Ordering::Relaxed) > 0 && playing_since.is_none() {
+            playing_since = Some(Instant::now());
+        }
+        if playing_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(seconds)) {
+            break;
+        }
+    }
+    // Finish the MP4 properly: EOS through the muxer, bounded.
+    player.send_event(gst::event::Eos::new());
+    let _ = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(5),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    player.set_state(gst::State::Null)?;
+    publisher.set_state(gst::State::Null)?;
+
+    let sample = snapshot
+        .lock()
+        .unwrap()
+        .take()
+        .ok_or("no frame to snapshot")?;
+    write_png(&sample, &png)?;
+    let played = played.load(Ordering::Relaxed);
+    let first = first_frame
+        .lock()
+        .unwrap()
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let summary = format!(
+        "published {} frames with rtspsink (tcp); played back {played} frames with rtspsrc2 over {}; \
+         time to first frame {first} ms; wrote {} and {}",
+        server.published_frames.load(Ordering::Relaxed),
+        transport.lock().unwrap(),
+        png.display(),
+        mp4.display()
+    );
+    std::fs::write(out_dir.join("summary.txt"), format!("{summary}\n"))?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// Encode one RGB sample as PNG with GStreamer's pngenc.
+fn write_png(
+    sample: &gst::Sample,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let caps = sample.caps().ok_or("sample without caps")?.to_owned();
+    let buffer = sample.buffer_owned().ok_or("sample without buffer")?;
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=in ! videoconvert ! pngenc ! filesink location={}",
+        path.display()
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "png pipeline")?;
+    let src = pipeline
+        .by_name("in")
+        .ok_or("no appsrc")?
+        .downcast::<gst_app::AppSrc>()
+        .map_err(|_| "appsrc")?;
+    src.set_caps(Some(&caps));
+    pipeline.set_state(gst::State::Playing)?;
+    src.push_buffer(buffer)?;
+    src.end_of_stream()?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(5),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null)?;
+    Ok(())
+}
