@@ -589,3 +589,41 @@ fn digest_sha256_with_stale_nonce() {
         "one SETUP with the stale nonce, then renewed"
     );
 }
+
+/// A REDIRECT request from the server during playback moves the session to
+/// the new location, keeping the pads: frames arrive from the new server.
+#[test]
+fn server_redirect_request_during_playback_is_followed() {
+    let real = TestServer::start();
+    let target = real.url(paths::H264);
+    let server = ScriptedServer::start(move |req| {
+        let mut reply = handshake_reply(req, 60, "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN");
+        if req.method == "DESCRIBE" {
+            // The same SDP shape as the real server's H.264 mount.
+            reply = rtsp_response(
+                req.cseq(),
+                200,
+                "OK",
+                &[("Content-Type", "application/sdp")],
+                H264_SDP.as_bytes(),
+            );
+        }
+        if req.method == "PLAY" {
+            reply.extend_from_slice(
+                format!("REDIRECT rtsp://127.0.0.1/cam RTSP/1.0\r\nCSeq: 1\r\nLocation: {target}\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+        reply
+    });
+    let (pipeline, counters) =
+        pipeline_with(&server.url("/cam"), &[("protocols", "tcp".to_value())]);
+    plays(&pipeline, &counters);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "RTSP/1.0" && r.cseq() == "1"),
+        "REDIRECT answered"
+    );
+}
