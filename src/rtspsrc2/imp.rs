@@ -541,7 +541,16 @@ impl RtspSrc2 {
             return Err("element is stopping".into());
         }
         if let Some(Some(existing)) = state.streams.get(index) {
-            return Ok(existing.clone());
+            // A restart (redirect, TCP fallback) keeps the pads; the new
+            // server's SDP decides the caps.
+            let existing = existing.clone();
+            if let Some(first) = payloads.first() {
+                if existing.caps() != *first {
+                    existing.update_caps(first.clone());
+                }
+            }
+            state.pt_maps[index] = payloads;
+            return Ok(existing);
         }
         let rtpbin = state.rtpbin.clone().ok_or("no rtpbin")?;
         let first = payloads.first().cloned().ok_or("stream without caps")?;
