@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::server::{MulticastServer, TestServer, paths};
+use common::server::{McastStream, MulticastServer, TestServer, paths};
 use common::{MediaCounters, Outcome, decode_and_count, stop_pipeline, wait_until};
 use gst::prelude::*;
 use rtspclient_protocol::caps::{CapsValue, streams_from_sdp};
@@ -232,19 +232,57 @@ fn mjpeg_over_tcp() {
 
 /// Multicast from a sender a local receiver can join (gst-rtsp-server's own
 /// multicast cannot be received on the same host, see the fixture).
-#[test]
-fn h264_over_multicast() {
+fn multicast(streams: &[McastStream], encodings: &[&str], audio: bool) {
     init();
-    let server = MulticastServer::start();
+    let server = MulticastServer::start_streams(streams, None);
     let player = Player::new(&server.url(), "udp-mcast");
-    let outcome = player.play_until(FRAMES, 0);
+    let outcome = player.play_until(FRAMES, if audio { FRAMES } else { 0 });
     assert_eq!(outcome, Outcome::Stopped);
-    let setup = server
+    let setups: Vec<_> = server
         .requests()
         .into_iter()
-        .find(|r| r.method == "SETUP")
-        .expect("SETUP sent");
-    assert!(setup.header("Transport").unwrap().contains("multicast"));
+        .filter(|r| r.method == "SETUP")
+        .collect();
+    assert_eq!(setups.len(), streams.len());
+    assert!(
+        setups
+            .iter()
+            .all(|s| s.header("Transport").unwrap().contains("multicast"))
+    );
+    let mut names: Vec<String> = player
+        .src
+        .src_pads()
+        .iter()
+        .map(|p| {
+            p.current_caps()
+                .unwrap()
+                .structure(0)
+                .unwrap()
+                .get::<String>("encoding-name")
+                .unwrap()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, encodings);
+}
+
+#[test]
+fn h264_over_multicast() {
+    multicast(&[McastStream::h264(0)], &["H264"], false);
+}
+
+#[test]
+fn h265_over_multicast() {
+    multicast(&[McastStream::h265(0)], &["H265"], false);
+}
+
+#[test]
+fn h264_opus_over_multicast() {
+    multicast(
+        &[McastStream::h264(0), McastStream::opus(1)],
+        &["H264", "OPUS"],
+        true,
+    );
 }
 
 /// TCP-only mount with udp preferred: the server answers 461 to the UDP

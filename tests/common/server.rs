@@ -767,6 +767,43 @@ mod path_auth {
     }
 }
 
+/// One stream of a [`MulticastServer`]: the SDP media line parts and the
+/// launch piece that produces its RTP (ending in a payloader).
+#[derive(Debug, Clone)]
+pub struct McastStream {
+    pub media: &'static str,
+    pub rtpmap: &'static str,
+    pub fmtp: &'static str,
+    pub launch: String,
+}
+
+impl McastStream {
+    pub fn h264(pay: u32) -> Self {
+        McastStream {
+            media: "video",
+            rtpmap: "H264/90000",
+            fmtp: "packetization-mode=1",
+            launch: launch::h264_video(pay),
+        }
+    }
+    pub fn h265(pay: u32) -> Self {
+        McastStream {
+            media: "video",
+            rtpmap: "H265/90000",
+            fmtp: "",
+            launch: launch::h265_video(pay),
+        }
+    }
+    pub fn opus(pay: u32) -> Self {
+        McastStream {
+            media: "audio",
+            rtpmap: "OPUS/48000/2",
+            fmtp: "",
+            launch: launch::opus_audio(pay),
+        }
+    }
+}
+
 /// Multicast PLAY server usable with a client on the same host.
 ///
 /// gst-rtsp-server's multicast cannot be received on the same host: for a
@@ -786,7 +823,7 @@ pub struct MulticastServer {
 }
 
 impl MulticastServer {
-    /// Send via the interface chosen by the routing table.
+    /// Send H.264 via the interface chosen by the routing table.
     pub fn start() -> Self {
         Self::start_with_iface(None)
     }
@@ -794,14 +831,20 @@ impl MulticastServer {
     /// Send via `iface` (e.g. `"lo"`) when given. Receivers must then join
     /// on the same interface.
     pub fn start_with_iface(iface: Option<&str>) -> Self {
+        Self::start_streams(&[McastStream::h264(0)], iface)
+    }
+
+    /// Serve `streams`; stream `i` goes to `group:rtp_port + 4 i` (RTCP +1).
+    pub fn start_streams(streams: &[McastStream], iface: Option<&str>) -> Self {
         init();
         // Reserve the RTSP port first to derive a group/port unique among
         // concurrently running fixtures.
         let slot = Arc::new(Mutex::new(None::<(String, u16)>));
         let sl = slot.clone();
+        let described: Vec<McastStream> = streams.to_vec();
         let rtsp = ScriptedServer::start_with(move |req| {
             let (group, port) = sl.lock().unwrap().clone().unwrap_or_default();
-            multicast_reply(req, &group, port)
+            multicast_reply(req, &group, port, &described)
         });
         let x = 1 + (rtsp.port() as u32 % 250);
         let group = format!("224.3.0.{x}");
@@ -811,15 +854,19 @@ impl MulticastServer {
         let iface = iface
             .map(|i| format!(" multicast-iface={i}"))
             .unwrap_or_default();
-        let launch = format!(
-            "rtpbin name=rb {video} ! rb.send_rtp_sink_0 \
-             rb.send_rtp_src_0 ! udpsink host={group} port={rtp_port} auto-multicast=true \
-               loop=true ttl-mc=1{iface} \
-             rb.send_rtcp_src_0 ! udpsink host={group} port={rtcp} auto-multicast=true \
-               loop=true ttl-mc=1 sync=false async=false{iface}",
-            video = launch::h264_video(0),
-            rtcp = rtp_port + 1,
-        );
+        let mut launch = String::from("rtpbin name=rb ");
+        for (i, stream) in streams.iter().enumerate() {
+            let rtp = rtp_port + 4 * i as u16;
+            launch.push_str(&format!(
+                "{piece} ! rb.send_rtp_sink_{i} \
+                 rb.send_rtp_src_{i} ! udpsink host={group} port={rtp} auto-multicast=true \
+                   loop=true ttl-mc=1{iface} \
+                 rb.send_rtcp_src_{i} ! udpsink host={group} port={rtcp} auto-multicast=true \
+                   loop=true ttl-mc=1 sync=false async=false{iface} ",
+                piece = stream.launch,
+                rtcp = rtp + 1,
+            ));
+        }
         let pipeline = super::parse_pipeline(&launch);
         pipeline
             .set_state(gst::State::Playing)
@@ -864,7 +911,7 @@ impl Drop for MulticastServer {
 
 const MCAST_SESSION: &str = "4d43415354";
 
-fn multicast_reply(req: &RawRequest, group: &str, port: u16) -> Reply {
+fn multicast_reply(req: &RawRequest, group: &str, port: u16, streams: &[McastStream]) -> Reply {
     let cseq = req.cseq();
     let session = format!("{MCAST_SESSION};timeout=60");
     let ok = |headers: &[(&str, &str)], body: &[u8]| {
@@ -879,19 +926,28 @@ fn multicast_reply(req: &RawRequest, group: &str, port: u16) -> Reply {
             b"",
         ),
         "DESCRIBE" => {
-            let sdp = format!(
+            let mut sdp = format!(
                 "v=0\r\n\
                  o=- 1 1 IN IP4 127.0.0.1\r\n\
                  s=rtspclient multicast test\r\n\
                  c=IN IP4 {group}/1\r\n\
                  t=0 0\r\n\
                  a=type:broadcast\r\n\
-                 a=control:*\r\n\
-                 m=video {port} RTP/AVP 96\r\n\
-                 a=rtpmap:96 H264/90000\r\n\
-                 a=fmtp:96 packetization-mode=1\r\n\
-                 a=control:stream=0\r\n"
+                 a=control:*\r\n"
             );
+            for (i, stream) in streams.iter().enumerate() {
+                let pt = 96 + i;
+                sdp.push_str(&format!(
+                    "m={} {} RTP/AVP {pt}\r\na=rtpmap:{pt} {}\r\n",
+                    stream.media,
+                    port + 4 * i as u16,
+                    stream.rtpmap
+                ));
+                if !stream.fmtp.is_empty() {
+                    sdp.push_str(&format!("a=fmtp:{pt} {}\r\n", stream.fmtp));
+                }
+                sdp.push_str(&format!("a=control:stream={i}\r\n"));
+            }
             let base = format!("{}/", req.uri.trim_end_matches('/'));
             ok(
                 &[
@@ -912,9 +968,16 @@ fn multicast_reply(req: &RawRequest, group: &str, port: u16) -> Reply {
             if !wants_mcast {
                 return Reply::Send(rtsp_response(cseq, 461, "Unsupported transport", &[], b""));
             }
+            let index: u16 = req
+                .uri
+                .rsplit("stream=")
+                .next()
+                .and_then(|i| i.trim_end_matches('/').parse().ok())
+                .unwrap_or(0);
+            let rtp = port + 4 * index;
             let transport = format!(
-                "RTP/AVP;multicast;destination={group};port={port}-{};ttl=1",
-                port + 1
+                "RTP/AVP;multicast;destination={group};port={rtp}-{};ttl=1",
+                rtp + 1
             );
             ok(
                 &[
