@@ -11,35 +11,18 @@ use std::time::{Duration, Instant};
 
 use common::server::{PASSWORD, PASSWORD_ENCODED, TestServer, USER, paths};
 use common::{
-    HangingServer, MediaCounters, Outcome, RawRequest, ScriptedServer, decode_and_count,
-    rtsp_response, stop_pipeline, wait_until,
+    HangingServer, MediaCounters, Outcome, RawRequest, ScriptedServer, rtsp_response,
+    stop_pipeline, wait_until,
 };
 use gst::prelude::*;
 use sha2::{Digest, Sha256};
 
 fn init() {
-    common::init();
-    gstrtspclient::plugin_register_static().expect("register plugin");
+    common::init_plugin();
 }
 
 fn pipeline_with(location: &str, props: &[(&str, glib::Value)]) -> (gst::Pipeline, MediaCounters) {
-    init();
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("rtspsrc2")
-        .property("location", location)
-        .build()
-        .unwrap();
-    for (name, value) in props {
-        src.set_property_from_value(name, value);
-    }
-    pipeline.add(&src).unwrap();
-    let counters = MediaCounters::new();
-    let (weak, c) = (pipeline.downgrade(), counters.clone());
-    src.connect_pad_added(move |_, pad| {
-        if let Some(p) = weak.upgrade() {
-            decode_and_count(&p, pad, &c).unwrap();
-        }
-    });
+    let (pipeline, _, counters) = common::rtspsrc2_player(location, props);
     (pipeline, counters)
 }
 

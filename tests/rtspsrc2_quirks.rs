@@ -8,15 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    MediaCounters, Outcome, RawRequest, Reply, ScriptedServer, decode_and_count, interleaved_frame,
-    stop_pipeline, wait_until,
+    Outcome, RawRequest, Reply, ScriptedServer, interleaved_frame, stop_pipeline, wait_until,
 };
 use gst::prelude::*;
 use gst_app::AppSink;
 
 fn init() {
-    common::init();
-    gstrtspclient::plugin_register_static().expect("register plugin");
+    common::init_plugin();
 }
 
 /// RTP packets of `frames` H.264 frames, grouped per frame.
@@ -120,20 +118,8 @@ fn quirky_camera_plays_over_tcp() {
     let f = frames.clone();
     let server = ScriptedServer::start_with(move |req| quirky_reply(req, &f));
 
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("rtspsrc2")
-        .property("location", server.url("/live"))
-        .property("protocols", "tcp")
-        .build()
-        .unwrap();
-    pipeline.add(&src).unwrap();
-    let counters = MediaCounters::new();
-    let (weak, c) = (pipeline.downgrade(), counters.clone());
-    src.connect_pad_added(move |_, pad| {
-        if let Some(p) = weak.upgrade() {
-            decode_and_count(&p, pad, &c).unwrap();
-        }
-    });
+    let (pipeline, src, counters) =
+        common::rtspsrc2_player(&server.url("/live"), &[("protocols", "tcp".to_value())]);
     let c = counters.clone();
     let outcome = wait_until(&pipeline, Duration::from_secs(15), move || {
         c.video.count() >= 30

@@ -12,31 +12,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::server::{TestServer, paths};
-use common::{HangingServer, MediaCounters, Outcome, decode_and_count, stop_pipeline, wait_until};
+use common::{HangingServer, MediaCounters, Outcome, stop_pipeline, wait_until};
 use gst::prelude::*;
 
 fn init() {
-    common::init();
-    gstrtspclient::plugin_register_static().expect("register plugin");
+    common::init_plugin();
 }
 
 fn player(url: &str, protocols: &str) -> (gst::Pipeline, gst::Element, MediaCounters) {
-    init();
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("rtspsrc2")
-        .property("location", url)
-        .property("protocols", protocols)
-        .build()
-        .unwrap();
-    pipeline.add(&src).unwrap();
-    let counters = MediaCounters::new();
-    let (weak, c) = (pipeline.downgrade(), counters.clone());
-    src.connect_pad_added(move |_, pad| {
-        if let Some(p) = weak.upgrade() {
-            decode_and_count(&p, pad, &c).unwrap();
-        }
-    });
-    (pipeline, src, counters)
+    common::rtspsrc2_player(url, &[("protocols", protocols.to_value())])
 }
 
 fn frames_reach(pipeline: &gst::Pipeline, counters: &MediaCounters, n: u64) {

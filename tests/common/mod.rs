@@ -932,3 +932,39 @@ pub fn send_raw_request(port: u16, request: &[u8], timeout: Duration) -> Option<
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// rtspsrc2 players
+// ---------------------------------------------------------------------------
+
+/// [`init`] plus the plugin under test.
+pub fn init_plugin() {
+    init();
+    gstrtspclient::plugin_register_static().expect("register the rtspclient plugin");
+}
+
+/// A new pipeline holding `rtspsrc2 location=LOCATION` with `props` set;
+/// every pad it adds is decoded and counted into the returned counters.
+pub fn rtspsrc2_player(
+    location: &str,
+    props: &[(&str, gst::glib::Value)],
+) -> (gst::Pipeline, gst::Element, MediaCounters) {
+    init_plugin();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("rtspsrc2")
+        .property("location", location)
+        .build()
+        .expect("rtspsrc2");
+    for (name, value) in props {
+        src.set_property_from_value(name, value);
+    }
+    pipeline.add(&src).unwrap();
+    let counters = MediaCounters::new();
+    let (weak, c) = (pipeline.downgrade(), counters.clone());
+    src.connect_pad_added(move |_, pad| {
+        if let Some(pipeline) = weak.upgrade() {
+            decode_and_count(&pipeline, pad, &c).expect("decodebin");
+        }
+    });
+    (pipeline, src, counters)
+}
