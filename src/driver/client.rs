@@ -231,7 +231,18 @@ impl RtspClient {
         uri: &str,
         headers: &Headers,
     ) -> Result<u32, ClientError> {
-        let request = self.build_request(method, uri, headers, &[]);
+        self.send_only_with_body(method, uri, headers, &[]).await
+    }
+
+    /// [`RtspClient::send_only`] with a body (GET/SET_PARAMETER).
+    pub async fn send_only_with_body(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Result<u32, ClientError> {
+        let request = self.build_request(method, uri, headers, body);
         self.send_request(&request).await?;
         Ok(self.cseq)
     }

@@ -12,9 +12,9 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::url::RtspUrl;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::session::{self, PlayConfig, PlayHost};
+use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Protocol, Settings};
 use super::streams::{StreamOutput, Timing};
 use crate::driver::client::ClientConfig;
@@ -36,7 +36,12 @@ const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu"];
 
 struct Task {
     stop: watch::Sender<bool>,
+    parameters: mpsc::Sender<ParameterRequest>,
 }
+
+/// Parameter requests queued for the play task; more are refused (the
+/// action signal returns FALSE).
+const PARAMETER_QUEUE: usize = 16;
 
 #[derive(Default)]
 struct State {
@@ -161,6 +166,107 @@ impl ObjectImpl for RtspSrc2 {
             ]
         });
         PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                // Asked for every stream of the SDP before SETUP; returning
+                // FALSE skips the stream (no SETUP, no pad).
+                glib::subclass::Signal::builder("select-stream")
+                    .param_types([u32::static_type(), gst::Caps::static_type()])
+                    .return_type::<bool>()
+                    .run_last()
+                    .class_handler(|_| Some(true.to_value()))
+                    .accumulator(|_hint, _accumulated, value| {
+                        // The first handler that says FALSE decides.
+                        if value.get::<bool>().unwrap_or(true) {
+                            std::ops::ControlFlow::Continue(value.clone())
+                        } else {
+                            std::ops::ControlFlow::Break(value.clone())
+                        }
+                    })
+                    .build(),
+                // The rtpbin of a new session, to configure it further.
+                glib::subclass::Signal::builder("new-manager")
+                    .param_types([gst::Element::static_type()])
+                    .run_first()
+                    .build(),
+                // GET_PARAMETER for one parameter; the promise gets a
+                // structure with rtsp-result, rtsp-code, rtsp-reason, body.
+                glib::subclass::Signal::builder("get-parameter")
+                    .param_types([
+                        String::static_type(),
+                        String::static_type(),
+                        gst::Promise::static_type(),
+                    ])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::RtspSrc2>().ok()?;
+                        let name = args[1].get::<String>().ok()?;
+                        let content_type = args[2].get::<Option<String>>().ok()?;
+                        let promise = args[3].get::<gst::Promise>().ok()?;
+                        let body = format!("{name}\r\n");
+                        Some(
+                            element
+                                .imp()
+                                .queue_parameter("GET_PARAMETER", content_type, body, promise)
+                                .to_value(),
+                        )
+                    })
+                    .build(),
+                // GET_PARAMETER for several parameters at once.
+                glib::subclass::Signal::builder("get-parameters")
+                    .param_types([
+                        <Vec<String>>::static_type(),
+                        String::static_type(),
+                        gst::Promise::static_type(),
+                    ])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::RtspSrc2>().ok()?;
+                        let names = args[1].get::<Vec<String>>().ok()?;
+                        let content_type = args[2].get::<Option<String>>().ok()?;
+                        let promise = args[3].get::<gst::Promise>().ok()?;
+                        let body: String = names.iter().map(|n| format!("{n}\r\n")).collect();
+                        Some(
+                            element
+                                .imp()
+                                .queue_parameter("GET_PARAMETER", content_type, body, promise)
+                                .to_value(),
+                        )
+                    })
+                    .build(),
+                // SET_PARAMETER name: value.
+                glib::subclass::Signal::builder("set-parameter")
+                    .param_types([
+                        String::static_type(),
+                        String::static_type(),
+                        String::static_type(),
+                        gst::Promise::static_type(),
+                    ])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::RtspSrc2>().ok()?;
+                        let name = args[1].get::<String>().ok()?;
+                        let value = args[2].get::<String>().ok()?;
+                        let content_type = args[3].get::<Option<String>>().ok()?;
+                        let promise = args[4].get::<gst::Promise>().ok()?;
+                        let body = format!("{name}: {value}\r\n");
+                        Some(
+                            element
+                                .imp()
+                                .queue_parameter("SET_PARAMETER", content_type, body, promise)
+                                .to_value(),
+                        )
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
@@ -482,13 +588,18 @@ impl RtspSrc2 {
         let rtpbin = self.make_rtpbin()?;
         self.obj().add(&rtpbin).map_err(|_| gst::StateChangeError)?;
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.obj().emit_by_name::<()>("new-manager", &[&rtpbin]);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (parameters_tx, parameters_rx) = mpsc::channel(PARAMETER_QUEUE);
         {
             let mut state = self.state.lock().unwrap();
             *state = State {
                 rtpbin: Some(rtpbin),
                 group_id: Some(gst::GroupId::next()),
-                task: Some(Task { stop: stop_tx }),
+                task: Some(Task {
+                    stop: stop_tx,
+                    parameters: parameters_tx,
+                }),
                 ..State::default()
             };
         }
@@ -503,7 +614,7 @@ impl RtspSrc2 {
             epoch,
             url: config.url.redacted(),
         });
-        runtime().spawn(session::run(config, host, stop_rx));
+        runtime().spawn(session::run(config, host, parameters_rx, stop_rx));
         Ok(())
     }
 
@@ -528,6 +639,23 @@ impl RtspSrc2 {
             let _ = rtpbin.set_state(gst::State::Null);
         }
         self.timing.stop();
+    }
+
+    /// Hand a GET/SET_PARAMETER to the play task. FALSE when there is no
+    /// session or the queue is full; the promise is answered either way.
+    fn queue_parameter(
+        &self,
+        method: &'static str,
+        content_type: Option<String>,
+        body: String,
+        promise: gst::Promise,
+    ) -> bool {
+        let request = ParameterRequest::new(method, content_type, body, promise);
+        let state = self.state.lock().unwrap();
+        match &state.task {
+            Some(task) => task.parameters.try_send(request).is_ok(),
+            None => false,
+        }
     }
 
     fn ensure_stream(
@@ -694,6 +822,15 @@ impl PlayHost for Host {
         if let Some(element) = self.element() {
             gst::error!(CAT, obj = element, "{error}");
             post_client_error(element.upcast_ref(), error, &self.url);
+        }
+    }
+
+    fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool {
+        match self.element() {
+            Some(element) => {
+                element.emit_by_name::<bool>("select-stream", &[&(index as u32), caps])
+            }
+            None => false,
         }
     }
 

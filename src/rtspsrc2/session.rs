@@ -17,7 +17,7 @@ use rtspclient_protocol::message::{Headers, Response};
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 use rtspclient_protocol::url::{RtspUrl, join_control, join_control_rfc3986, resolve_location};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::settings::Protocol;
@@ -68,12 +68,84 @@ pub trait PlayHost: Send + Sync + 'static {
     fn error(&self, error: &ClientError);
     /// The server ended the presentation.
     fn end_of_stream(&self);
+    /// Whether the application wants stream `index` (`select-stream`).
+    fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool;
 }
 
+/// A GET_PARAMETER or SET_PARAMETER the application asked for with an
+/// action signal. Its promise is always answered: with the server's reply,
+/// or with an error if the request cannot be made or the session ends.
+pub struct ParameterRequest {
+    pub method: &'static str,
+    pub content_type: String,
+    pub body: String,
+    promise: Option<gst::Promise>,
+}
+
+impl ParameterRequest {
+    pub fn new(
+        method: &'static str,
+        content_type: Option<String>,
+        body: String,
+        promise: gst::Promise,
+    ) -> Self {
+        ParameterRequest {
+            method,
+            content_type: content_type.unwrap_or_else(|| "text/parameters".into()),
+            body,
+            promise: Some(promise),
+        }
+    }
+
+    fn reply(mut self, code: u16, reason: &str, body: &str) {
+        if let Some(promise) = self.promise.take() {
+            promise.reply(Some(
+                gst::Structure::builder("rtsp-parameter-reply")
+                    .field(
+                        "rtsp-result",
+                        if (200..300).contains(&code) {
+                            0i32
+                        } else {
+                            -1i32
+                        },
+                    )
+                    .field("rtsp-code", code as u32)
+                    .field("rtsp-reason", reason)
+                    .field("body", body)
+                    .build(),
+            ));
+        }
+    }
+}
+
+impl Drop for ParameterRequest {
+    fn drop(&mut self) {
+        if let Some(promise) = self.promise.take() {
+            promise.reply(Some(
+                gst::Structure::builder("rtsp-parameter-reply")
+                    .field("rtsp-result", -1i32)
+                    .field("rtsp-code", 0u32)
+                    .field("rtsp-reason", "No RTSP session")
+                    .field("body", "")
+                    .build(),
+            ));
+        }
+    }
+}
+
+/// Outstanding parameter requests kept at once; more are refused.
+const MAX_PENDING_PARAMETERS: usize = 32;
+
 /// Run until stopped, failed or ended. Posts errors and EOS through `host`.
-pub async fn run(config: PlayConfig, host: Arc<dyn PlayHost>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    config: PlayConfig,
+    host: Arc<dyn PlayHost>,
+    commands: mpsc::Receiver<ParameterRequest>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut session = PlaySession {
         config,
+        commands,
         host: host.clone(),
         client: None,
         aggregate_url: None,
@@ -101,6 +173,13 @@ enum Ended {
     Finished,
 }
 
+/// A stream the application wants, before SETUP.
+struct SelectedStream<'a> {
+    index: usize,
+    description: &'a StreamDescription,
+    output: Arc<StreamOutput>,
+}
+
 /// One stream after SETUP.
 struct SetUpStream {
     output: Arc<StreamOutput>,
@@ -121,6 +200,7 @@ enum ActiveTransport {
 
 struct PlaySession {
     config: PlayConfig,
+    commands: mpsc::Receiver<ParameterRequest>,
     host: Arc<dyn PlayHost>,
     client: Option<RtspClient>,
     aggregate_url: Option<String>,
@@ -257,23 +337,40 @@ impl PlaySession {
         };
         self.aggregate_url = Some(aggregate.clone());
 
-        let mut outputs = Vec::with_capacity(descriptions.len());
+        let mut selected = Vec::with_capacity(descriptions.len());
         for (index, description) in descriptions.iter().enumerate() {
-            let payloads = description.payloads.iter().map(to_gst_caps).collect();
+            let payloads: Vec<gst::Caps> = description.payloads.iter().map(to_gst_caps).collect();
+            if !payloads
+                .first()
+                .is_some_and(|caps| host.select_stream(index, caps))
+            {
+                gst::info!(
+                    super::imp::CAT,
+                    "Stream {index} deselected by the application"
+                );
+                continue;
+            }
             let output = host
                 .ensure_stream(index, payloads)
                 .map_err(|err| ClientError::new(ErrorKind::Resource, err))?;
-            outputs.push(output);
+            selected.push(SelectedStream {
+                index,
+                description,
+                output,
+            });
+        }
+        if selected.is_empty() {
+            return Err(ClientError::new(
+                ErrorKind::NoUsableStream,
+                "The application deselected every stream",
+            ));
         }
 
         host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
         let mut streams = None;
         let mut last_error = None;
         for (attempt, protocol) in protocols.iter().enumerate() {
-            match self
-                .setup_all(*protocol, &descriptions, &outputs, &base)
-                .await
-            {
+            match self.setup_all(*protocol, &selected, &base).await {
                 Ok(set_up) => {
                     streams = Some((set_up, *protocol));
                     break;
@@ -307,14 +404,19 @@ impl PlaySession {
     async fn setup_all(
         &mut self,
         protocol: Protocol,
-        descriptions: &[StreamDescription],
-        outputs: &[Arc<StreamOutput>],
+        selected: &[SelectedStream<'_>],
         base: &str,
     ) -> Result<Vec<SetUpStream>, ClientError> {
         let client = self.client.as_mut().expect("connected");
         let peer = client.connection().peer_addr();
-        let mut set_up = Vec::with_capacity(descriptions.len());
-        for ((index, description), output) in descriptions.iter().enumerate().zip(outputs) {
+        let mut set_up = Vec::with_capacity(selected.len());
+        for SelectedStream {
+            index,
+            description,
+            output,
+        } in selected.iter()
+        {
+            let index = *index;
             let control = description.control.as_deref().unwrap_or("*");
             let mut request_transport;
             let mut local_pair = None;
@@ -523,6 +625,7 @@ impl PlaySession {
             keep_alive_every,
         );
         let mut keep_alive_pending: Option<(u32, &'static str)> = None;
+        let mut parameters_pending: Vec<(u32, ParameterRequest)> = Vec::new();
         let mut watchdog = tokio::time::interval(WATCHDOG_PERIOD);
         let udp_started = tokio::time::Instant::now();
         let mut udp_seen = 0u64;
@@ -557,6 +660,15 @@ impl PlaySession {
                             }
                     }
                     Ok(Incoming::Response(response)) => {
+                        let cseq = response.headers.cseq();
+                        if let Some(at) = parameters_pending.iter().position(|(c, _)| Some(*c) == cseq) {
+                            let (_, request) = parameters_pending.swap_remove(at);
+                            if matches!(response.status, 405 | 501 | 551) {
+                                client.mark_refused(request.method);
+                            }
+                            request.reply(response.status, &response.reason, &String::from_utf8_lossy(&response.body));
+                            continue;
+                        }
                         if let Some((cseq, method)) = keep_alive_pending
                             && response.headers.cseq() == Some(cseq) {
                                 keep_alive_pending = None;
@@ -580,6 +692,23 @@ impl PlaySession {
                         control_closed = true;
                     }
                 },
+                Some(request) = self.commands.recv(), if !control_closed => {
+                    if !client.supports(request.method) {
+                        request.reply(501, "Not supported by the server", "");
+                    } else if parameters_pending.len() >= MAX_PENDING_PARAMETERS {
+                        request.reply(503, "Too many parameter requests in flight", "");
+                    } else {
+                        let mut headers = Headers::new();
+                        headers.set("Content-Type", request.content_type.clone());
+                        match client
+                            .send_only_with_body(request.method, aggregate, &headers, request.body.as_bytes())
+                            .await
+                        {
+                            Ok(cseq) => parameters_pending.push((cseq, request)),
+                            Err(err) => request.reply(0, &err.message, ""),
+                        }
+                    }
+                }
                 _ = keep_alive.tick(), if self.config.keep_alive && !control_closed => {
                     let method = if client.public_lists("GET_PARAMETER") { "GET_PARAMETER" } else { "OPTIONS" };
                     gst::debug!(super::imp::CAT, "Keep-alive with {method}");

@@ -1,0 +1,218 @@
+//! rtspsrc2 signals: select-stream, new-manager, and the GET_PARAMETER /
+//! SET_PARAMETER action signals (also while TCP-interleaved data flows).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::server::{TestServer, paths};
+use common::{Outcome, RawRequest, ScriptedServer, rtsp_response, stop_pipeline, wait_until};
+use gst::prelude::*;
+
+fn frames(
+    pipeline: &gst::Pipeline,
+    counters: &common::MediaCounters,
+    video: u64,
+    audio: u64,
+) -> Outcome {
+    let c = counters.clone();
+    wait_until(pipeline, Duration::from_secs(20), move || {
+        c.video.count() >= video && c.audio.count() >= audio
+    })
+}
+
+#[test]
+fn select_stream_can_skip_the_audio() {
+    let server = TestServer::start();
+    let (pipeline, src, counters) = common::rtspsrc2_player(
+        &server.url(paths::H264_OPUS),
+        &[("protocols", "tcp".to_value())],
+    );
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let a = asked.clone();
+    src.connect("select-stream", false, move |args| {
+        let index = args[1].get::<u32>().unwrap();
+        let caps = args[2].get::<gst::Caps>().unwrap();
+        let media = caps.structure(0).unwrap().get::<String>("media").unwrap();
+        a.lock().unwrap().push((index, media.clone()));
+        Some((media == "video").to_value())
+    });
+    assert_eq!(frames(&pipeline, &counters, 10, 0), Outcome::Stopped);
+    let pads: Vec<String> = src
+        .src_pads()
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    stop_pipeline(&pipeline);
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec![(0, "video".to_string()), (1, "audio".to_string())]
+    );
+    assert_eq!(pads, vec!["stream_0".to_string()]);
+    assert_eq!(counters.audio.count(), 0);
+}
+
+#[test]
+fn new_manager_hands_out_the_rtpbin() {
+    let server = TestServer::start();
+    let (pipeline, src, counters) = common::rtspsrc2_player(&server.url(paths::H264), &[]);
+    let seen = Arc::new(AtomicBool::new(false));
+    let s = seen.clone();
+    src.connect("new-manager", false, move |args| {
+        let manager = args[1].get::<gst::Element>().unwrap();
+        assert_eq!(manager.factory().unwrap().name(), "rtpbin");
+        s.store(true, Ordering::SeqCst);
+        None
+    });
+    assert_eq!(frames(&pipeline, &counters, 5, 0), Outcome::Stopped);
+    stop_pipeline(&pipeline);
+    assert!(seen.load(Ordering::SeqCst));
+}
+
+/// Emit an action signal with a promise and wait (bounded) for its reply.
+fn call_with_promise(
+    src: &gst::Element,
+    signal: &str,
+    args: &[&dyn ToValue],
+) -> (bool, gst::Structure) {
+    let promise = gst::Promise::new();
+    let mut values: Vec<glib::Value> = args.iter().map(|a| a.to_value()).collect();
+    values.push(promise.to_value());
+    let queued = src
+        .emit_by_name_with_values(signal, &values)
+        .unwrap()
+        .get::<bool>()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while promise.wait() == gst::PromiseResult::Pending && start.elapsed() < Duration::from_secs(5)
+    {
+    }
+    let reply = promise.get_reply().expect("promise replied").to_owned();
+    (queued, reply)
+}
+
+use gst::glib;
+
+#[test]
+fn get_parameter_while_tcp_data_flows() {
+    let server = TestServer::start();
+    let (pipeline, src, counters) =
+        common::rtspsrc2_player(&server.url(paths::H264), &[("protocols", "tcp".to_value())]);
+    assert_eq!(frames(&pipeline, &counters, 5, 0), Outcome::Stopped);
+    let (queued, reply) = call_with_promise(&src, "get-parameter", &[&"position", &None::<String>]);
+    assert!(queued);
+    // gst-rtsp-server knows no parameters and says so: the answer travels
+    // back through the interleaved stream to the promise.
+    assert_eq!(reply.get::<u32>("rtsp-code").unwrap(), 451, "{reply}");
+    assert_eq!(
+        reply.get::<String>("rtsp-reason").unwrap(),
+        "Parameter Not Understood"
+    );
+    // Data keeps flowing after the request.
+    let before = counters.video.count();
+    assert_eq!(
+        frames(&pipeline, &counters, before + 10, 0),
+        Outcome::Stopped
+    );
+    stop_pipeline(&pipeline);
+}
+
+fn scripted_reply(req: &RawRequest) -> Vec<u8> {
+    let cseq = req.cseq();
+    let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n";
+    match req.method.as_str() {
+        "OPTIONS" => rtsp_response(
+            cseq,
+            200,
+            "OK",
+            &[(
+                "Public",
+                "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER, SET_PARAMETER",
+            )],
+            b"",
+        ),
+        "DESCRIBE" => rtsp_response(
+            cseq,
+            200,
+            "OK",
+            &[("Content-Type", "application/sdp")],
+            sdp.as_bytes(),
+        ),
+        "SETUP" => rtsp_response(
+            cseq,
+            200,
+            "OK",
+            &[
+                ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+                ("Session", "s1"),
+            ],
+            b"",
+        ),
+        "GET_PARAMETER" => {
+            let answer: String = req
+                .body_str()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|name| format!("{name}: 42\r\n"))
+                .collect();
+            rtsp_response(
+                cseq,
+                200,
+                "OK",
+                &[("Content-Type", "text/parameters")],
+                answer.as_bytes(),
+            )
+        }
+        "SET_PARAMETER" if req.body_str().starts_with("readonly:") => {
+            rtsp_response(cseq, 451, "Parameter Not Understood", &[], b"")
+        }
+        _ => rtsp_response(cseq, 200, "OK", &[("Session", "s1")], b""),
+    }
+}
+
+#[test]
+fn parameter_signals_carry_bodies_and_statuses() {
+    let server = ScriptedServer::start(scripted_reply);
+    let (pipeline, src, _) =
+        common::rtspsrc2_player(&server.url("/cam"), &[("protocols", "tcp".to_value())]);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    server
+        .wait_for_method("PLAY", Duration::from_secs(5))
+        .expect("PLAY");
+
+    let names = vec!["brightness".to_string(), "contrast".to_string()];
+    let (queued, reply) = call_with_promise(&src, "get-parameters", &[&names, &None::<String>]);
+    assert!(queued);
+    assert_eq!(
+        reply.get::<String>("body").unwrap(),
+        "brightness: 42\r\ncontrast: 42\r\n"
+    );
+
+    let (_, reply) = call_with_promise(
+        &src,
+        "set-parameter",
+        &[&"brightness", &"7", &Some("text/parameters")],
+    );
+    assert_eq!(reply.get::<u32>("rtsp-code").unwrap(), 200);
+    let set = server
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "SET_PARAMETER")
+        .expect("SET_PARAMETER sent");
+    assert_eq!(set.body_str(), "brightness: 7\r\n");
+    assert_eq!(set.header("Content-Type"), Some("text/parameters"));
+    assert_eq!(set.header("Session"), Some("s1"));
+
+    let (_, reply) =
+        call_with_promise(&src, "set-parameter", &[&"readonly", &"1", &None::<String>]);
+    assert_eq!(reply.get::<u32>("rtsp-code").unwrap(), 451);
+    assert_eq!(reply.get::<i32>("rtsp-result").unwrap(), -1);
+    stop_pipeline(&pipeline);
+
+    // Without a session the signal says so and the promise still gets a reply.
+    let (queued, reply) = call_with_promise(&src, "get-parameter", &[&"x", &None::<String>]);
+    assert!(!queued);
+    assert_eq!(reply.get::<i32>("rtsp-result").unwrap(), -1);
+}
