@@ -8,34 +8,11 @@
 //! `None` or an empty list only when nothing usable is left. None of them
 //! panics on any input.
 
+use crate::text::{is_lws, split_param, trim, unquote};
+
 /// Session timeout assumed when the server gives none (RFC 2326 section
 /// 12.37: "the default is 60 seconds").
 pub const DEFAULT_SESSION_TIMEOUT_SECS: u64 = 60;
-
-fn is_lws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn trim(s: &str) -> &str {
-    s.trim_matches(is_lws)
-}
-
-/// Removes one pair of surrounding double quotes, if present.
-fn unquote(s: &str) -> &str {
-    let s = trim(s);
-    s.strip_prefix('"')
-        .and_then(|inner| inner.strip_suffix('"'))
-        .map(trim)
-        .unwrap_or(s)
-}
-
-/// Splits `name=value` (value optional), trimming both parts.
-fn split_param(param: &str) -> (&str, Option<&str>) {
-    match param.split_once('=') {
-        Some((name, value)) => (trim(name), Some(trim(value))),
-        None => (trim(param), None),
-    }
-}
 
 /// `Session` header (RFC 2326 section 12.37, RFC 7826 section 18.49).
 #[derive(Debug, Clone, PartialEq, Eq)]

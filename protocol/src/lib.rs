@@ -14,5 +14,6 @@ pub mod caps;
 pub mod headers;
 pub mod message;
 pub mod sdp;
+mod text;
 pub mod transport;
 pub mod url;

@@ -11,6 +11,7 @@
 //! the comments at each tolerance below. It never panics on any input and
 //! never buffers more than the configured [`Limits`] for one message.
 
+use crate::text::trim;
 use bytes::{Buf, Bytes, BytesMut};
 use std::fmt;
 
@@ -88,21 +89,10 @@ impl fmt::Display for Version {
     }
 }
 
-/// Linear whitespace that may surround header values (RFC 2326 section 15.1
-/// allows SP and HT; stray CR/LF are dropped too so a value never carries a
-/// line break).
-fn is_lws_char(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn trim_lws(s: &str) -> &str {
-    s.trim_matches(is_lws_char)
-}
-
 /// Parses the leading ASCII digits of `s` (after trimming) as a `u64`.
 /// Returns `None` if there are no digits or the number overflows.
 fn parse_leading_u64(s: &str) -> Option<u64> {
-    let s = trim_lws(s);
+    let s = trim(s);
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     s.get(..digits)?.parse().ok()
 }
@@ -149,7 +139,7 @@ impl Headers {
     /// The new value takes the place of the first existing one, so header
     /// order is kept stable when a request is re-sent with a new `CSeq`.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let value = trim_lws(&value.into()).to_owned();
+        let value = trim(&value.into()).to_owned();
         match self
             .fields
             .iter()
@@ -172,7 +162,7 @@ impl Headers {
 
     /// Adds a header at the end, keeping existing ones of the same name.
     pub fn append(&mut self, name: &str, value: impl Into<String>) {
-        let value = trim_lws(&value.into()).to_owned();
+        let value = trim(&value.into()).to_owned();
         self.fields.push((name.to_owned(), value));
     }
 
@@ -212,7 +202,7 @@ impl Headers {
         let Some((_, value)) = self.fields.last_mut() else {
             return false;
         };
-        let text = trim_lws(text);
+        let text = trim(text);
         if !text.is_empty() {
             if !value.is_empty() {
                 value.push(' ');
@@ -618,9 +608,9 @@ fn strip_eol(line: &[u8]) -> &[u8] {
 /// Parses a start line, or returns `None` if the line is not one.
 fn parse_start_line(line: &[u8]) -> Option<StartLine> {
     let text = String::from_utf8_lossy(strip_eol(line));
-    let text = trim_lws(&text);
+    let text = trim(&text);
     let (first, rest) = match text.split_once([' ', '\t']) {
-        Some((first, rest)) => (first, trim_lws(rest)),
+        Some((first, rest)) => (first, trim(rest)),
         None => (text, ""),
     };
     let is_version = first
@@ -633,7 +623,7 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine> {
         // not allow but costs nothing to accept.
         let version = Version::parse(first)?;
         let (code, reason) = match rest.split_once([' ', '\t']) {
-            Some((code, reason)) => (code, trim_lws(reason)),
+            Some((code, reason)) => (code, trim(reason)),
             None => (rest, ""),
         };
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -654,7 +644,7 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine> {
     }
     let (uri, version) = rest.rsplit_once([' ', '\t'])?;
     let version = Version::parse(version)?;
-    let uri = trim_lws(uri);
+    let uri = trim(uri);
     if uri.is_empty() {
         return None;
     }
@@ -669,7 +659,7 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine> {
 /// servers append junk such as `512 bytes`), saturating on overflow so that
 /// a huge value is reported as too large rather than as malformed.
 fn parse_content_length(value: &str) -> Option<usize> {
-    let value = trim_lws(value);
+    let value = trim(value);
     let digits: Vec<u8> = value.bytes().take_while(u8::is_ascii_digit).collect();
     if digits.is_empty() {
         return None;
@@ -1027,7 +1017,7 @@ impl Framer {
         let Some((name, value)) = text.split_once(':') else {
             return Ok(true);
         };
-        let name = trim_lws(name);
+        let name = trim(name);
         if name.is_empty() {
             return Ok(true);
         }

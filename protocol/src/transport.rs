@@ -11,6 +11,7 @@
 //! with a value that cannot be parsed is kept there too rather than failing
 //! the whole header.
 
+use crate::text::{trim, unquote};
 use std::fmt;
 
 /// Lower transport of an RTP transport spec.
@@ -74,24 +75,6 @@ impl fmt::Display for TransportError {
 }
 
 impl std::error::Error for TransportError {}
-
-fn is_lws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn trim(s: &str) -> &str {
-    s.trim_matches(is_lws)
-}
-
-/// Removes one pair of surrounding double quotes (QUIRKS.md `mode="play"`;
-/// RFC 7826 quotes `mode` and addresses).
-fn unquote(s: &str) -> &str {
-    let s = trim(s);
-    s.strip_prefix('"')
-        .and_then(|inner| inner.strip_suffix('"'))
-        .map(trim)
-        .unwrap_or(s)
-}
 
 /// Splits on `sep` outside double quotes (RFC 7826 allows
 /// `mode="PLAY,RECORD"`, whose comma must not split alternatives).
