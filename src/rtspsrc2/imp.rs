@@ -52,6 +52,11 @@ struct State {
     ghost_pads: Vec<Option<gst::GhostPad>>,
     no_more_pads_sent: bool,
     task: Option<Task>,
+    /// Transport of the current session, for `stats`.
+    transport: Option<&'static str>,
+    /// Sessions that reached PLAY since the element started; more than one
+    /// means redirects or a TCP fallback happened.
+    sessions_played: u32,
     group_id: Option<gst::GroupId>,
 }
 
@@ -158,6 +163,11 @@ impl ObjectImpl for RtspSrc2 {
                     .blurb("How many 3xx answers or REDIRECT requests to follow before failing")
                     .maximum(32)
                     .default_value(settings::DEFAULT_MAX_REDIRECTS)
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units)")
+                    .read_only()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
                     .nick("Extra request headers")
@@ -359,6 +369,10 @@ impl ObjectImpl for RtspSrc2 {
             "do-rtsp-keep-alive" => settings.do_rtsp_keep_alive.to_value(),
             "max-redirects" => settings.max_redirects.to_value(),
             "extra-http-request-headers" => settings.extra_headers.to_value(),
+            "stats" => {
+                drop(settings);
+                self.stats().to_value()
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -641,6 +655,33 @@ impl RtspSrc2 {
         self.timing.stop();
     }
 
+    /// The `stats` property: our packet counters plus what rtpbin's
+    /// sessions know about loss and jitter of the remote senders.
+    fn stats(&self) -> gst::Structure {
+        let state = self.state.lock().unwrap();
+        let mut streams = Vec::new();
+        for (index, output) in state.streams.iter().enumerate() {
+            let Some(output) = output else { continue };
+            let mut stream = gst::Structure::builder("stream")
+                .field("index", index as u32)
+                .field("packets", output.packets.load(Ordering::Relaxed))
+                .field("bytes", output.bytes.load(Ordering::Relaxed));
+            if let Some((lost, jitter)) = state
+                .rtpbin
+                .as_ref()
+                .and_then(|rtpbin| sender_quality(rtpbin, index))
+            {
+                stream = stream.field("packets-lost", lost).field("jitter", jitter);
+            }
+            streams.push(stream.build().to_send_value());
+        }
+        gst::Structure::builder("application/x-rtspsrc2-stats")
+            .field("transport", state.transport.unwrap_or("none"))
+            .field("restarts", state.sessions_played.saturating_sub(1))
+            .field("streams", gst::Array::from_values(streams))
+            .build()
+    }
+
     /// Hand a GET/SET_PARAMETER to the play task. FALSE when there is no
     /// session or the queue is full; the promise is answered either way.
     fn queue_parameter(
@@ -825,6 +866,14 @@ impl PlayHost for Host {
         }
     }
 
+    fn playing(&self, protocol: Protocol) {
+        if let Some(element) = self.element() {
+            let mut state = element.imp().state.lock().unwrap();
+            state.transport = Some(protocol.name());
+            state.sessions_played += 1;
+        }
+    }
+
     fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool {
         match self.element() {
             Some(element) => {
@@ -839,4 +888,24 @@ impl PlayHost for Host {
             gst::info!(CAT, obj = element, "The server ended the session");
         }
     }
+}
+
+/// Packets lost and interarrival jitter of the remote sender in rtpbin's
+/// session `index` (RFC 3550 6.4.1 figures, as rtpsession computes them).
+fn sender_quality(rtpbin: &gst::Element, index: usize) -> Option<(i32, u32)> {
+    let session =
+        rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&(index as u32)])?;
+    let stats = session.property::<gst::Structure>("stats");
+    let sources = stats.get::<glib::ValueArray>("source-stats").ok()?;
+    sources.iter().find_map(|value| {
+        let source = value.get::<gst::Structure>().ok()?;
+        let remote_sender = !source.get::<bool>("internal").unwrap_or(true)
+            && source.get::<bool>("is-sender").unwrap_or(false);
+        remote_sender.then(|| {
+            (
+                source.get::<i32>("packets-lost").unwrap_or(0),
+                source.get::<u32>("jitter").unwrap_or(0),
+            )
+        })
+    })
 }

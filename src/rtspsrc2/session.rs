@@ -68,6 +68,8 @@ pub trait PlayHost: Send + Sync + 'static {
     fn error(&self, error: &ClientError);
     /// The server ended the presentation.
     fn end_of_stream(&self);
+    /// A session is playing over `protocol` (counts restarts for `stats`).
+    fn playing(&self, protocol: Protocol);
     /// Whether the application wants stream `index` (`select-stream`).
     fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool;
 }
@@ -603,6 +605,7 @@ impl PlaySession {
                 )));
             }
         }
+        self.host.playing(protocol);
         self.host.progress(
             gst::ProgressType::Complete,
             "open",
