@@ -34,6 +34,13 @@ fn start_server() -> Result<Server, Box<dyn std::error::Error>> {
     let server = gst_rtsp_server::RTSPServer::new();
     server.set_address("127.0.0.1");
     server.set_service("0");
+    // gst-rtsp-server serves all clients from one thread by default; the
+    // watch client's DESCRIBE waits for the relay's first data, which
+    // arrives through the publishing client's TCP connection: give each
+    // client its own thread or they wait for each other.
+    if let Some(pool) = server.thread_pool() {
+        pool.set_max_threads(8);
+    }
     let mounts = server.mount_points().ok_or("no mount points")?;
     let relay: Arc<Mutex<Option<gst_app::AppSrc>>> = Arc::new(Mutex::new(None));
     let published_frames = Arc::new(AtomicU64::new(0));
@@ -137,14 +144,14 @@ fn pump(
 ) -> Result<(), String> {
     let bus = pipeline.bus().ok_or("no bus")?;
     while Instant::now() < until && !done() {
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
-            if let gst::MessageView::Error(err) = msg.view() {
-                return Err(format!(
-                    "{}: {}",
-                    msg.src().map(|s| s.path_string()).unwrap_or_default(),
-                    err.error()
-                ));
-            }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20))
+            && let gst::MessageView::Error(err) = msg.view()
+        {
+            return Err(format!(
+                "{}: {}",
+                msg.src().map(|s| s.path_string()).unwrap_or_default(),
+                err.error()
+            ));
         }
     }
     Ok(())
@@ -163,8 +170,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Publisher: rtspsink over TCP interleaved.
     let publisher = gst::parse::launch(&format!(
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width={WIDTH},height={HEIGHT},framerate=30/1 ! \
-         timeoverlay font-desc=\"Sans 28\" ! clockoverlay valignment=bottom ! \
+        "videotestsrc is-live=true pattern=smpte ! video/x-raw,width={WIDTH},height={HEIGHT},framerate=30/1 ! \
+         timeoverlay font-desc=\"Sans 20\" halignment=left valignment=top text=\"published by rtspsink, running time\" ! \
+         clockoverlay font-desc=\"Sans 20\" halignment=right valignment=bottom ! \
          x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 ! \
          rtph264pay config-interval=-1 pt=96 ! rtspsink location={base}/publish protocols=tcp"
     ))?
@@ -185,7 +193,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let png = out_dir.join("snapshot.png");
     let player = gst::parse::launch(&format!(
         "rtspsrc2 name=src location={base}/watch protocols=udp,tcp latency=200 ! rtph264depay ! h264parse ! tee name=t \
-         t. ! queue ! mp4mux name=mux ! filesink location={} \
+         t. ! queue name=to_mp4 ! mp4mux name=mux ! filesink location={} \
          t. ! queue ! avdec_h264 ! videoconvert ! video/x-raw,format=RGB ! appsink name=frames sync=false",
         mp4.display()
     ))?
@@ -196,6 +204,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("no appsink")?
         .downcast::<gst_app::AppSink>()
         .map_err(|_| "appsink")?;
+    // The relay in this demo server sometimes carries two frames in one
+    // RTP timestamp; h264parse splits them and the second half has no
+    // timestamp, which mp4mux refuses. Those halves are dropped here.
+    player
+        .by_name("to_mp4")
+        .and_then(|queue| queue.static_pad("sink"))
+        .ok_or("no mp4 queue")?
+        .add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
+            Some(buffer) if buffer.pts().is_none() => gst::PadProbeReturn::Drop,
+            _ => gst::PadProbeReturn::Ok,
+        });
     let played = Arc::new(AtomicU64::new(0));
     let first_frame = Arc::new(Mutex::new(None::<Duration>));
     let snapshot = Arc::new(Mutex::new(None::<gst::Sample>));
@@ -250,11 +269,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     player.set_state(gst::State::Null)?;
     publisher.set_state(gst::State::Null)?;
 
-    let sample = snapshot
-        .lock()
-        .unwrap()
-        .take()
-        .ok_or("no frame to snapshot")?;
+    let played_so_far = played.load(Ordering::Relaxed);
+    let sample = snapshot.lock().unwrap().take().ok_or_else(|| {
+        format!(
+            "no frame to snapshot: played {played_so_far}, published {}",
+            server.published_frames.load(Ordering::Relaxed)
+        )
+    })?;
     write_png(&sample, &png)?;
     let played = played.load(Ordering::Relaxed);
     let first = first_frame

@@ -8,10 +8,12 @@ use gst::glib;
 mod caps_convert;
 pub mod driver;
 mod element_error;
+mod rtspsink;
 mod rtspsrc2;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtspsrc2::register(plugin)?;
+    rtspsink::register(plugin)?;
     Ok(())
 }
 

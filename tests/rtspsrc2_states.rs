@@ -322,3 +322,40 @@ fn properties_have_documented_defaults() {
     let err = handler.set_uri("http://127.0.0.1/x").unwrap_err();
     assert!(!err.to_string().contains("secret"));
 }
+
+/// EOS sent to the pipeline (`gst-launch-1.0 -e`) reaches the muxer: the
+/// recording is finalised and the pipeline posts EOS.
+#[test]
+fn eos_event_finishes_an_mp4_recording() {
+    init();
+    let server = TestServer::start();
+    let dir = std::env::temp_dir().join(format!("rtspsrc2-eos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("out.mp4");
+    let pipeline = common::parse_pipeline(&format!(
+        "rtspsrc2 location={} protocols=tcp ! rtph264depay ! h264parse ! mp4mux ! filesink location={}",
+        server.url(paths::H264),
+        file.display()
+    ));
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Let about a second of video arrive, bounded.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10)
+        && std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) < 20_000
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pipeline.send_event(gst::event::Eos::new());
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(5),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    stop_pipeline(&pipeline);
+    let msg = msg.expect("EOS within 5 s");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    // A finalised MP4 has its moov box.
+    let data = std::fs::read(&file).unwrap();
+    assert!(data.windows(4).any(|w| w == b"moov"), "mp4 finalised");
+    let _ = std::fs::remove_dir_all(&dir);
+}

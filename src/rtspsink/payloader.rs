@@ -25,7 +25,7 @@ pub fn find_factory(caps: &gst::CapsRef) -> Option<gst::ElementFactory> {
     .into_iter()
     .filter(|factory| {
         factory
-            .metadata(&gst::ELEMENT_METADATA_KLASS)
+            .metadata(gst::ELEMENT_METADATA_KLASS)
             .is_some_and(|klass| klass.contains("Payloader"))
     })
     .filter(|factory| sink_accepts(factory, caps))
@@ -56,16 +56,16 @@ pub fn element_accepts(payloader: &gst::Element, caps: &gst::CapsRef) -> bool {
 /// sets in front of every key frame so a receiver that misses the start
 /// (or records from the middle) can still decode.
 pub fn configure(payloader: &gst::Element, pt: u8) {
-    if let Some(pspec) = payloader.find_property("pt") {
-        if pspec.value_type() == u32::static_type() && pspec.flags().contains(gst::glib::ParamFlags::WRITABLE)
-        {
-            payloader.set_property("pt", pt as u32);
-        }
+    if let Some(pspec) = payloader.find_property("pt")
+        && pspec.value_type() == u32::static_type()
+        && pspec.flags().contains(gst::glib::ParamFlags::WRITABLE)
+    {
+        payloader.set_property("pt", pt as u32);
     }
-    if let Some(pspec) = payloader.find_property("config-interval") {
-        if pspec.value_type() == i32::static_type() {
-            payloader.set_property("config-interval", -1i32);
-        }
+    if let Some(pspec) = payloader.find_property("config-interval")
+        && pspec.value_type() == i32::static_type()
+    {
+        payloader.set_property("config-interval", -1i32);
     }
 }
 

@@ -54,6 +54,9 @@ pub enum Phase {
     Starting,
     /// RECORD answered: packets flow.
     Recording,
+    /// An error is being posted: streaming threads hold on, so that the
+    /// application sees our error before the upstream "data stream error".
+    Failing,
     /// An error was posted; streaming returns errors.
     Failed,
 }
@@ -69,14 +72,23 @@ pub struct RunConfig {
     pub reporter: Arc<dyn Reporter>,
 }
 
+impl ControlState {
+    /// The pipeline's running time now (PLAYING), or where it paused.
+    fn running_time_now(&self) -> gst::ClockTime {
+        match &self.clock {
+            Some((clock, base)) => clock.time().saturating_sub(*base),
+            None => self.paused_at,
+        }
+    }
+}
+
 pub struct ControlState {
     pub phase: Phase,
     pub run: Option<RunConfig>,
     /// Pipeline clock and base time while PLAYING.
     clock: Option<(gst::Clock, gst::ClockTime)>,
-    /// Bumped whenever `clock` changes, so a wait computed from a stale
-    /// clock snapshot is not started.
-    clock_generation: u64,
+    /// Running time when the pipeline last paused.
+    paused_at: gst::ClockTime,
     latency: gst::ClockTime,
     /// Every stream of the element, in pad order.
     pub streams: Vec<Arc<StreamSender>>,
@@ -103,7 +115,7 @@ impl Default for Control {
                 phase: Phase::Stopped,
                 run: None,
                 clock: None,
-                clock_generation: 0,
+                paused_at: gst::ClockTime::ZERO,
                 latency: gst::ClockTime::ZERO,
                 streams: Vec::new(),
                 announced: false,
@@ -149,7 +161,7 @@ impl Control {
             state.phase = Phase::Stopped;
             state.run = None;
             state.clock = None;
-            state.clock_generation += 1;
+            state.paused_at = gst::ClockTime::ZERO;
             state.streams.clone()
         };
         for stream in &streams {
@@ -158,32 +170,28 @@ impl Control {
         self.cond.notify_all();
     }
 
-    /// Clear the stop flags of the streams for a new run.
+    /// Every stream of the element, in pad order.
     pub fn streams(&self) -> Vec<Arc<StreamSender>> {
         self.lock().streams.clone()
     }
 
     pub fn set_playing(&self, clock: Option<(gst::Clock, gst::ClockTime)>) {
-        let streams = {
+        {
             let mut state = self.lock();
+            if clock.is_none() {
+                state.paused_at = state.running_time_now();
+            }
             state.clock = clock;
-            state.clock_generation += 1;
             // Waits scheduled against the old clock snapshot end now.
             for stream in &state.streams {
                 stream.unschedule();
             }
-            state.streams.clone()
-        };
-        drop(streams);
+        }
         self.cond.notify_all();
     }
 
     pub fn set_latency(&self, latency: gst::ClockTime) {
         self.lock().latency = latency;
-    }
-
-    pub fn sync_enabled(&self) -> bool {
-        self.lock().run.as_ref().is_some_and(|r| r.sync)
     }
 
     /// RECORD is done: let the streaming threads go.
@@ -206,17 +214,25 @@ impl Control {
             if epoch.is_some_and(|e| e != self.epoch()) {
                 return;
             }
-            if matches!(state.phase, Phase::Stopped | Phase::Failed) {
+            if matches!(state.phase, Phase::Stopped | Phase::Failing | Phase::Failed) {
                 return;
             }
-            state.phase = Phase::Failed;
+            state.phase = Phase::Failing;
             state.run.as_ref().map(|r| r.reporter.clone())
         };
-        self.cond.notify_all();
-        self.changed.notify_one();
+        // Posted without the lock held: a bus sync handler may well stop
+        // the pipeline, which takes it.
         if let Some(reporter) = reporter {
             reporter.error(error);
         }
+        {
+            let mut state = self.lock();
+            if state.phase == Phase::Failing {
+                state.phase = Phase::Failed;
+            }
+        }
+        self.cond.notify_all();
+        self.changed.notify_one();
     }
 
     fn count_drop(&self, stream: usize) {
@@ -270,6 +286,12 @@ struct StreamState {
     /// this stream another one than its payloader uses.
     pt_rewrite: Option<u8>,
     clock_id: Option<gst::SingleShotClockId>,
+    /// Added to buffer running times: a flush that resets the running
+    /// time restarts it at 0, but the pipeline keeps its base time (no
+    /// sink child of ours loses state), so the restart is placed at the
+    /// pipeline's running time of the flush, as a `basesink` with a new
+    /// base time would.
+    time_offset: gst::ClockTime,
     rtcp_in_started: bool,
 }
 
@@ -283,6 +305,7 @@ impl StreamState {
             route: None,
             pt_rewrite: None,
             clock_id: None,
+            time_offset: gst::ClockTime::ZERO,
             rtcp_in_started: false,
         }
     }
@@ -331,6 +354,9 @@ impl StreamSender {
                     Some(sender) => sender.rtp_event(pad, event),
                     None => false,
                 })
+                .query_function(|pad, parent, query| {
+                    accept_any(pad, parent, query, "application/x-rtp")
+                })
                 .build();
             let rtcp_pad = gst::Pad::builder(gst::PadDirection::Sink)
                 .name(format!("rtcp_out_{index}"))
@@ -353,6 +379,9 @@ impl StreamSender {
                         }
                         true
                     }
+                })
+                .query_function(|pad, parent, query| {
+                    accept_any(pad, parent, query, "application/x-rtcp")
                 })
                 .build();
             let rtcp_in = gst::Pad::builder(gst::PadDirection::Src)
@@ -433,6 +462,13 @@ impl StreamSender {
         }
     }
 
+    /// Tell rtpbin (and upstream) the pipeline latency, as a `basesink`
+    /// does: rtpsession needs it to map running time to send time for its
+    /// sender reports.
+    pub fn push_latency(&self, event: &gst::Event) {
+        let _ = self.rtp_pad.push_event(event.clone());
+    }
+
     /// Forget the previous run (new READY→PAUSED).
     fn reset(&self) {
         let mut state = self.state.lock().unwrap();
@@ -462,9 +498,13 @@ impl StreamSender {
         self.state.lock().unwrap().eos
     }
 
-    /// rtpbin sent BYE and ended the RTCP path.
+    /// rtpbin sent BYE (or ended the RTCP path).
     pub fn rtcp_eos(&self) -> bool {
         self.state.lock().unwrap().rtcp_eos
+    }
+
+    pub fn route(&self) -> Option<Route> {
+        self.state.lock().unwrap().route.clone()
     }
 
     /// Set where packets go (after SETUP) and the payload type to write.
@@ -482,7 +522,12 @@ impl StreamSender {
                 }
             }
             gst::EventView::Eos(_) => {
-                gst::debug!(CAT, obj = pad, "EOS after {} packets", self.packets.load(Ordering::Relaxed));
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "EOS after {} packets",
+                    self.packets.load(Ordering::Relaxed)
+                );
                 self.state.lock().unwrap().eos = Some(event.seqnum());
                 if let Some(control) = self.control.upgrade() {
                     control.changed.notify_one();
@@ -497,8 +542,15 @@ impl StreamSender {
                     control.cond.notify_all();
                 }
             }
-            gst::EventView::FlushStop(_) => {
+            gst::EventView::FlushStop(flush) => {
+                let offset = match (flush.resets_time(), self.control.upgrade()) {
+                    (true, Some(control)) => Some(control.lock().running_time_now()),
+                    _ => None,
+                };
                 let mut state = self.state.lock().unwrap();
+                if let Some(offset) = offset {
+                    state.time_offset = offset;
+                }
                 state.eos = None;
                 state.segment = gst::FormattedSegment::new();
                 drop(state);
@@ -527,7 +579,7 @@ impl StreamSender {
         if self.flushing.load(Ordering::SeqCst) {
             return Err(gst::FlowError::Flushing);
         }
-        let (route, pt_rewrite, running_time) = {
+        let running_time = {
             let mut state = self.state.lock().unwrap();
             if state.first_caps.is_none() {
                 state.first_caps = Some(
@@ -535,41 +587,25 @@ impl StreamSender {
                         .current_caps()
                         .ok_or(gst::FlowError::NotNegotiated)?,
                 );
-                drop(state);
                 gst::debug!(CAT, obj = self.rtp_pad, "First buffer: stream ready");
                 control.changed.notify_one();
-                state = self.state.lock().unwrap();
             }
-            let running_time = first
+            first
                 .dts_or_pts()
-                .and_then(|ts| state.segment.to_running_time(ts));
-            (state.route.clone(), state.pt_rewrite, running_time)
+                .and_then(|ts| state.segment.to_running_time(ts))
+                .map(|rt| rt + state.time_offset)
         };
-        let (route, pt_rewrite, run) = match route {
-            Some(route) => {
-                let run = self.check_phase(&control)?;
-                (route, pt_rewrite, run)
-            }
-            None => self.wait_for_record(&control)?,
-        };
-        if run.sync {
-            if let Some(running_time) = running_time {
-                self.wait_clock(&control, running_time)?;
-            }
+        // Returns at once while recording; the first buffer waits here.
+        let (route, pt_rewrite, run) = self.wait_for_record(&control)?;
+        if run.sync
+            && let Some(running_time) = running_time
+        {
+            self.wait_clock(&control, running_time)?;
         }
         for buffer in buffers {
             self.send_rtp(&control, &run, &route, pt_rewrite, buffer)?;
         }
         Ok(gst::FlowSuccess::Ok)
-    }
-
-    fn check_phase(&self, control: &Control) -> Result<RunConfig, gst::FlowError> {
-        let state = control.lock();
-        match (state.phase, &state.run) {
-            (Phase::Recording, Some(run)) => Ok(run.clone()),
-            (Phase::Failed, _) => Err(gst::FlowError::Error),
-            _ => Err(gst::FlowError::Flushing),
-        }
     }
 
     /// Block until RECORD is done (bounded), the run failed or stopped.
@@ -598,10 +634,15 @@ impl StreamSender {
                         None => {
                             // A pad requested after ANNOUNCE: not in the SDP.
                             drop(stream);
-                            gst::element_error!(
-                                self.rtp_pad.parent_element().unwrap_or_else(|| self.dummy_parent()),
-                                gst::StreamError::Failed,
-                                ["Stream {} was added after recording started", self.index]
+                            control.fail(
+                                None,
+                                &ClientError::new(
+                                    ErrorKind::NoUsableStream,
+                                    format!(
+                                        "Stream {} was added after recording started",
+                                        self.index
+                                    ),
+                                ),
                             );
                             Err(gst::FlowError::Error)
                         }
@@ -609,7 +650,7 @@ impl StreamSender {
                 }
                 Phase::Failed => return Err(gst::FlowError::Error),
                 Phase::Stopped => return Err(gst::FlowError::Flushing),
-                Phase::Starting => {}
+                Phase::Starting | Phase::Failing => {}
             }
             let waited = started.elapsed();
             if waited >= bound {
@@ -625,14 +666,6 @@ impl StreamSender {
             }
             state = control.cond.wait_timeout(state, bound - waited).unwrap().0;
         }
-    }
-
-    fn dummy_parent(&self) -> gst::Element {
-        // Only used when the pad has no parent, which free-standing pads
-        // never have; fall back to a harmless element for the message.
-        gst::ElementFactory::make("identity")
-            .build()
-            .expect("identity exists in core")
     }
 
     /// Wait on the pipeline clock until `running_time` (+ latency).
@@ -689,7 +722,8 @@ impl StreamSender {
             return Ok(());
         }
         self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
         match route {
             Route::Interleaved { writer, rtp, .. } => {
                 let mut frame = Vec::with_capacity(payload.len() + 4);
@@ -799,6 +833,7 @@ impl StreamSender {
         let (Some(route), Ok(map)) = (route, buffer.map_readable()) else {
             return;
         };
+        let bye = contains_bye(&map);
         match route {
             Route::Interleaved { writer, rtcp, .. } => {
                 let mut frame = Vec::with_capacity(map.len() + 4);
@@ -808,6 +843,15 @@ impl StreamSender {
             }
             Route::Udp { pair, rtcp, .. } => {
                 let _ = pair.rtcp.try_send_to(&map, rtcp);
+            }
+        }
+        if bye {
+            // rtpbin sends BYE right after EOS; its RTCP EOS event does not
+            // always follow, so the BYE itself marks the stream done.
+            gst::debug!(CAT, obj = self.rtcp_pad, "BYE sent");
+            self.state.lock().unwrap().rtcp_eos = true;
+            if let Some(control) = self.control.upgrade() {
+                control.changed.notify_one();
             }
         }
     }
@@ -823,12 +867,14 @@ impl StreamSender {
                 state.rtcp_in_started = true;
                 self.rtcp_in
                     .push_event(gst::event::StreamStart::builder(&self.stream_id).build());
-                self.rtcp_in.push_event(gst::event::Caps::new(
-                    &gst::Caps::new_empty_simple("application/x-rtcp"),
-                ));
-                self.rtcp_in.push_event(gst::event::Segment::new(
-                    &gst::FormattedSegment::<gst::ClockTime>::new(),
-                ));
+                self.rtcp_in
+                    .push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple(
+                        "application/x-rtcp",
+                    )));
+                self.rtcp_in
+                    .push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                        gst::ClockTime,
+                    >::new()));
             }
         }
         // Flushing / not-linked while shutting down is nobody's error.
@@ -836,10 +882,45 @@ impl StreamSender {
     }
 }
 
+/// Queries on our end pads: any caps of `media_type` (payloaders
+/// renegotiate, e.g. rtph264pay when it sees new parameter sets), the
+/// defaults for the rest.
+fn accept_any(
+    pad: &gst::Pad,
+    parent: Option<&gst::Object>,
+    query: &mut gst::QueryRef,
+    media_type: &str,
+) -> bool {
+    match query.view_mut() {
+        gst::QueryViewMut::Caps(q) => {
+            let any = gst::Caps::new_empty_simple(media_type);
+            let caps = match q.filter() {
+                Some(filter) => filter.intersect_with_mode(&any, gst::CapsIntersectMode::First),
+                None => any,
+            };
+            q.set_result(&caps);
+            true
+        }
+        gst::QueryViewMut::AcceptCaps(q) => {
+            let ok = q
+                .caps()
+                .structure(0)
+                .is_some_and(|s| s.name() == media_type);
+            q.set_result(ok);
+            true
+        }
+        _ => gst::Pad::query_default(pad, parent, query),
+    }
+}
+
 /// Run `future` to completion from a streaming thread. Streaming threads
 /// are normally GStreamer's own; if one is a worker of a multi-threaded
 /// tokio runtime (a source pushing from it), step out of the worker first.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| handle.block_on(future))
@@ -856,4 +937,19 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         }
         Err(_) => runtime().block_on(future),
     }
+}
+
+/// Whether a compound RTCP packet contains a BYE (RFC 3550 6.6).
+fn contains_bye(mut data: &[u8]) -> bool {
+    while data.len() >= 4 {
+        if data[1] == 203 {
+            return true;
+        }
+        let len = (u16::from_be_bytes([data[2], data[3]]) as usize + 1) * 4;
+        if len > data.len() {
+            return false;
+        }
+        data = &data[len..];
+    }
+    false
 }

@@ -157,7 +157,9 @@ impl RecordSession {
     /// Wait until every requested stream had its first buffer (or ended),
     /// then fix the set of streams. Once one stream is ready the others
     /// get `timeout` to follow.
-    async fn wait_for_streams(&mut self) -> Result<Vec<(Arc<StreamSender>, gst::Caps)>, ClientError> {
+    async fn wait_for_streams(
+        &mut self,
+    ) -> Result<Vec<(Arc<StreamSender>, gst::Caps)>, ClientError> {
         let timeout = self.config.client.timeout;
         let mut first_ready: Option<tokio::time::Instant> = None;
         loop {
@@ -268,33 +270,32 @@ impl RecordSession {
                     &mut |_| {},
                 )
                 .await?;
-            if (300..400).contains(&response.status) {
-                if let Some(target) = response
+            if (300..400).contains(&response.status)
+                && let Some(target) = response
                     .headers
                     .get("Location")
                     .and_then(|l| resolve_location(&request_url, l))
-                {
-                    redirects += 1;
-                    if redirects > MAX_REDIRECTS {
-                        return Err(ClientError::new(
-                            ErrorKind::Redirect,
-                            format!("More than {MAX_REDIRECTS} redirects"),
-                        ));
-                    }
-                    self.url = RtspUrl::parse(&target).map_err(|err| {
-                        ClientError::new(
-                            ErrorKind::Redirect,
-                            format!("Bad redirect target: {}", err.0),
-                        )
-                    })?;
-                    self.host.progress(
-                        gst::ProgressType::Continue,
-                        "redirect",
-                        &format!("Redirected to {}", self.url.redacted()),
-                    );
-                    self.client = None;
-                    continue;
+            {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(ClientError::new(
+                        ErrorKind::Redirect,
+                        format!("More than {MAX_REDIRECTS} redirects"),
+                    ));
                 }
+                self.url = RtspUrl::parse(&target).map_err(|err| {
+                    ClientError::new(
+                        ErrorKind::Redirect,
+                        format!("Bad redirect target: {}", err.0),
+                    )
+                })?;
+                self.host.progress(
+                    gst::ProgressType::Continue,
+                    "redirect",
+                    &format!("Redirected to {}", self.url.redacted()),
+                );
+                self.client = None;
+                continue;
             }
             expect_success(&response, "ANNOUNCE")?;
             // A server may name where the new presentation lives.
@@ -404,14 +405,13 @@ impl RecordSession {
             request.mode = Some("record".into());
             let mut pair = None;
             if protocol == Protocol::Udp {
-                let bound = udp::bind_unicast_pair(peer.is_ipv6(), &self.config.udp).map_err(
-                    |err| {
+                let bound =
+                    udp::bind_unicast_pair(peer.is_ipv6(), &self.config.udp).map_err(|err| {
                         ClientError::new(
                             ErrorKind::Resource,
                             format!("Could not bind UDP ports: {err}"),
                         )
-                    },
-                )?;
+                    })?;
                 if self.config.udp_send_buffer > 0 {
                     for socket in [&bound.rtp, &bound.rtcp] {
                         let _ = socket2::SockRef::from(socket.as_ref())
@@ -430,14 +430,14 @@ impl RecordSession {
                 .await?;
             // Servers disagree on how controls join the base (QUIRKS.md):
             // retry the other join once on 400/404.
-            if matches!(response.status, 400 | 404) {
-                if let Some(alternative) = join_control_rfc3986(base, &control) {
-                    let retry = client
-                        .request("SETUP", &alternative, &headers, &[], &mut |_| {})
-                        .await?;
-                    if retry.is_success() {
-                        response = retry;
-                    }
+            if matches!(response.status, 400 | 404)
+                && let Some(alternative) = join_control_rfc3986(base, &control)
+            {
+                let retry = client
+                    .request("SETUP", &alternative, &headers, &[], &mut |_| {})
+                    .await?;
+                if retry.is_success() {
+                    response = retry;
                 }
             }
             expect_success(&response, "SETUP")?;
@@ -471,12 +471,13 @@ impl RecordSession {
                             "The server answered a UDP SETUP with a TCP transport",
                         ));
                     }
-                    let (rtp_port, rtcp_port) = answer.rtp_rtcp_ports_server().ok_or_else(|| {
-                        ClientError::new(
-                            ErrorKind::Protocol,
-                            "SETUP answer has no server_port to send to",
-                        )
-                    })?;
+                    let (rtp_port, rtcp_port) =
+                        answer.rtp_rtcp_ports_server().ok_or_else(|| {
+                            ClientError::new(
+                                ErrorKind::Protocol,
+                                "SETUP answer has no server_port to send to",
+                            )
+                        })?;
                     self.udp_tasks
                         .push(tokio::spawn(receive_rtcp(pair.clone(), stream.clone())));
                     Route::Udp {
@@ -525,7 +526,11 @@ impl RecordSession {
                     gst::debug!(
                         CAT,
                         "All streams ended ({}), tearing down",
-                        if all_bye { "BYE sent" } else { "no BYE in time" }
+                        if all_bye {
+                            "BYE sent"
+                        } else {
+                            "no BYE in time"
+                        }
                     );
                     return Ok(streams.iter().find_map(|s| s.sender.eos()));
                 }
@@ -557,13 +562,13 @@ impl RecordSession {
                         }
                     }
                     Ok(Incoming::Response(response)) => {
-                        if let Some((cseq, method)) = keep_alive_pending {
-                            if response.headers.cseq() == Some(cseq) {
-                                keep_alive_pending = None;
-                                // 405/501/551: keep alive with OPTIONS.
-                                if matches!(response.status, 405 | 501 | 551) {
-                                    client.mark_refused(method);
-                                }
+                        if let Some((cseq, method)) = keep_alive_pending
+                            && response.headers.cseq() == Some(cseq)
+                        {
+                            keep_alive_pending = None;
+                            // 405/501/551: keep alive with OPTIONS.
+                            if matches!(response.status, 405 | 501 | 551) {
+                                client.mark_refused(method);
                             }
                         }
                     }
@@ -606,7 +611,8 @@ impl RecordSession {
                 .request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {})
                 .await
             {
-                gst::warning!(CAT, "TEARDOWN failed: {err}");
+                // ffmpeg's listen mode closes without answering.
+                gst::info!(CAT, "No answer to TEARDOWN: {err}");
             }
             self.host
                 .progress(gst::ProgressType::Complete, "close", "Closed");
@@ -618,19 +624,19 @@ impl RecordSession {
         for task in self.udp_tasks.drain(..) {
             task.abort();
         }
-        if let Some(mut client) = self.client.take() {
-            if client.session().is_some() {
-                let url = self
-                    .aggregate
-                    .take()
-                    .unwrap_or_else(|| self.url.request_url().to_string());
-                // 454 or 500 mean the session is gone already.
-                let _ = tokio::time::timeout(
-                    TEARDOWN_TIMEOUT,
-                    client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
-                )
-                .await;
-            }
+        if let Some(mut client) = self.client.take()
+            && client.session().is_some()
+        {
+            let url = self
+                .aggregate
+                .take()
+                .unwrap_or_else(|| self.url.request_url().to_string());
+            // 454 or 500 mean the session is gone already.
+            let _ = tokio::time::timeout(
+                TEARDOWN_TIMEOUT,
+                client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
+            )
+            .await;
         }
     }
 }
@@ -655,6 +661,7 @@ fn route_rtcp(streams: &[Announced], channel: u8, payload: Bytes) -> bool {
 /// Receiver reports from the server over UDP.
 async fn receive_rtcp(pair: UdpPair, stream: Arc<StreamSender>) {
     let mut buffer = vec![0u8; 65536];
+    let mut discard = vec![0u8; 2048];
     loop {
         tokio::select! {
             received = pair.rtcp.recv_from(&mut buffer) => match received {
@@ -663,7 +670,7 @@ async fn receive_rtcp(pair: UdpPair, stream: Arc<StreamSender>) {
                 Err(_) => return,
             },
             // Nothing is expected on the RTP port; keep it drained.
-            received = pair.rtp.recv_from(&mut buffer) => {
+            received = pair.rtp.recv_from(&mut discard) => {
                 if received.is_err() {
                     return;
                 }

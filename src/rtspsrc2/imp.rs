@@ -416,6 +416,34 @@ impl ElementImpl for RtspSrc2 {
         TEMPLATES.as_ref()
     }
 
+    /// EOS sent to the element (`gst-launch-1.0 -e`, an application that
+    /// wants to finish a recording) goes down every stream through rtpbin,
+    /// so muxers downstream can finalise their files.
+    fn send_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            let outputs: Vec<_> = self
+                .state
+                .lock()
+                .unwrap()
+                .streams
+                .iter()
+                .flatten()
+                .cloned()
+                .collect();
+            gst::debug!(
+                CAT,
+                imp = self,
+                "EOS requested, ending {} streams",
+                outputs.len()
+            );
+            for output in &outputs {
+                output.push_eos();
+            }
+            return !outputs.is_empty();
+        }
+        self.parent_send_event(event)
+    }
+
     fn change_state(
         &self,
         transition: gst::StateChange,
@@ -713,10 +741,10 @@ impl RtspSrc2 {
             // A restart (redirect, TCP fallback) keeps the pads; the new
             // server's SDP decides the caps.
             let existing = existing.clone();
-            if let Some(first) = payloads.first() {
-                if existing.caps() != *first {
-                    existing.update_caps(first.clone());
-                }
+            if let Some(first) = payloads.first()
+                && existing.caps() != *first
+            {
+                existing.update_caps(first.clone());
             }
             state.pt_maps[index] = payloads;
             return Ok(existing);

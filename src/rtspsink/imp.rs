@@ -1,0 +1,930 @@
+//! `rtspsink`: the element glue. Properties, the URI handler, the
+//! `sink_%u` request pads (with payloader insertion), `rtpbin`, the pacing
+//! clock and state changes. The RTSP conversation runs in
+//! [`super::session`] on the shared runtime and the packets leave through
+//! [`super::sender`]; nothing in here waits on the network.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use rtspclient_protocol::auth::Credentials;
+use rtspclient_protocol::url::RtspUrl;
+use tokio::sync::watch;
+
+use super::payloader;
+use super::sender::{Control, Reporter, RunConfig, StreamSender};
+use super::session::{self, RecordConfig, RecordHost};
+use super::settings::{self, Protocol, Settings};
+use crate::driver::client::ClientConfig;
+use crate::driver::error::ClientError;
+use crate::driver::runtime::runtime;
+use crate::driver::udp::{UdpOptions, parse_port_range};
+use crate::element_error::post_client_error_sink;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtspsink",
+        gst::DebugColorFlags::empty(),
+        Some("RTSP sink (ANNOUNCE/RECORD)"),
+    )
+});
+
+/// URI schemes handled. rtsps arrives with TLS.
+const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu"];
+
+/// One `sink_%u` pad and what hangs behind it.
+struct PadEntry {
+    ghost: super::RtspSinkPad,
+    sender: Arc<StreamSender>,
+    /// rtpbin's `send_rtp_sink_<index>`.
+    rtpbin_sink: gst::Pad,
+    /// The payloader inserted for encoded input.
+    payloader: Option<gst::Element>,
+    /// The ghost pad has its target (payloader or rtpbin).
+    configured: bool,
+}
+
+#[derive(Default)]
+struct State {
+    rtpbin: Option<gst::Element>,
+    pads: BTreeMap<usize, PadEntry>,
+    task: Option<watch::Sender<bool>>,
+}
+
+#[derive(Default)]
+pub struct RtspSink {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    control: Arc<Control>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtspSink {
+    const NAME: &'static str = "GstRtspSink";
+    type Type = super::RtspSink;
+    type ParentType = gst::Bin;
+    type Interfaces = (gst::URIHandler,);
+}
+
+impl ObjectImpl for RtspSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location")
+                    .blurb("RTSP URL to publish to: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP)")
+                    .build(),
+                glib::ParamSpecString::builder("user-id")
+                    .nick("User ID")
+                    .blurb("User name for authentication; credentials in the location take precedence")
+                    .build(),
+                glib::ParamSpecString::builder("user-pw")
+                    .nick("User password")
+                    .blurb("Password for authentication (never logged)")
+                    .build(),
+                glib::ParamSpecString::builder("protocols")
+                    .nick("Protocols")
+                    .blurb("Allowed lower transports in priority order, comma separated: udp, tcp (the next one is tried when the server refuses one with 461)")
+                    .default_value(Some(settings::DEFAULT_PROTOCOLS))
+                    .build(),
+                glib::ParamSpecUInt64::builder("tcp-timeout")
+                    .nick("TCP timeout")
+                    .blurb("Microseconds to wait for a TCP connection, for each RTSP response, for the other pads' first buffers once one pad has data, and for ANNOUNCE to RECORD as a whole")
+                    .minimum(1000)
+                    .default_value(settings::DEFAULT_TCP_TIMEOUT_US)
+                    .build(),
+                glib::ParamSpecBoolean::builder("sync")
+                    .nick("Sync")
+                    .blurb("Send each packet at its running time on the pipeline clock (non-live sources are published in real time)")
+                    .default_value(settings::DEFAULT_SYNC)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("backpressure", settings::DEFAULT_BACKPRESSURE)
+                    .nick("Backpressure")
+                    .blurb("When the server or the link cannot take the data: block upstream, or drop packets (counted in 'dropped')")
+                    .build(),
+                glib::ParamSpecUInt64::builder("dropped")
+                    .nick("Dropped")
+                    .blurb("RTP packets dropped because the write queue was full (backpressure=drop)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecString::builder("user-agent")
+                    .nick("User agent")
+                    .blurb("User-Agent header sent with every request")
+                    .default_value(Some(settings::default_user_agent().as_str()))
+                    .build(),
+                glib::ParamSpecBoolean::builder("do-rtsp-keep-alive")
+                    .nick("Do RTSP keep-alive")
+                    .blurb("Send keep-alive requests (GET_PARAMETER if the server lists it, else OPTIONS) at half the session timeout")
+                    .default_value(settings::DEFAULT_DO_RTSP_KEEP_ALIVE)
+                    .build(),
+                glib::ParamSpecInt::builder("udp-buffer-size")
+                    .nick("UDP buffer size")
+                    .blurb("Kernel send buffer size of the UDP sockets in bytes (0 = system default)")
+                    .minimum(0)
+                    .default_value(settings::DEFAULT_UDP_BUFFER_SIZE)
+                    .build(),
+                glib::ParamSpecString::builder("port-range")
+                    .nick("Port range")
+                    .blurb("Local UDP port range for RTP/RTCP, e.g. \"3000-3005\" (default: any free ports)")
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
+                    .nick("Extra request headers")
+                    .blurb("Extra headers added to every RTSP request: field name = header name, string value")
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "location" => {
+                let location: Option<String> = value.get().expect("type checked upstream");
+                drop(settings);
+                if let Err(err) = self.set_location(location.as_deref()) {
+                    gst::warning!(CAT, imp = self, "Ignoring location: {err}");
+                }
+            }
+            "user-id" => settings.user_id = value.get().expect("type checked upstream"),
+            "user-pw" => settings.user_pw = value.get().expect("type checked upstream"),
+            "protocols" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                match settings::parse_protocols(
+                    text.as_deref().unwrap_or(settings::DEFAULT_PROTOCOLS),
+                ) {
+                    Ok(list) => settings.protocols = list,
+                    Err(err) => gst::warning!(CAT, imp = self, "Ignoring protocols: {err}"),
+                }
+            }
+            "tcp-timeout" => {
+                settings.tcp_timeout =
+                    Duration::from_micros(value.get().expect("type checked upstream"))
+            }
+            "sync" => {
+                settings.sync = value.get().expect("type checked upstream");
+            }
+            "backpressure" => settings.backpressure = value.get().expect("type checked upstream"),
+            "user-agent" => {
+                settings.user_agent = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(settings::default_user_agent)
+            }
+            "do-rtsp-keep-alive" => {
+                settings.do_rtsp_keep_alive = value.get().expect("type checked upstream")
+            }
+            "udp-buffer-size" => {
+                settings.udp_buffer_size = value.get().expect("type checked upstream")
+            }
+            "port-range" => {
+                let range: Option<String> = value.get().expect("type checked upstream");
+                match range.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+                    None => settings.port_range = None,
+                    Some(r) if parse_port_range(r).is_some() => {
+                        settings.port_range = Some(r.to_string())
+                    }
+                    Some(r) => gst::warning!(CAT, imp = self, "Ignoring invalid port-range '{r}'"),
+                }
+            }
+            "extra-http-request-headers" => {
+                settings.extra_headers = value.get().expect("type checked upstream")
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "location" => settings.location.to_value(),
+            "user-id" => settings.user_id.to_value(),
+            "user-pw" => settings.user_pw.to_value(),
+            "protocols" => settings::protocols_to_string(&settings.protocols).to_value(),
+            "tcp-timeout" => (settings.tcp_timeout.as_micros() as u64).to_value(),
+            "sync" => settings.sync.to_value(),
+            "backpressure" => settings.backpressure.to_value(),
+            "dropped" => self
+                .control
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .to_value(),
+            "user-agent" => settings.user_agent.to_value(),
+            "do-rtsp-keep-alive" => settings.do_rtsp_keep_alive.to_value(),
+            "udp-buffer-size" => settings.udp_buffer_size.to_value(),
+            "port-range" => settings.port_range.to_value(),
+            "extra-http-request-headers" => settings.extra_headers.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.set_suppressed_flags(gst::ElementFlags::SOURCE | gst::ElementFlags::SINK);
+        obj.set_element_flags(gst::ElementFlags::SINK);
+        match gst::ElementFactory::make("rtpbin").name("rtpbin").build() {
+            Ok(rtpbin) => {
+                if obj.add(&rtpbin).is_ok() {
+                    self.state.lock().unwrap().rtpbin = Some(rtpbin);
+                }
+            }
+            Err(_) => gst::error!(
+                CAT,
+                imp = self,
+                "rtpbin not found: install gst-plugins-good"
+            ),
+        }
+    }
+
+    fn dispose(&self) {
+        // Streams hold the control weakly, the control holds the streams.
+        self.control.lock().streams.clear();
+    }
+}
+
+impl GstObjectImpl for RtspSink {}
+
+impl ElementImpl for RtspSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTSP sink",
+                "Sink/Network",
+                "Publishes streams to an RTSP server with ANNOUNCE and RECORD (RTP or encoded media, TCP or UDP)",
+                "rtspclient developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![
+                gst::PadTemplate::builder(
+                    "sink_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &gst::Caps::new_any(),
+                )
+                .gtype(super::RtspSinkPad::static_type())
+                .build()
+                .expect("valid template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let mut state = self.state.lock().unwrap();
+        if self.control.lock().announced {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "Streams cannot be added once the SDP was announced"
+            );
+            return None;
+        }
+        let index = match name {
+            Some(name) => {
+                let index = name
+                    .strip_prefix("sink_")
+                    .and_then(|n| n.parse::<usize>().ok())?;
+                if state.pads.contains_key(&index) {
+                    gst::warning!(CAT, imp = self, "Pad {name} exists already");
+                    return None;
+                }
+                index
+            }
+            None => (0..).find(|i| !state.pads.contains_key(i))?,
+        };
+        let rtpbin = state.rtpbin.clone()?;
+        let rtpbin_sink = rtpbin.request_pad_simple(&format!("send_rtp_sink_{index}"))?;
+        let sender = match StreamSender::new(&rtpbin, index, &self.control, &format!("{:p}", self))
+        {
+            Ok(sender) => sender,
+            Err(err) => {
+                gst::error!(CAT, imp = self, "Cannot set up stream {index}: {err}");
+                rtpbin.release_request_pad(&rtpbin_sink);
+                return None;
+            }
+        };
+        let ghost = gst::PadBuilder::<super::RtspSinkPad>::from_template(templ)
+            .name(format!("sink_{index}"))
+            .event_function(|pad, parent, event| {
+                RtspSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                RtspSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
+            })
+            .build();
+        {
+            let mut control = self.control.lock();
+            if control.phase != super::sender::Phase::Stopped {
+                sender.set_active(true);
+            }
+            let position = control
+                .streams
+                .iter()
+                .position(|s| s.index > index)
+                .unwrap_or(control.streams.len());
+            control.streams.insert(position, sender.clone());
+        }
+        state.pads.insert(
+            index,
+            PadEntry {
+                ghost: ghost.clone(),
+                sender,
+                rtpbin_sink,
+                payloader: None,
+                configured: false,
+            },
+        );
+        drop(state);
+        if self.obj().add_pad(&ghost).is_err() {
+            gst::error!(CAT, imp = self, "Cannot add pad sink_{index}");
+            self.release_index(index);
+            return None;
+        }
+        gst::debug!(CAT, imp = self, "Requested sink_{index}");
+        Some(ghost.upcast())
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let Some(index) = pad
+            .name()
+            .strip_prefix("sink_")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return;
+        };
+        self.release_index(index);
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        match transition {
+            gst::StateChange::ReadyToPaused => self.start()?,
+            gst::StateChange::PausedToPlaying => {
+                let obj = self.obj();
+                if let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) {
+                    self.control.set_playing(Some((clock, base)));
+                }
+            }
+            gst::StateChange::PlayingToPaused => self.control.set_playing(None),
+            // Before the pads are deactivated: deactivation waits for the
+            // streaming threads, which may be waiting for us.
+            gst::StateChange::PausedToReady => self.stop(),
+            _ => {}
+        }
+        let result = self.parent_change_state(transition);
+        if result.is_err() && transition == gst::StateChange::ReadyToPaused {
+            self.stop();
+        }
+        result
+    }
+
+    fn send_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Latency(latency) = event.view() {
+            gst::debug!(CAT, imp = self, "Pipeline latency {}", latency.latency());
+            self.control.set_latency(latency.latency());
+            for sender in self.control.streams() {
+                sender.push_latency(&event);
+            }
+            return true;
+        }
+        if event.is_upstream() {
+            // Seeks and the like go upstream through every input, as a
+            // basesink does; GstBin would look for sink children and find
+            // none.
+            let pads = self.ghost_pads();
+            let mut handled = !pads.is_empty();
+            for pad in pads {
+                handled &= pad.push_event(event.clone());
+            }
+            return handled;
+        }
+        self.parent_send_event(event)
+    }
+
+    fn query(&self, query: &mut gst::QueryRef) -> bool {
+        match query.view_mut() {
+            gst::QueryViewMut::Latency(q) => self.latency_query(q),
+            // Position, duration, seeking: what upstream says.
+            gst::QueryViewMut::Position(_)
+            | gst::QueryViewMut::Duration(_)
+            | gst::QueryViewMut::Seeking(_) => {
+                self.ghost_pads().iter().any(|pad| pad.peer_query(query))
+            }
+            _ => self.parent_query(query),
+        }
+    }
+}
+
+impl BinImpl for RtspSink {}
+
+impl URIHandlerImpl for RtspSink {
+    const URI_TYPE: gst::URIType = gst::URIType::Sink;
+
+    fn protocols() -> &'static [&'static str] {
+        URI_PROTOCOLS
+    }
+
+    fn uri(&self) -> Option<String> {
+        self.settings.lock().unwrap().location.clone()
+    }
+
+    fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        self.set_location(Some(uri))
+    }
+}
+
+impl RtspSink {
+    fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
+        if self.state.lock().unwrap().task.is_some() {
+            return Err(glib::Error::new(
+                gst::URIError::BadState,
+                "Changing the location is only possible in NULL or READY",
+            ));
+        }
+        let mut settings = self.settings.lock().unwrap();
+        let Some(location) = location else {
+            settings.location = None;
+            return Ok(());
+        };
+        // Validate now so mistakes show up when set; the error text never
+        // contains the password.
+        RtspUrl::parse(location).map_err(|err| glib::Error::new(gst::URIError::BadUri, &err.0))?;
+        settings.location = Some(location.to_string());
+        Ok(())
+    }
+
+    fn record_config(&self, settings: &Settings) -> Result<RecordConfig, gst::ErrorMessage> {
+        let location = settings
+            .location
+            .as_deref()
+            .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ["No location set"]))?;
+        let url = RtspUrl::parse(location).map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["Invalid location: {}", err.0]
+            )
+        })?;
+        let mut protocols = settings.protocols.clone();
+        if url.scheme.forces_tcp() {
+            protocols.retain(|p| *p == Protocol::Tcp);
+        } else if url.scheme.forces_udp() {
+            protocols.retain(|p| *p != Protocol::Tcp);
+        }
+        if protocols.is_empty() {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                [
+                    "The {} scheme allows none of the protocols '{}'",
+                    url.scheme.as_str(),
+                    settings::protocols_to_string(&settings.protocols)
+                ]
+            ));
+        }
+        let credentials = settings.user_id.clone().map(|user| Credentials {
+            user,
+            password: settings.user_pw.clone().unwrap_or_default(),
+        });
+        let extra_headers = settings
+            .extra_headers
+            .as_ref()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|(name, value)| {
+                        value.get::<String>().ok().map(|v| (name.to_string(), v))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(RecordConfig {
+            url,
+            credentials,
+            protocols,
+            client: ClientConfig {
+                user_agent: settings.user_agent.clone(),
+                timeout: settings.tcp_timeout,
+                extra_headers,
+            },
+            keep_alive: settings.do_rtsp_keep_alive,
+            udp: UdpOptions {
+                port_range: settings.port_range.as_deref().and_then(parse_port_range),
+                buffer_size: 0,
+                multicast_iface: None,
+            },
+            udp_send_buffer: settings.udp_buffer_size.max(0) as usize,
+        })
+    }
+
+    fn start(&self) -> Result<(), gst::StateChangeError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let config = match self.record_config(&settings) {
+            Ok(config) => config,
+            Err(err) => {
+                self.post_error_message(err);
+                return Err(gst::StateChangeError);
+            }
+        };
+        let url = config.url.redacted();
+        let mut host = None;
+        let epoch = self.control.start(|epoch| {
+            let made = Arc::new(Host {
+                element: self.obj().downgrade(),
+                epoch,
+                url: url.clone(),
+            });
+            host = Some(made.clone());
+            RunConfig {
+                epoch,
+                sync: settings.sync,
+                backpressure: settings.backpressure,
+                // Other streams' first buffers (tcp-timeout) plus
+                // ANNOUNCE..RECORD (tcp-timeout); the record task reports
+                // either first, this only guards against a lost wake-up.
+                record_wait: settings.tcp_timeout * 2 + Duration::from_secs(1),
+                reporter: made,
+            }
+        });
+        let host = host.expect("set by start");
+        for sender in self.control.streams() {
+            sender.set_active(true);
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        self.state.lock().unwrap().task = Some(stop_tx);
+        gst::debug!(CAT, imp = self, "Starting session with {url}");
+        runtime().spawn(session::run(
+            config,
+            self.control.clone(),
+            epoch,
+            host,
+            stop_rx,
+        ));
+        Ok(())
+    }
+
+    /// Release every waiting streaming thread, tell the record task to
+    /// stop (it sends TEARDOWN on its own, bounded) and deactivate the
+    /// stream pads. Never waits on the network.
+    fn stop(&self) {
+        self.control.stop();
+        if let Some(task) = self.state.lock().unwrap().task.take() {
+            let _ = task.send(true);
+        }
+        for sender in self.control.streams() {
+            sender.set_active(false);
+        }
+    }
+
+    fn release_index(&self, index: usize) {
+        let mut state = self.state.lock().unwrap();
+        let Some(entry) = state.pads.remove(&index) else {
+            return;
+        };
+        let rtpbin = state.rtpbin.clone();
+        drop(state);
+        self.control
+            .lock()
+            .streams
+            .retain(|s| !Arc::ptr_eq(s, &entry.sender));
+        entry.sender.interrupt();
+        let obj = self.obj();
+        let _ = entry.ghost.set_target(None::<&gst::Pad>);
+        let _ = entry.ghost.set_active(false);
+        let _ = obj.remove_pad(&entry.ghost);
+        if let Some(payloader) = entry.payloader {
+            let _ = payloader.set_state(gst::State::Null);
+            // Bin disposal may have removed it already.
+            if payloader.parent().as_ref() == Some(obj.upcast_ref::<gst::Object>()) {
+                let _ = obj.remove(&payloader);
+            }
+        }
+        if let Some(rtpbin) = rtpbin {
+            entry.sender.unlink(&rtpbin);
+            rtpbin.release_request_pad(&entry.rtpbin_sink);
+        }
+        gst::debug!(CAT, imp = self, "Released sink_{index}");
+    }
+
+    fn pad_index(pad: &super::RtspSinkPad) -> Option<usize> {
+        pad.name()
+            .strip_prefix("sink_")
+            .and_then(|n| n.parse::<usize>().ok())
+    }
+
+    fn sink_event(&self, pad: &super::RtspSinkPad, event: gst::Event) -> bool {
+        if let gst::EventView::Caps(caps) = event.view()
+            && let Err(err) = self.configure_pad(pad, caps.caps())
+        {
+            gst::element_imp_error!(self, gst::StreamError::CodecNotFound, ["{err}"]);
+            return false;
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn sink_query(&self, pad: &super::RtspSinkPad, query: &mut gst::QueryRef) -> bool {
+        if pad.target().is_none() {
+            let custom = pad.imp().payloader();
+            match query.view_mut() {
+                gst::QueryViewMut::Caps(q) => {
+                    let filter = q.filter_owned();
+                    let caps = custom
+                        .and_then(|p| p.static_pad("sink"))
+                        .map(|sink| sink.query_caps(filter.as_ref()))
+                        .or(filter)
+                        .unwrap_or_else(gst::Caps::new_any);
+                    q.set_result(&caps);
+                    return true;
+                }
+                gst::QueryViewMut::AcceptCaps(q) => {
+                    let caps = q.caps();
+                    let ok = payloader::is_rtp(caps)
+                        || match &custom {
+                            Some(p) => payloader::element_accepts(p, caps),
+                            None => payloader::find_factory(caps).is_some(),
+                        };
+                    q.set_result(ok);
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    /// First caps on `sink_N`: point the ghost pad at rtpbin for RTP, or
+    /// insert a payloader for encoded media.
+    fn configure_pad(&self, pad: &super::RtspSinkPad, caps: &gst::CapsRef) -> Result<(), String> {
+        let index = Self::pad_index(pad).ok_or("unknown pad")?;
+        let (rtpbin_sink, pt) = {
+            let state = self.state.lock().unwrap();
+            let entry = state.pads.get(&index).ok_or("pad was released")?;
+            if entry.configured {
+                return Ok(());
+            }
+            let used: Vec<u8> = state
+                .pads
+                .values()
+                .filter_map(|e| e.payloader.as_ref().and_then(payloader::payload_type))
+                .collect();
+            let pt = (96u8..=127).find(|p| !used.contains(p)).unwrap_or(96);
+            (entry.rtpbin_sink.clone(), pt)
+        };
+        let mut inserted = None;
+        if payloader::is_rtp(caps) {
+            pad.set_target(Some(&rtpbin_sink))
+                .map_err(|err| format!("Cannot link sink_{index} to rtpbin: {err}"))?;
+            gst::debug!(CAT, imp = self, "sink_{index} takes RTP: {caps}");
+        } else {
+            let element = match pad.imp().payloader() {
+                Some(custom) => {
+                    if !payloader::element_accepts(&custom, caps) {
+                        return Err(format!(
+                            "The payloader {} set on sink_{index} does not accept {caps}",
+                            custom.name()
+                        ));
+                    }
+                    custom
+                }
+                None => {
+                    let factory = payloader::find_factory(caps)
+                        .ok_or_else(|| format!("No RTP payloader accepts {caps} (sink_{index})"))?;
+                    let element = factory
+                        .create()
+                        .name(format!("pay{index}"))
+                        .build()
+                        .map_err(|err| format!("Cannot create {}: {err}", factory.name()))?;
+                    payloader::configure(&element, pt);
+                    element
+                }
+            };
+            let obj = self.obj();
+            obj.add(&element)
+                .map_err(|err| format!("Cannot add payloader: {err}"))?;
+            let linked = element
+                .static_pad("src")
+                .ok_or_else(|| "payloader without src pad".to_string())
+                .and_then(|src| {
+                    src.link(&rtpbin_sink)
+                        .map(|_| ())
+                        .map_err(|err| format!("Cannot link payloader to rtpbin: {err:?}"))
+                })
+                .and_then(|_| {
+                    element
+                        .sync_state_with_parent()
+                        .map_err(|err| format!("Cannot start payloader: {err}"))
+                })
+                .and_then(|_| {
+                    let sink = element
+                        .static_pad("sink")
+                        .ok_or_else(|| "payloader without sink pad".to_string())?;
+                    pad.set_target(Some(&sink))
+                        .map_err(|err| format!("Cannot link sink_{index} to payloader: {err}"))
+                });
+            if let Err(err) = linked {
+                let _ = element.set_state(gst::State::Null);
+                let _ = obj.remove(&element);
+                return Err(err);
+            }
+            gst::info!(
+                CAT,
+                imp = self,
+                "sink_{index}: {} payloads {caps}",
+                element
+                    .factory()
+                    .map(|f| f.name().to_string())
+                    .unwrap_or_default()
+            );
+            inserted = Some(element);
+        }
+        let mut state = self.state.lock().unwrap();
+        if let Some(entry) = state.pads.get_mut(&index) {
+            entry.configured = true;
+            entry.payloader = inserted;
+        }
+        Ok(())
+    }
+
+    fn ghost_pads(&self) -> Vec<super::RtspSinkPad> {
+        self.state
+            .lock()
+            .unwrap()
+            .pads
+            .values()
+            .map(|e| e.ghost.clone())
+            .collect()
+    }
+
+    /// Like a `basesink`: with `sync`, the upstream latency (live or not)
+    /// is what the pipeline must account for; without, we are not live.
+    fn latency_query(&self, q: &mut gst::query::Latency) -> bool {
+        let sync = self.settings.lock().unwrap().sync;
+        let pads = self.ghost_pads();
+        let mut live = false;
+        let mut min = gst::ClockTime::ZERO;
+        let mut max: Option<gst::ClockTime> = None;
+        for pad in pads {
+            let mut upstream = gst::query::Latency::new();
+            if pad.peer_query(&mut upstream) {
+                let (l, mn, mx) = upstream.result();
+                if l {
+                    live = true;
+                    min = min.max(mn);
+                    max = match (max, mx) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+        }
+        if sync && live {
+            q.set(true, min, max);
+        } else {
+            q.set(false, gst::ClockTime::ZERO, gst::ClockTime::NONE);
+        }
+        true
+    }
+}
+
+/// The element as the record task and the data path see it.
+struct Host {
+    element: glib::WeakRef<super::RtspSink>,
+    epoch: u64,
+    url: String,
+}
+
+impl Host {
+    /// The element, if it still exists and this run is still current.
+    fn element(&self) -> Option<super::RtspSink> {
+        let element = self.element.upgrade()?;
+        (element.imp().control.epoch() == self.epoch).then_some(element)
+    }
+}
+
+impl Reporter for Host {
+    fn error(&self, error: &ClientError) {
+        if let Some(element) = self.element() {
+            gst::error!(CAT, obj = element, "{error}");
+            post_client_error_sink(element.upcast_ref(), error, &self.url);
+        }
+    }
+
+    fn warning(&self, text: &str) {
+        if let Some(element) = self.element() {
+            gst::warning!(CAT, obj = element, "{text}");
+            let _ = element.post_message(
+                gst::message::Warning::builder(gst::ResourceError::Write, text)
+                    .src(&element)
+                    .build(),
+            );
+        }
+    }
+}
+
+impl RecordHost for Host {
+    fn progress(&self, kind: gst::ProgressType, code: &str, text: &str) {
+        if let Some(element) = self.element() {
+            gst::debug!(CAT, obj = element, "{text}");
+            let _ = element.post_message(
+                gst::message::Progress::builder(kind, code, text)
+                    .src(&element)
+                    .build(),
+            );
+        }
+    }
+
+    fn end_of_stream(&self, seqnum: Option<gst::Seqnum>) {
+        if let Some(element) = self.element() {
+            gst::info!(CAT, obj = element, "All data published, posting EOS");
+            let mut builder = gst::message::Eos::builder().src(&element);
+            if let Some(seqnum) = seqnum {
+                builder = builder.seqnum(seqnum);
+            }
+            let _ = element.post_message(builder.build());
+        }
+    }
+}
+
+/// `sink_%u`: a ghost pad with a `payloader` property.
+#[derive(Default)]
+pub struct RtspSinkPad {
+    payloader: Mutex<Option<gst::Element>>,
+}
+
+impl RtspSinkPad {
+    fn payloader(&self) -> Option<gst::Element> {
+        self.payloader.lock().unwrap().clone()
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtspSinkPad {
+    const NAME: &'static str = "GstRtspSinkPad";
+    type Type = super::RtspSinkPad;
+    type ParentType = gst::GhostPad;
+}
+
+impl ObjectImpl for RtspSinkPad {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecObject::builder::<gst::Element>("payloader")
+                    .nick("Payloader")
+                    .blurb("RTP payloader for this pad's encoded input, set before caps arrive (default: the highest-ranked payloader that accepts the caps; unused for application/x-rtp)")
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "payloader" => {
+                if self.obj().target().is_some() {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "The payloader can only be set before the pad gets caps"
+                    );
+                    return;
+                }
+                *self.payloader.lock().unwrap() = value.get().expect("type checked upstream");
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "payloader" => self.payloader().to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for RtspSinkPad {}
+impl PadImpl for RtspSinkPad {}
+impl ProxyPadImpl for RtspSinkPad {}
+impl GhostPadImpl for RtspSinkPad {}
