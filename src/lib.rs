@@ -7,6 +7,7 @@ use gst::glib;
 
 mod caps_convert;
 pub mod driver;
+mod element_config;
 mod element_error;
 mod rtspsink;
 mod rtspsrc2;

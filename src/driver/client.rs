@@ -377,3 +377,22 @@ impl RtspClient {
         }
     }
 }
+
+/// `Ok` for a 2xx answer, else an error carrying the status, reason,
+/// method and CSeq.
+pub fn expect_success(response: &Response, method: &str) -> Result<(), ClientError> {
+    if response.is_success() {
+        return Ok(());
+    }
+    let error = ClientError::new(
+        ErrorKind::Status {
+            code: response.status,
+            reason: response.reason.clone(),
+        },
+        format!("{method} failed"),
+    );
+    Err(match response.headers.cseq() {
+        Some(cseq) => error.with_request(method, cseq),
+        None => error,
+    })
+}

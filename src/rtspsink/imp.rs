@@ -11,18 +11,18 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::url::RtspUrl;
 use tokio::sync::watch;
 
 use super::payloader;
 use super::sender::{Control, Reporter, RunConfig, StreamSender};
 use super::session::{self, RecordConfig, RecordHost};
-use super::settings::{self, Protocol, Settings};
+use super::settings::{self, Settings};
 use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
 use crate::driver::runtime::runtime;
 use crate::driver::udp::{UdpOptions, parse_port_range};
+use crate::element_config;
 use crate::element_error::post_client_error_sink;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -154,8 +154,9 @@ impl ObjectImpl for RtspSink {
             "user-pw" => settings.user_pw = value.get().expect("type checked upstream"),
             "protocols" => {
                 let text: Option<String> = value.get().expect("type checked upstream");
-                match settings::parse_protocols(
+                match crate::element_config::parse_protocols(
                     text.as_deref().unwrap_or(settings::DEFAULT_PROTOCOLS),
+                    false,
                 ) {
                     Ok(list) => settings.protocols = list,
                     Err(err) => gst::warning!(CAT, imp = self, "Ignoring protocols: {err}"),
@@ -479,47 +480,11 @@ impl RtspSink {
     }
 
     fn record_config(&self, settings: &Settings) -> Result<RecordConfig, gst::ErrorMessage> {
-        let location = settings
-            .location
-            .as_deref()
-            .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ["No location set"]))?;
-        let url = RtspUrl::parse(location).map_err(|err| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["Invalid location: {}", err.0]
-            )
-        })?;
-        let mut protocols = settings.protocols.clone();
-        if url.scheme.forces_tcp() {
-            protocols.retain(|p| *p == Protocol::Tcp);
-        } else if url.scheme.forces_udp() {
-            protocols.retain(|p| *p != Protocol::Tcp);
-        }
-        if protocols.is_empty() {
-            return Err(gst::error_msg!(
-                gst::ResourceError::Settings,
-                [
-                    "The {} scheme allows none of the protocols '{}'",
-                    url.scheme.as_str(),
-                    settings::protocols_to_string(&settings.protocols)
-                ]
-            ));
-        }
-        let credentials = settings.user_id.clone().map(|user| Credentials {
-            user,
-            password: settings.user_pw.clone().unwrap_or_default(),
-        });
-        let extra_headers = settings
-            .extra_headers
-            .as_ref()
-            .map(|s| {
-                s.iter()
-                    .filter_map(|(name, value)| {
-                        value.get::<String>().ok().map(|v| (name.to_string(), v))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let url = element_config::location_url(settings.location.as_deref())?;
+        let protocols = element_config::protocols_for_scheme(&url, &settings.protocols)?;
+        let credentials =
+            element_config::credentials(settings.user_id.as_deref(), settings.user_pw.as_deref());
+        let extra_headers = element_config::extra_headers(settings.extra_headers.as_ref());
         Ok(RecordConfig {
             url,
             credentials,

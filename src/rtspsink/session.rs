@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::caps::{CapsValue, RtpCaps, media_from_caps};
-use rtspclient_protocol::message::{Headers, Response};
+use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::sdp::{Attribute, Connection, SessionDescription};
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 use rtspclient_protocol::url::{RtspUrl, join_control, join_control_rfc3986, resolve_location};
@@ -24,7 +24,7 @@ use super::imp::CAT;
 use super::sender::{Control, Readiness, Reporter, Route, StreamSender};
 use super::settings::Protocol;
 use crate::caps_convert::from_gst_caps;
-use crate::driver::client::{ClientConfig, Incoming, RtspClient};
+use crate::driver::client::{ClientConfig, Incoming, RtspClient, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
@@ -400,11 +400,15 @@ impl RecordSession {
                     t.interleaved = Some((rtp, Some(rtp + 1)));
                     t
                 }
-                Protocol::Udp => Transport::new(LowerTransport::Udp, Delivery::Unicast),
+                // `protocols` refuses multicast for publishing, so UDP here
+                // is always unicast.
+                Protocol::Udp | Protocol::UdpMulticast => {
+                    Transport::new(LowerTransport::Udp, Delivery::Unicast)
+                }
             };
             request.mode = Some("record".into());
             let mut pair = None;
-            if protocol == Protocol::Udp {
+            if protocol != Protocol::Tcp {
                 let bound =
                     udp::bind_unicast_pair(peer.is_ipv6(), &self.config.udp).map_err(|err| {
                         ClientError::new(
@@ -458,7 +462,7 @@ impl RecordSession {
                         rtcp,
                     }
                 }
-                (Protocol::Udp, Some(pair)) => {
+                (Protocol::Udp | Protocol::UdpMulticast, Some(pair)) => {
                     let answer = answer.ok_or_else(|| {
                         ClientError::new(
                             ErrorKind::Protocol,
@@ -486,7 +490,9 @@ impl RecordSession {
                         rtcp: SocketAddr::new(peer.ip(), rtcp_port),
                     }
                 }
-                (Protocol::Udp, None) => unreachable!("UDP without sockets"),
+                (Protocol::Udp | Protocol::UdpMulticast, None) => {
+                    unreachable!("UDP without sockets")
+                }
             };
             routes.push(route);
         }
@@ -571,6 +577,13 @@ impl RecordSession {
                                 client.mark_refused(method);
                             }
                         }
+                    }
+                    // Every stream ended and we were only waiting for the
+                    // RTCP BYE to go out: a server that closes now has all
+                    // the data (ffmpeg's listen mode ends on BYE).
+                    Err(_) if all_eos => {
+                        gst::debug!(CAT, "The server closed the connection after the end of all streams");
+                        return Ok(streams.iter().find_map(|s| s.sender.eos()));
                     }
                     Err(err) => {
                         return Err(ClientError::new(
@@ -722,23 +735,6 @@ pub fn build_sdp(streams: &[RtpCaps], local: IpAddr, peer: IpAddr) -> (String, V
         media,
     };
     (sdp.to_sdp_string(), rewrites)
-}
-
-fn expect_success(response: &Response, method: &str) -> Result<(), ClientError> {
-    if response.is_success() {
-        return Ok(());
-    }
-    let error = ClientError::new(
-        ErrorKind::Status {
-            code: response.status,
-            reason: response.reason.clone(),
-        },
-        format!("{method} failed"),
-    );
-    Err(match response.headers.cseq() {
-        Some(cseq) => error.with_request(method, cseq),
-        None => error,
-    })
 }
 
 #[cfg(test)]

@@ -37,54 +37,7 @@ pub enum Backpressure {
     Drop = 1,
 }
 
-/// A lower transport for the published streams, in the order the user
-/// prefers them. Multicast makes no sense for publishing to one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Udp,
-    Tcp,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Udp => "udp",
-            Protocol::Tcp => "tcp",
-        }
-    }
-}
-
-/// Parse a `protocols` value: names in priority order, separated by commas,
-/// `+`, `|` or spaces (same syntax as `rtspsrc2`). Unknown names are an
-/// error so that typos do not silently change the transport.
-pub fn parse_protocols(value: &str) -> Result<Vec<Protocol>, String> {
-    let mut list = Vec::new();
-    for name in value
-        .split([',', '+', '|', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let protocol = match name.to_ascii_lowercase().as_str() {
-            "udp" | "udp-unicast" => Protocol::Udp,
-            "tcp" | "interleaved" => Protocol::Tcp,
-            "udp-mcast" | "multicast" | "udp-multicast" => {
-                return Err("multicast is not supported for publishing".into());
-            }
-            other => return Err(format!("unknown protocol '{other}'")),
-        };
-        if !list.contains(&protocol) {
-            list.push(protocol);
-        }
-    }
-    if list.is_empty() {
-        return Err("no protocol given".into());
-    }
-    Ok(list)
-}
-
-pub fn protocols_to_string(list: &[Protocol]) -> String {
-    list.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
-}
+pub use crate::element_config::{Protocol, protocols_to_string};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -108,7 +61,8 @@ impl Default for Settings {
             location: None,
             user_id: None,
             user_pw: None,
-            protocols: parse_protocols(DEFAULT_PROTOCOLS).expect("valid default"),
+            protocols: crate::element_config::parse_protocols(DEFAULT_PROTOCOLS, false)
+                .expect("valid default"),
             tcp_timeout: Duration::from_micros(DEFAULT_TCP_TIMEOUT_US),
             sync: DEFAULT_SYNC,
             backpressure: DEFAULT_BACKPRESSURE,
@@ -118,32 +72,5 @@ impl Default for Settings {
             port_range: None,
             extra_headers: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocols_keep_priority_order() {
-        assert_eq!(
-            parse_protocols("tcp,udp").unwrap(),
-            vec![Protocol::Tcp, Protocol::Udp]
-        );
-        assert_eq!(
-            parse_protocols("udp+tcp").unwrap(),
-            vec![Protocol::Udp, Protocol::Tcp]
-        );
-        assert_eq!(parse_protocols(" TCP ").unwrap(), vec![Protocol::Tcp]);
-        assert!(parse_protocols("udp-mcast").is_err());
-        assert!(parse_protocols("tpc").is_err());
-        assert!(parse_protocols("").is_err());
-    }
-
-    #[test]
-    fn default_round_trips() {
-        let list = parse_protocols(DEFAULT_PROTOCOLS).unwrap();
-        assert_eq!(protocols_to_string(&list), DEFAULT_PROTOCOLS);
     }
 }

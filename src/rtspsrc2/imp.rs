@@ -10,7 +10,6 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::url::RtspUrl;
 use tokio::sync::{mpsc, watch};
 
@@ -21,6 +20,7 @@ use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
 use crate::driver::runtime::runtime;
 use crate::driver::udp::{UdpOptions, parse_port_range};
+use crate::element_config;
 use crate::element_error::post_client_error;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -293,8 +293,9 @@ impl ObjectImpl for RtspSrc2 {
             "user-pw" => settings.user_pw = value.get().expect("type checked upstream"),
             "protocols" => {
                 let text: Option<String> = value.get().expect("type checked upstream");
-                match settings::parse_protocols(
+                match crate::element_config::parse_protocols(
                     text.as_deref().unwrap_or(settings::DEFAULT_PROTOCOLS),
+                    true,
                 ) {
                     Ok(list) => settings.protocols = list,
                     Err(err) => gst::warning!(CAT, imp = self, "Ignoring protocols: {err}"),
@@ -512,47 +513,11 @@ impl RtspSrc2 {
 
     fn play_config(&self) -> Result<PlayConfig, gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let location = settings
-            .location
-            .as_deref()
-            .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ["No location set"]))?;
-        let url = RtspUrl::parse(location).map_err(|err| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["Invalid location: {}", err.0]
-            )
-        })?;
-        let mut protocols = settings.protocols.clone();
-        if url.scheme.forces_tcp() {
-            protocols.retain(|p| *p == Protocol::Tcp);
-        } else if url.scheme.forces_udp() {
-            protocols.retain(|p| *p != Protocol::Tcp);
-        }
-        if protocols.is_empty() {
-            return Err(gst::error_msg!(
-                gst::ResourceError::Settings,
-                [
-                    "The {} scheme allows none of the protocols '{}'",
-                    url.scheme.as_str(),
-                    settings::protocols_to_string(&settings.protocols)
-                ]
-            ));
-        }
-        let credentials = settings.user_id.clone().map(|user| Credentials {
-            user,
-            password: settings.user_pw.clone().unwrap_or_default(),
-        });
-        let extra_headers = settings
-            .extra_headers
-            .as_ref()
-            .map(|s| {
-                s.iter()
-                    .filter_map(|(name, value)| {
-                        value.get::<String>().ok().map(|v| (name.to_string(), v))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let url = element_config::location_url(settings.location.as_deref())?;
+        let protocols = element_config::protocols_for_scheme(&url, &settings.protocols)?;
+        let credentials =
+            element_config::credentials(settings.user_id.as_deref(), settings.user_pw.as_deref());
+        let extra_headers = element_config::extra_headers(settings.extra_headers.as_ref());
         let multicast_iface = settings
             .multicast_iface
             .as_deref()

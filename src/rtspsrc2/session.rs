@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::settings::Protocol;
 use super::streams::{RtcpTarget, StreamOutput};
 use crate::caps_convert::to_gst_caps;
-use crate::driver::client::{ClientConfig, Incoming, RtspClient};
+use crate::driver::client::{ClientConfig, Incoming, RtspClient, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
@@ -901,23 +901,6 @@ fn redirect_target(response: &Response, current: &str) -> Option<String> {
         .headers
         .get("Location")
         .and_then(|location| resolve_location(current, location))
-}
-
-fn expect_success(response: &Response, method: &str) -> Result<(), ClientError> {
-    if response.is_success() {
-        return Ok(());
-    }
-    let error = ClientError::new(
-        ErrorKind::Status {
-            code: response.status,
-            reason: response.reason.clone(),
-        },
-        format!("{method} failed"),
-    );
-    Err(match response.headers.cseq() {
-        Some(cseq) => error.with_request(method, cseq),
-        None => error,
-    })
 }
 
 #[cfg(test)]

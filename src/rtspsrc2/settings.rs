@@ -53,49 +53,7 @@ impl BufferMode {
     }
 }
 
-/// A lower transport, in the order the user prefers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Udp,
-    UdpMulticast,
-    Tcp,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Udp => "udp",
-            Protocol::UdpMulticast => "udp-mcast",
-            Protocol::Tcp => "tcp",
-        }
-    }
-}
-
-/// Parse a `protocols` value: names in priority order, separated by commas,
-/// `+`, `|` or spaces ("tcp", "udp,tcp", "udp-mcast+udp+tcp"). Unknown names
-/// are an error so that typos do not silently change the transport.
-pub fn parse_protocols(value: &str) -> Result<Vec<Protocol>, String> {
-    let mut list = Vec::new();
-    for name in value
-        .split([',', '+', '|', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let protocol = match name.to_ascii_lowercase().as_str() {
-            "udp" | "udp-unicast" => Protocol::Udp,
-            "udp-mcast" | "multicast" | "udp-multicast" => Protocol::UdpMulticast,
-            "tcp" | "interleaved" => Protocol::Tcp,
-            other => return Err(format!("unknown protocol '{other}'")),
-        };
-        if !list.contains(&protocol) {
-            list.push(protocol);
-        }
-    }
-    if list.is_empty() {
-        return Err("no protocol given".into());
-    }
-    Ok(list)
-}
+pub use crate::element_config::{Protocol, protocols_to_string};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -125,7 +83,8 @@ impl Default for Settings {
             location: None,
             user_id: None,
             user_pw: None,
-            protocols: parse_protocols(DEFAULT_PROTOCOLS).expect("valid default"),
+            protocols: crate::element_config::parse_protocols(DEFAULT_PROTOCOLS, true)
+                .expect("valid default"),
             timeout: Duration::from_micros(DEFAULT_TIMEOUT_US),
             tcp_timeout: Duration::from_micros(DEFAULT_TCP_TIMEOUT_US),
             latency_ms: DEFAULT_LATENCY_MS,
@@ -141,36 +100,5 @@ impl Default for Settings {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             extra_headers: None,
         }
-    }
-}
-
-pub fn protocols_to_string(list: &[Protocol]) -> String {
-    list.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocols_keep_priority_order() {
-        assert_eq!(
-            parse_protocols("tcp,udp").unwrap(),
-            vec![Protocol::Tcp, Protocol::Udp]
-        );
-        assert_eq!(
-            parse_protocols("udp-mcast+udp+tcp").unwrap(),
-            vec![Protocol::UdpMulticast, Protocol::Udp, Protocol::Tcp]
-        );
-        assert_eq!(parse_protocols(" TCP ").unwrap(), vec![Protocol::Tcp]);
-        assert_eq!(parse_protocols("udp,udp").unwrap(), vec![Protocol::Udp]);
-        assert!(parse_protocols("tpc").is_err());
-        assert!(parse_protocols("").is_err());
-    }
-
-    #[test]
-    fn default_round_trips() {
-        let list = parse_protocols(DEFAULT_PROTOCOLS).unwrap();
-        assert_eq!(protocols_to_string(&list), DEFAULT_PROTOCOLS);
     }
 }
