@@ -16,125 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gst_rtsp_server::prelude::*;
+
+#[path = "../tests/common/relay.rs"]
+mod relay;
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-
-/// The server: `/publish` (RECORD) hands every H.264 access unit to the
-/// `/watch` (PLAY) media through an appsink → appsrc relay.
-struct Server {
-    port: u32,
-    main_loop: gst::glib::MainLoop,
-    thread: Option<std::thread::JoinHandle<()>>,
-    published_frames: Arc<AtomicU64>,
-}
-
-fn start_server() -> Result<Server, Box<dyn std::error::Error>> {
-    let server = gst_rtsp_server::RTSPServer::new();
-    server.set_address("127.0.0.1");
-    server.set_service("0");
-    // gst-rtsp-server serves all clients from one thread by default; the
-    // watch client's DESCRIBE waits for the relay's first data, which
-    // arrives through the publishing client's TCP connection: give each
-    // client its own thread or they wait for each other.
-    if let Some(pool) = server.thread_pool() {
-        pool.set_max_threads(8);
-    }
-    let mounts = server.mount_points().ok_or("no mount points")?;
-    let relay: Arc<Mutex<Option<gst_app::AppSrc>>> = Arc::new(Mutex::new(None));
-    let published_frames = Arc::new(AtomicU64::new(0));
-
-    let record = gst_rtsp_server::RTSPMediaFactory::new();
-    record.set_transport_mode(gst_rtsp_server::RTSPTransportMode::RECORD);
-    record.set_launch(
-        "( rtph264depay name=depay0 ! h264parse config-interval=-1 ! \
-           video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=relay sync=false )",
-    );
-    let (r, count) = (relay.clone(), published_frames.clone());
-    record.connect_media_configure(move |_, media| {
-        let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
-            return;
-        };
-        let Some(sink) = bin
-            .by_name_recurse_up("relay")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        else {
-            return;
-        };
-        let (r, count) = (r.clone(), count.clone());
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    count.fetch_add(1, Ordering::Relaxed);
-                    if let (Some(src), Some(buffer)) =
-                        (r.lock().unwrap().as_ref(), sample.buffer_owned())
-                    {
-                        let mut buffer = buffer;
-                        // The watch side stamps buffers itself (do-timestamp).
-                        let b = buffer.make_mut();
-                        b.set_pts(gst::ClockTime::NONE);
-                        b.set_dts(gst::ClockTime::NONE);
-                        let _ = src.push_buffer(buffer);
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-    });
-    mounts.add_factory("/publish", record);
-
-    let watch = gst_rtsp_server::RTSPMediaFactory::new();
-    watch.set_shared(true);
-    watch.set_launch(
-        "( appsrc name=relay is-live=true do-timestamp=true format=time \
-             caps=video/x-h264,stream-format=byte-stream,alignment=au ! \
-           h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
-    );
-    let r = relay.clone();
-    watch.connect_media_configure(move |_, media| {
-        let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
-            return;
-        };
-        if let Some(src) = bin
-            .by_name_recurse_up("relay")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        {
-            *r.lock().unwrap() = Some(src);
-        }
-    });
-    mounts.add_factory("/watch", watch);
-
-    let context = gst::glib::MainContext::new();
-    let main_loop = gst::glib::MainLoop::new(Some(&context), false);
-    let source = server.attach(Some(&context))?;
-    let port = server.bound_port() as u32;
-    let ml = main_loop.clone();
-    let ctx = context.clone();
-    let thread = std::thread::spawn(move || {
-        let _server = server;
-        ml.run();
-        if let Some(source) = ctx.find_source_by_id(&source) {
-            source.destroy();
-        }
-    });
-    Ok(Server {
-        port,
-        main_loop,
-        thread: Some(thread),
-        published_frames,
-    })
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.main_loop.quit();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// Run a pipeline's bus until `done` or an error; errors are fatal.
 fn pump(
@@ -165,8 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gst::init()?;
     gstrtspclient::plugin_register_static()?;
 
-    let server = start_server()?;
-    let base = format!("rtsp://127.0.0.1:{}", server.port);
+    let server = relay::start()?;
+    let (publish_url, watch_url) = (server.url("/publish"), server.url("/watch"));
 
     // Publisher: rtspsink over TCP interleaved.
     let publisher = gst::parse::launch(&format!(
@@ -174,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          timeoverlay font-desc=\"Sans 20\" halignment=left valignment=top text=\"published by rtspsink, running time\" ! \
          clockoverlay font-desc=\"Sans 20\" halignment=right valignment=bottom ! \
          x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 ! \
-         rtph264pay config-interval=-1 pt=96 ! rtspsink location={base}/publish protocols=tcp"
+         rtph264pay config-interval=-1 pt=96 ! rtspsink location={publish_url} protocols=tcp"
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "publisher is not a pipeline")?;
@@ -192,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mp4 = out_dir.join("playback.mp4");
     let png = out_dir.join("snapshot.png");
     let player = gst::parse::launch(&format!(
-        "rtspsrc2 name=src location={base}/watch protocols=udp,tcp latency=200 ! rtph264depay ! h264parse ! tee name=t \
+        "rtspsrc2 name=src location={watch_url} protocols=udp,tcp latency=200 ! rtph264depay ! h264parse ! tee name=t \
          t. ! queue name=to_mp4 ! mp4mux name=mux ! filesink location={} \
          t. ! queue ! avdec_h264 ! videoconvert ! video/x-raw,format=RGB ! appsink name=frames sync=false",
         mp4.display()
@@ -273,7 +160,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sample = snapshot.lock().unwrap().take().ok_or_else(|| {
         format!(
             "no frame to snapshot: played {played_so_far}, published {}",
-            server.published_frames.load(Ordering::Relaxed)
+            server.published()
         )
     })?;
     write_png(&sample, &png)?;
@@ -286,7 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let summary = format!(
         "published {} frames with rtspsink (tcp); played back {played} frames with rtspsrc2 over {}; \
          time to first frame {first} ms; wrote {} and {}",
-        server.published_frames.load(Ordering::Relaxed),
+        server.published(),
         transport.lock().unwrap(),
         png.display(),
         mp4.display()

@@ -19,6 +19,7 @@
 //! `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod relay;
 pub mod server;
 
 use std::io::{ErrorKind, Read, Write};
