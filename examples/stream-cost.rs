@@ -18,6 +18,31 @@ fn threads() -> usize {
         .unwrap_or(0)
 }
 
+/// Thread names and how many of each, most common first.
+fn thread_names() -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        // Numbered threads ("rtspclient-io-1") count as one kind.
+        let kind = name
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == ':')
+            .to_string();
+        *counts.entry(kind).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts
+        .iter()
+        .map(|(name, n)| format!("{name}×{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -88,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         used_rss,
         used_rss as f64 / n as f64
     );
+    println!("  threads by name: {}", thread_names());
     for pipeline in pipelines {
         pipeline.set_state(gst::State::Null)?;
     }
