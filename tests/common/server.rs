@@ -848,7 +848,10 @@ impl MulticastServer {
         });
         let x = 1 + (rtsp.port() as u32 % 250);
         let group = format!("224.3.0.{x}");
-        let rtp_port = ((20000 + (rtsp.port() as u32 % 20000) * 2).min(65000) as u16) & !1;
+        // Below Linux's ephemeral range (32768-60999), so no UDP socket
+        // of a concurrently running test can hold these ports; 8 ports per
+        // server leave room for two streams' RTP/RTCP pairs.
+        let rtp_port = (12000 + (rtsp.port() as u32 % 2500) * 8) as u16;
         *slot.lock().unwrap() = Some((group.clone(), rtp_port));
 
         let iface = iface
