@@ -340,7 +340,7 @@ fn record_tcp_udp() {
         stats.video().unwrap().media_type().as_deref(),
         Some("video/x-raw")
     );
-    assert_eq!(stats.medias(), 2);
+    assert_eq!(stats.medias(), 1);
 }
 
 #[test]

@@ -52,6 +52,9 @@ pub struct RtspClient {
     session: Option<SessionHeader>,
     public: Option<Vec<String>>,
     refused: Vec<String>,
+    /// A message taken out of the framer by [`RtspClient::next_buffered_data`]
+    /// that was not data; the next read returns it first.
+    stashed: Option<Result<Message, ClientError>>,
     config: ClientConfig,
 }
 
@@ -72,6 +75,7 @@ impl RtspClient {
             session: None,
             public: None,
             refused: Vec::new(),
+            stashed: None,
             config,
         })
     }
@@ -274,7 +278,7 @@ impl RtspClient {
     ) -> Result<Response, ClientError> {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         loop {
-            let message = match tokio::time::timeout_at(deadline, self.conn.read_message()).await {
+            let message = match tokio::time::timeout_at(deadline, self.read_message()).await {
                 Err(_) => {
                     return Err(ClientError::new(
                         ErrorKind::Timeout,
@@ -306,10 +310,34 @@ impl RtspClient {
     /// Server requests are answered before they are returned. Cancel-safe.
     pub async fn next_incoming(&mut self) -> Result<Incoming, ClientError> {
         loop {
-            let message = self.conn.read_message().await?;
+            let message = self.read_message().await?;
             if let Some(incoming) = self.dispatch(message).await {
                 return Ok(incoming);
             }
+        }
+    }
+
+    /// Interleaved data that has already arrived and been framed, without
+    /// waiting: lets the playing loop hand a whole socket read to GStreamer
+    /// as one buffer list. Anything else stays for the next read.
+    pub fn next_buffered_data(&mut self) -> Option<(u8, Bytes)> {
+        if self.stashed.is_some() {
+            return None;
+        }
+        match self.conn.try_buffered_message() {
+            Ok(Some(Message::Data { channel, payload })) => Some((channel, payload)),
+            Ok(None) => None,
+            other => {
+                self.stashed = other.transpose();
+                None
+            }
+        }
+    }
+
+    async fn read_message(&mut self) -> Result<Message, ClientError> {
+        match self.stashed.take() {
+            Some(message) => message,
+            None => self.conn.read_message().await,
         }
     }
 

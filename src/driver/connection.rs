@@ -146,6 +146,17 @@ impl Connection {
         self.peer_addr
     }
 
+    /// The next message if it has already been received in full, without
+    /// reading the socket.
+    pub fn try_buffered_message(&mut self) -> Result<Option<Message>, ClientError> {
+        self.framer.next_message().map_err(|err| {
+            ClientError::new(
+                ErrorKind::Protocol,
+                format!("Invalid data from server: {err}"),
+            )
+        })
+    }
+
     /// Next message in wire order. Cancel-safe: all partial state lives in
     /// the framer, so this can sit in a `select!`.
     pub async fn read_message(&mut self) -> Result<Message, ClientError> {

@@ -1,8 +1,8 @@
 //! Network driver: the async I/O layer between the sans-IO protocol core
 //! (`rtspclient_protocol`) and the elements.
 //!
-//! All element instances share one multi-threaded tokio runtime
-//! ([`runtime::runtime`]), so a process with hundreds of streams does not need
+//! All element instances share a small fixed pool of I/O threads
+//! ([`runtime`]), so a process with hundreds of streams does not need
 //! hundreds of threads. Data packets are pushed into GStreamer directly from
 //! the runtime's worker threads.
 

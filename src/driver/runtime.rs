@@ -1,23 +1,67 @@
-//! The one async runtime shared by every `rtspsrc2` and `rtspsink` instance.
+//! The I/O threads shared by every `rtspsrc2` and `rtspsink` instance.
+//!
+//! A fixed pool of single-threaded tokio runtimes, each on its own thread;
+//! every session is placed on one of them, round-robin. Compared with one
+//! work-stealing runtime this keeps a session's tasks (its connection
+//! reader, writer, UDP receivers) on one thread: a packet arriving never
+//! wakes a second worker to steal work, which on a loaded machine showed up
+//! as futex wake-ups and context switches per packet. Thousands of
+//! sessions still share these few threads.
 
+use std::future::Future;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Worker threads of the shared runtime. RTSP work is I/O bound; two workers
-/// keep one busy stream from starving others without costing a thread per
-/// stream.
-const WORKER_THREADS: usize = 2;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS)
-        .max_blocking_threads(4)
-        .thread_name("rtspclient-io")
-        .enable_all()
-        .build()
-        .expect("cannot start the rtspclient I/O runtime")
+/// I/O threads. RTSP work is I/O bound; two keep one busy stream from
+/// delaying the others without costing a thread per stream.
+const IO_THREADS: usize = 2;
+
+struct Pool {
+    handles: Vec<Handle>,
+    next: AtomicUsize,
+}
+
+static POOL: LazyLock<Pool> = LazyLock::new(|| {
+    let handles = (0..IO_THREADS)
+        .map(|index| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("rtspclient-io-{index}"))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("cannot start an rtspclient I/O runtime");
+                    let _ = tx.send(runtime.handle().clone());
+                    // Drive this runtime's tasks, I/O and timers forever.
+                    runtime.block_on(std::future::pending::<()>());
+                })
+                .expect("cannot start an rtspclient I/O thread");
+            rx.recv().expect("I/O thread started")
+        })
+        .collect();
+    Pool {
+        handles,
+        next: AtomicUsize::new(0),
+    }
 });
 
-/// The runtime shared by all element instances.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    &RUNTIME
+/// A runtime of the pool, round-robin: give a whole session one handle so
+/// its tasks stay together.
+pub fn handle() -> Handle {
+    let pool = &*POOL;
+    let index = pool.next.fetch_add(1, Ordering::Relaxed) % pool.handles.len();
+    pool.handles[index].clone()
+}
+
+/// Run `future` on one of the I/O threads.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    handle().spawn(future)
 }

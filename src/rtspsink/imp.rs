@@ -20,7 +20,7 @@ use super::session::{self, RecordConfig, RecordHost};
 use super::settings::{self, Settings};
 use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
-use crate::driver::runtime::runtime;
+use crate::driver::runtime;
 use crate::driver::udp::{UdpOptions, parse_port_range};
 use crate::element_config;
 use crate::element_error::post_client_error_sink;
@@ -540,7 +540,7 @@ impl RtspSink {
         let (stop_tx, stop_rx) = watch::channel(false);
         self.state.lock().unwrap().task = Some(stop_tx);
         gst::debug!(CAT, imp = self, "Starting session with {url}");
-        runtime().spawn(session::run(
+        runtime::spawn(session::run(
             config,
             self.control.clone(),
             epoch,

@@ -34,7 +34,7 @@ use super::imp::CAT;
 use super::settings::Backpressure;
 use crate::driver::connection::{SendError, Writer};
 use crate::driver::error::{ClientError, ErrorKind};
-use crate::driver::runtime::runtime;
+use crate::driver::runtime;
 use crate::driver::udp::UdpPair;
 
 /// What the element reports through; implemented by the element glue.
@@ -930,12 +930,12 @@ where
             // on a helper thread instead.
             std::thread::scope(|scope| {
                 scope
-                    .spawn(|| runtime().block_on(future))
+                    .spawn(|| runtime::handle().block_on(future))
                     .join()
                     .expect("send thread panicked")
             })
         }
-        Err(_) => runtime().block_on(future),
+        Err(_) => runtime::handle().block_on(future),
     }
 }
 

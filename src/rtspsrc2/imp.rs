@@ -18,7 +18,7 @@ use super::settings::{self, BufferMode, Protocol, Settings};
 use super::streams::{StreamOutput, Timing};
 use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
-use crate::driver::runtime::runtime;
+use crate::driver::runtime;
 use crate::driver::udp::{UdpOptions, parse_port_range};
 use crate::element_config;
 use crate::element_error::post_client_error;
@@ -621,7 +621,7 @@ impl RtspSrc2 {
             epoch,
             url: config.url.redacted(),
         });
-        runtime().spawn(session::run(config, host, parameters_rx, stop_rx));
+        runtime::spawn(session::run(config, host, parameters_rx, stop_rx));
         Ok(())
     }
 

@@ -33,6 +33,8 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Packets that arrive between sending PLAY and reading its answer are held
 /// (so RTP-Info applies before them); beyond this many they are dropped.
 const MAX_EARLY_PACKETS: usize = 1024;
+/// Packets handed to rtpbin in one buffer list at most.
+const MAX_BATCH: usize = 64;
 /// How often the UDP watchdog looks at packet counters.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(200);
 
@@ -637,14 +639,26 @@ impl PlaySession {
         let tcp_allowed =
             self.config.protocols.contains(&Protocol::Tcp) && protocol != Protocol::Tcp;
         let mut warned_channels = [false; 256];
+        let mut batch = ChannelBatch::default();
 
         loop {
             tokio::select! {
                 incoming = client.next_incoming(), if !control_closed => match incoming {
                     Ok(Incoming::Data { channel, payload }) => {
-                        if !route(&channels, channel, payload) && !warned_channels[channel as usize] {
-                            warned_channels[channel as usize] = true;
-                            gst::warning!(super::imp::CAT, "Ignoring data on channel {channel} that was never set up");
+                        // Take every packet that came with the same read and
+                        // hand each channel's share to rtpbin as one list.
+                        batch.push(channel, payload);
+                        while batch.len() < MAX_BATCH {
+                            match client.next_buffered_data() {
+                                Some((channel, payload)) => batch.push(channel, payload),
+                                None => break,
+                            }
+                        }
+                        for channel in batch.route(&channels) {
+                            if !warned_channels[channel as usize] {
+                                warned_channels[channel as usize] = true;
+                                gst::warning!(super::imp::CAT, "Ignoring data on channel {channel} that was never set up");
+                            }
                         }
                     }
                     Ok(Incoming::ServerRequest(request)) => {
@@ -753,6 +767,56 @@ impl PlaySession {
     }
 }
 
+/// Interleaved packets of one socket read, grouped by channel (order kept
+/// within each channel, which is all RTP needs).
+#[derive(Default)]
+struct ChannelBatch {
+    groups: Vec<(u8, Vec<Bytes>)>,
+    len: usize,
+}
+
+impl ChannelBatch {
+    fn push(&mut self, channel: u8, payload: Bytes) {
+        self.len += 1;
+        match self
+            .groups
+            .iter_mut()
+            .find(|(c, packets)| *c == channel || packets.is_empty())
+        {
+            Some((c, packets)) => {
+                *c = channel;
+                packets.push(payload);
+            }
+            None => self.groups.push((channel, vec![payload])),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Deliver and empty the batch (the group vectors are kept for reuse);
+    /// returns the channels nobody set up.
+    fn route(&mut self, channels: &[Option<(Arc<StreamOutput>, bool)>]) -> Vec<u8> {
+        let mut unknown = Vec::new();
+        self.len = 0;
+        for (channel, packets) in &mut self.groups {
+            if packets.is_empty() {
+                continue;
+            }
+            match channels.get(*channel as usize) {
+                Some(Some((output, false))) => output.push_rtp_batch(packets.drain(..)),
+                Some(Some((output, true))) => packets.drain(..).for_each(|p| output.push_rtcp(p)),
+                _ => {
+                    unknown.push(*channel);
+                    packets.clear();
+                }
+            }
+        }
+        unknown
+    }
+}
+
 /// Deliver an interleaved packet; false if the channel is not set up.
 fn route(channels: &[Option<(Arc<StreamOutput>, bool)>], channel: u8, payload: Bytes) -> bool {
     match channels.get(channel as usize) {
@@ -853,13 +917,20 @@ fn rtp_info_matches(info_url: &str, control_url: &str) -> bool {
 }
 
 async fn receive_udp(pair: UdpPair, output: Arc<StreamOutput>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         tokio::select! {
             ready = pair.rtp.readable() => {
                 if ready.is_err() { return; }
-                while let Some(packet) = recv_now(&pair.rtp) {
-                    output.push_rtp(packet);
+                // Everything waiting in the socket goes to rtpbin as one
+                // list; stopping before WouldBlock keeps the socket ready.
+                while batch.len() < MAX_BATCH {
+                    match recv_now(&pair.rtp) {
+                        Some(packet) => batch.push(packet),
+                        None => break,
+                    }
                 }
+                output.push_rtp_batch(batch.drain(..));
             }
             ready = pair.rtcp.readable() => {
                 if ready.is_err() { return; }

@@ -201,9 +201,23 @@ impl StreamOutput {
     }
 
     pub fn push_rtp(&self, data: Bytes) {
-        self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), data);
+        self.push_rtp_batch(std::iter::once(data));
+    }
+
+    /// Push packets that arrived together (one socket read) as one buffer
+    /// list: rtpbin then takes its locks and wakes its jitterbuffer thread
+    /// once per batch instead of once per packet, which is most of the
+    /// per-packet cost (futex wake-ups and context switches).
+    pub fn push_rtp_batch(&self, packets: impl IntoIterator<Item = Bytes>) {
+        let mut bytes = 0;
+        let mut count = 0;
+        let packets = packets.into_iter().inspect(|p| {
+            bytes += p.len() as u64;
+            count += 1;
+        });
+        self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), packets);
+        self.packets.fetch_add(count, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub fn push_rtcp(&self, data: Bytes) {
@@ -211,18 +225,19 @@ impl StreamOutput {
             &self.rtcp_pad,
             &self.rtcp_state,
             || gst::Caps::new_empty_simple("application/x-rtcp"),
-            data,
+            std::iter::once(data),
         );
     }
 
-    /// Push one packet, preceded by the sticky events the first time.
-    /// `caps` is only called then: the data path does not touch the caps.
+    /// Push packets, preceded by the sticky events the first time. `caps`
+    /// is only called then: the data path does not touch the caps. All
+    /// packets get the same arrival time: they came in one read.
     fn push(
         &self,
         pad: &gst::Pad,
         state: &Mutex<PadState>,
         caps: impl FnOnce() -> gst::Caps,
-        data: Bytes,
+        packets: impl Iterator<Item = Bytes>,
     ) {
         if !self.accept.load(Ordering::Acquire) {
             return;
@@ -247,15 +262,30 @@ impl StreamOutput {
                 pad.push_event(gst::event::Caps::new(&caps));
             }
         }
-        let mut buffer = gst::Buffer::from_slice(data);
-        {
-            let buffer = buffer.get_mut().expect("new buffer is writable");
-            buffer.set_dts(now);
-            buffer.set_pts(now);
-        }
+        let stamp = |data: Bytes| {
+            let mut buffer = gst::Buffer::from_slice(data);
+            let b = buffer.get_mut().expect("new buffer is writable");
+            b.set_dts(now);
+            b.set_pts(now);
+            buffer
+        };
+        let mut packets = packets.peekable();
+        let Some(first) = packets.next() else { return };
         // Flow errors (flushing, not-linked while the pipeline shuts down)
         // are not ours to report: rtpbin posts its own errors.
-        let _ = pad.push(buffer);
+        if packets.peek().is_none() {
+            let _ = pad.push(stamp(first));
+            return;
+        }
+        let mut list = gst::BufferList::new();
+        {
+            let list = list.get_mut().expect("new list is writable");
+            list.add(stamp(first));
+            for data in packets {
+                list.add(stamp(data));
+            }
+        }
+        let _ = pad.push_list(list);
     }
 
     /// Send EOS into rtpbin so it reaches the stream's pad (server TEARDOWN).
