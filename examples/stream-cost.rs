@@ -35,7 +35,7 @@ fn thread_names() -> String {
         *counts.entry(kind).or_default() += 1;
     }
     let mut counts: Vec<_> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     counts
         .iter()
         .map(|(name, n)| format!("{name}×{n}"))
