@@ -16,8 +16,13 @@
 //!   1280x720 video (`rtpvrawpay`) at a frame rate giving MBPS Mbit/s of
 //!   payload (one pre-filled frame pushed again and again: no generation
 //!   cost), for the throughput ceiling;
-//! - `/record`: a RECORD mount (one stream of any codec) that only counts
-//!   the RTP packets, bytes and sequence-number gaps that arrive.
+//! - `/record`: a gst-rtsp-server RECORD mount (one stream of any codec)
+//!   that only counts the RTP packets, bytes and sequence-number gaps that
+//!   arrive after its jitterbuffer;
+//! - on a second port (`count_port`), a minimal RECORD endpoint without
+//!   GStreamer (`bench/count_server.rs`) that counts the same figures at a
+//!   fraction of the cost: the publishing figures use it, since
+//!   gst-rtsp-server's own RECORD path saturates a core first.
 //!
 //! With `--dump DIR` the access units are also written to `DIR/h264-720p.au`
 //! and `DIR/h264-240p.au` (per unit: u32 LE length, u8 flags with bit 0 =
@@ -26,7 +31,10 @@
 //!
 //! Protocol on stdio: one line `READY {json}` when serving; then every
 //! line `stats` on stdin is answered with `STATS {json}` (the RECORD
-//! counters); end of stdin (the parent went away) or `quit` stops it.
+//! counters, the light endpoint's under `count`); end of stdin (the parent went away) or `quit` stops it.
+
+#[path = "bench/count_server.rs"]
+mod count_server;
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -403,10 +411,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let counters = Arc::new(RecordCounters::default());
     mounts.add_factory("/record", record_factory(counters.clone()));
+    let count_stats = Arc::new(count_server::CountStats::default());
+    let count_port = count_server::start(count_stats.clone())?;
 
     let _source = server.attach(None)?;
     let ready = format!(
-        "{{\"port\":{},\"h264_kbps\":{:.0},\"h264_low_kbps\":{:.0},\"encode_s\":{encode_s:.1},\"raw_frame_bits\":{frame_bits},\"raw_rates\":{:?}}}",
+        "{{\"port\":{},\"count_port\":{count_port},\"h264_kbps\":{:.0},\"h264_low_kbps\":{:.0},\"encode_s\":{encode_s:.1},\"raw_frame_bits\":{frame_bits},\"raw_rates\":{:?}}}",
         server.bound_port(),
         hd.kbps(),
         low.kbps(),
@@ -423,11 +433,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match line.trim() {
                 "stats" => {
                     println!(
-                        "STATS {{\"medias\":{},\"packets\":{},\"bytes\":{},\"gaps\":{}}}",
+                        "STATS {{\"medias\":{},\"packets\":{},\"bytes\":{},\"gaps\":{},\"count\":{}}}",
                         counters.medias.load(Ordering::Relaxed),
                         counters.packets.load(Ordering::Relaxed),
                         counters.bytes.load(Ordering::Relaxed),
-                        counters.gaps.load(Ordering::Relaxed)
+                        counters.gaps.load(Ordering::Relaxed),
+                        count_stats.json()
                     );
                     let _ = std::io::stdout().flush();
                 }

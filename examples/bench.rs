@@ -2,8 +2,13 @@
 //! GStreamer's C `rtspsrc` / `rtspclientsink`, in one run, against one
 //! server process (`examples/bench-server.rs`) on 127.0.0.1.
 //!
-//! `cargo run --release --example bench -- [--quick] [--thousand] [--out DIR]
+//! `cargo run --release --example bench -- [--quick] [--thousand]
+//! [--thousand-c] [--gst-record] [--out DIR]
 //! [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]`
+//!
+//! `--thousand` adds 1000 concurrent low-bitrate `rtspsrc2` streams (TCP
+//! and UDP; `--thousand-c` also C `rtspsrc`); `--gst-record` publishes to
+//! gst-rtsp-server's RECORD mount instead of the light counting endpoint.
 //!
 //! Every measured configuration runs in its own child process (this binary
 //! re-executed as `bench client MODE ...`, see `bench/client.rs`), so CPU
@@ -98,7 +103,10 @@ impl Plan {
                 ceiling_settle: 2.0,
                 ceiling_window: 5.0,
                 publish_sets: vec![set(1, "/h264"), set(32, "/h264"), set(256, "/h264-low")],
-                publish_rates: vec![50, 100, 200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400],
+                // Set by the publishing client itself (no server mount).
+                publish_rates: vec![
+                    50, 100, 200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400, 3200, 4000,
+                ],
                 tcp_seconds: 3.0,
                 encode_seconds: 10,
                 latency: 200,
@@ -206,13 +214,13 @@ struct Server {
     stdin: ChildStdin,
     lines: Receiver<String>,
     port: u16,
+    count_port: u16,
     info: Value,
 }
 
 impl Server {
     fn start(bin: &Path, plan: &Plan, dump: &Path, log: &Path) -> Result<Server, String> {
         let mut rates: Vec<u32> = plan.raw_rates.clone();
-        rates.extend(&plan.publish_rates);
         rates.sort();
         rates.dedup();
         let rates: Vec<String> = rates.iter().map(|r| r.to_string()).collect();
@@ -239,11 +247,13 @@ impl Server {
                     let info: Value =
                         serde_json::from_str(&l[6..]).map_err(|e| format!("bad READY: {e}"))?;
                     let port = info["port"].as_u64().ok_or("READY without port")? as u16;
+                    let count_port = info["count_port"].as_u64().unwrap_or(0) as u16;
                     return Ok(Server {
                         child,
                         stdin,
                         lines,
                         port,
+                        count_port,
                         info,
                     });
                 }
@@ -263,6 +273,16 @@ impl Server {
 
     fn url(&self, mount: &str) -> String {
         format!("rtsp://127.0.0.1:{}{mount}", self.port)
+    }
+
+    /// Where the publishing clients send: the light counting endpoint, or
+    /// gst-rtsp-server's RECORD mount.
+    fn record_url(&self, gst: bool) -> String {
+        if gst {
+            self.url("/record")
+        } else {
+            format!("rtsp://127.0.0.1:{}/count", self.count_port)
+        }
     }
 
     /// The RECORD mount's counters.
@@ -371,6 +391,20 @@ impl Runner {
             "other_cores": (machine - server - own).max(0.0),
             "loadavg": loadavg(),
         });
+        // Publishing to the light endpoint: its counters.
+        let light = format!(":{}/", self.server.count_port);
+        let sel = |v: Option<Value>| {
+            v.map(|v| {
+                if args.iter().any(|a| a.contains(&light)) {
+                    let mut c = v["count"].clone();
+                    c["medias"] = c["sessions"].clone();
+                    c
+                } else {
+                    v
+                }
+            })
+        };
+        let (stats0, stats1) = (sel(stats0), sel(stats1));
         if let (Some(a), Some(b)) = (&stats0, &stats1) {
             let d = |k: &str| b[k].as_u64().unwrap_or(0) - a[k].as_u64().unwrap_or(0);
             let wall = (last.at - first.at).as_secs_f64().max(1e-3);
@@ -584,6 +618,7 @@ struct Opts {
     quick: bool,
     thousand: bool,
     thousand_c: bool,
+    gst_record: bool,
     out: PathBuf,
     only: Option<HashSet<String>>,
 }
@@ -593,6 +628,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
         quick: false,
         thousand: false,
         thousand_c: false,
+        gst_record: false,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench-results")),
         only: None,
     };
@@ -605,6 +641,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
                 o.thousand = true;
                 o.thousand_c = true
             }
+            "--gst-record" => o.gst_record = true,
             "--out" => o.out = it.next().ok_or("--out needs a value")?.into(),
             "--only" => {
                 o.only = Some(
@@ -617,7 +654,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [--quick] [--thousand] [--thousand-c] [--out DIR] \
+                    "usage: bench [--quick] [--thousand] [--thousand-c] [--gst-record] [--out DIR] \
                             [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]"
                         .into(),
                 );
@@ -657,6 +694,11 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     meta["server"] = server.info.clone();
     meta["latency_ms"] = json!(plan.latency);
+    meta["publish_server"] = json!(if opts.gst_record {
+        "gst-rtsp-server RECORD mount"
+    } else {
+        "light counting endpoint (bench/count_server.rs)"
+    });
     let exe = std::env::current_exe()?;
     let mut r = Runner {
         exe,
@@ -820,7 +862,7 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                     a.extend(args(&[
                         ("element", el.into()),
                         ("protocol", proto.into()),
-                        ("url", r.server.url("/record")),
+                        ("url", r.server.record_url(opts.gst_record)),
                         ("n", s.n.to_string()),
                         ("latency", lat.clone()),
                         ("settle", plan.settle.to_string()),
@@ -854,7 +896,7 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                     a.extend(args(&[
                         ("element", el.into()),
                         ("protocol", "tcp".into()),
-                        ("url", r.server.url("/record")),
+                        ("url", r.server.record_url(opts.gst_record)),
                         ("n", "1".into()),
                         ("latency", lat.clone()),
                         ("settle", plan.ceiling_settle.to_string()),

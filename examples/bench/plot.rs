@@ -183,12 +183,26 @@ fn draw_panel(cv: &mut Canvas, x0: i64, y0: i64, pw: i64, ph: i64, p: &Panel) {
                 }
             }
         }
-        let ls = if g.label.chars().count() as i64 * 16 <= gw - 4 {
-            2
+        // Large if it fits, else small and wrapped at spaces.
+        if g.label.chars().count() as i64 * 16 <= gw - 4 {
+            cv.text_centered(gx + gw / 2, plot_y + plot_h + 10, 2, BLACK, &g.label);
         } else {
-            1
-        };
-        cv.text_centered(gx + gw / 2, plot_y + plot_h + 10, ls, BLACK, &g.label);
+            let width = ((gw - 4) / 8).max(1) as usize;
+            let mut lines: Vec<String> = Vec::new();
+            for word in g.label.split(' ') {
+                match lines.last_mut() {
+                    Some(l) if l.len() + 1 + word.len() <= width => {
+                        l.push(' ');
+                        l.push_str(word);
+                    }
+                    _ => lines.push(word.to_string()),
+                }
+            }
+            for (i, line) in lines.iter().enumerate() {
+                let y = plot_y + plot_h + 8 + i as i64 * 11;
+                cv.text_centered(gx + gw / 2, y, 1, BLACK, line);
+            }
+        }
     }
     if let Some((v, label)) = &p.line {
         let y = plot_y + plot_h - ((v / top) * plot_h as f64) as i64;
