@@ -38,4 +38,15 @@ echo "==> cargo build"
 cargo build "${LOCKED[@]}" --workspace --all-targets
 
 echo "==> cargo test"
-cargo test "${LOCKED[@]}" --workspace -- --test-threads="$TEST_THREADS"
+# Keep cargo's own output, then close with one line that adds up every
+# suite (cargo's last lines are the doc-test runners, which have no tests).
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+status=0
+cargo test "${LOCKED[@]}" --workspace -- --test-threads="$TEST_THREADS" 2>&1 | tee "$LOG" || status=$?
+read -r passed failed < <(awk '/^test result:/ {
+    for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+} END { print p + 0, f + 0 }' "$LOG")
+echo
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
+exit "$status"
