@@ -467,13 +467,6 @@ impl TestServer {
                 if let Some(src) = ctx.find_source_by_id(&source_id) {
                     src.destroy();
                 }
-                // Let pending dispatches (client/session finalisation) run,
-                // bounded in case something keeps rescheduling itself.
-                for _ in 0..1000 {
-                    if !ctx.iteration(false) {
-                        break;
-                    }
-                }
             })
             .expect("spawn server thread");
         ready_rx
@@ -628,8 +621,22 @@ impl TestServer {
 
     /// Forcefully disconnect all clients (e.g. to test reconnection).
     pub fn disconnect_all_clients(&self) {
-        self.server
-            .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+        self.in_server_thread(|server| {
+            server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+        });
+    }
+
+    /// Run `f` on the server's own thread and wait (bounded) for it:
+    /// closing a client from another thread leaves its watch spinning on
+    /// the closed socket (GIO CRITICALs) until the loop stops.
+    fn in_server_thread(&self, f: impl FnOnce(&gst_rtsp_server::RTSPServer) + Send + 'static) {
+        let (done_tx, done_rx) = mpsc::channel();
+        let server = self.server.clone();
+        self.main_loop.context().invoke(move || {
+            f(&server);
+            let _ = done_tx.send(());
+        });
+        let _ = done_rx.recv_timeout(Duration::from_secs(5));
     }
 
     /// The underlying server, for anything not covered here.
@@ -640,14 +647,18 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        // Close clients and sessions first so that media pipelines go down.
-        self.disconnect_all_clients();
-        if let Some(pool) = self.server.session_pool() {
-            pool.filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-        }
+        // Stop the loop first, then close clients and sessions (which takes
+        // their media pipelines down): a closed client's watch would
+        // otherwise spin on its dead socket for as long as the loop runs,
+        // with a GIO CRITICAL per pass.
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             join_bounded(t, Duration::from_secs(5));
+        }
+        self.server
+            .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+        if let Some(pool) = self.server.session_pool() {
+            pool.filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
         }
     }
 }
