@@ -317,6 +317,9 @@ struct Runner {
     logs: PathBuf,
     server: Server,
     count: usize,
+    /// Measure again when other processes disturbed a window (not in
+    /// `--quick`, which must stay short).
+    rerun_busy: bool,
 }
 
 impl Runner {
@@ -446,7 +449,7 @@ impl Runner {
     fn measured(&mut self, name: &str, args: &[String], timeout: f64) -> Value {
         let other = |r: &Value| r["conditions"]["other_cores"].as_f64().unwrap_or(0.0);
         let first = self.client(name, args, timeout);
-        if other(&first) <= 0.5 || first.get("fatal").is_some() {
+        if !self.rerun_busy || other(&first) <= 0.5 || first.get("fatal").is_some() {
             return first;
         }
         let calm = self.wait_quiet(Duration::from_secs(60));
@@ -705,6 +708,7 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         logs: opts.out.join("logs"),
         server,
         count: 0,
+        rerun_busy: !opts.quick,
     };
     let lat = plan.latency.to_string();
     let mut results = json!({"meta": meta});
@@ -952,11 +956,7 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         for proto in ["tcp", "udp"] {
             for el in &els {
                 let mut res = play_one(&mut r, el, proto, &s, 5.0, 10.0);
-                let ok = res["started"].as_u64() == Some(1000)
-                    && res["gaps"].as_u64() == Some(0)
-                    && res["errors"].as_u64() == Some(0)
-                    && res["stalled_streams"].as_u64() == Some(0);
-                res["pass"] = json!(ok);
+                res["pass"] = json!(report::thousand_pass(&results, &res));
                 v.push(res);
             }
         }
