@@ -58,6 +58,26 @@ pub fn protocols_to_string(list: &[Protocol]) -> String {
     list.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
 }
 
+/// Check a new `location`/URI before storing it: only while no session
+/// runs, and it must parse as an RTSP URL, so mistakes show up when set.
+/// The error text never contains the password.
+pub fn check_new_location(
+    session_running: bool,
+    location: Option<&str>,
+) -> Result<Option<String>, gst::glib::Error> {
+    if session_running {
+        return Err(gst::glib::Error::new(
+            gst::URIError::BadState,
+            "Changing the location is only possible in NULL or READY",
+        ));
+    }
+    if let Some(location) = location {
+        RtspUrl::parse(location)
+            .map_err(|err| gst::glib::Error::new(gst::URIError::BadUri, &err.0))?;
+    }
+    Ok(location.map(str::to_string))
+}
+
 /// The `location` property as a URL; the error never contains the password.
 pub fn location_url(location: Option<&str>) -> Result<RtspUrl, gst::ErrorMessage> {
     let location = location

@@ -10,7 +10,6 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use rtspclient_protocol::url::RtspUrl;
 use tokio::sync::{mpsc, watch};
 
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
@@ -493,21 +492,9 @@ impl URIHandlerImpl for RtspSrc2 {
 
 impl RtspSrc2 {
     fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
-        if self.state.lock().unwrap().task.is_some() {
-            return Err(glib::Error::new(
-                gst::URIError::BadState,
-                "Changing the location is only possible in NULL or READY",
-            ));
-        }
-        let mut settings = self.settings.lock().unwrap();
-        let Some(location) = location else {
-            settings.location = None;
-            return Ok(());
-        };
-        // Validate now so mistakes show up when set; the error text never
-        // contains the password.
-        RtspUrl::parse(location).map_err(|err| glib::Error::new(gst::URIError::BadUri, &err.0))?;
-        settings.location = Some(location.to_string());
+        let running = self.state.lock().unwrap().task.is_some();
+        let location = element_config::check_new_location(running, location)?;
+        self.settings.lock().unwrap().location = location;
         Ok(())
     }
 
