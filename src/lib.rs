@@ -9,12 +9,14 @@ mod caps_convert;
 pub mod driver;
 mod element_config;
 mod element_error;
+mod jitterbuffer;
 mod rtspsink;
 mod rtspsrc2;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtspsrc2::register(plugin)?;
     rtspsink::register(plugin)?;
+    jitterbuffer::register(plugin)?;
     Ok(())
 }
 

@@ -19,8 +19,7 @@ const FRAMES: u64 = 10;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn init() {
-    common::init();
-    gstrtspclient::plugin_register_static().expect("register plugin");
+    common::init_plugin();
 }
 
 /// A pipeline `rtspsrc2 location=URL` whose every pad is decoded and counted.

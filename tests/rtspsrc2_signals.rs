@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -235,4 +235,85 @@ fn stats_report_transport_packets_and_loss() {
     // Loopback loses nothing; rtpbin has seen the sender. (rtpsession may
     // count the probation packet as received but not as expected: -1.)
     assert!(stream.get::<i32>("packets-lost").unwrap() <= 0, "{stream}");
+}
+
+/// Factory names of the jitterbuffers rtpbin made, and how many sender
+/// reports they turned into `handle-sync` (rtpbin's lip-sync input).
+fn watch_jitterbuffers(src: &gst::Element) -> (Arc<Mutex<Vec<String>>>, Arc<AtomicU64>) {
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let syncs = Arc::new(AtomicU64::new(0));
+    let (n, s) = (names.clone(), syncs.clone());
+    src.connect("new-manager", false, move |args| {
+        let manager = args[1].get::<gst::Element>().unwrap();
+        let (n, s) = (n.clone(), s.clone());
+        manager.connect("new-jitterbuffer", false, move |args| {
+            let jitterbuffer = args[1].get::<gst::Element>().unwrap();
+            n.lock()
+                .unwrap()
+                .push(jitterbuffer.factory().unwrap().name().to_string());
+            if jitterbuffer.has_property("stats")
+                && jitterbuffer.factory().unwrap().name() == "rtplightjitterbuffer"
+            {
+                let s = s.clone();
+                jitterbuffer.connect("handle-sync", false, move |_| {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    None
+                });
+            }
+            None
+        });
+        None
+    });
+    (names, syncs)
+}
+
+#[test]
+fn rtpbin_gets_the_light_jitterbuffer_and_its_sender_reports() {
+    let server = TestServer::start();
+    let (pipeline, src, counters) = common::rtspsrc2_player(
+        &server.url(paths::H264_AAC),
+        &[("protocols", "tcp".to_value())],
+    );
+    let (names, syncs) = watch_jitterbuffers(&src);
+    assert_eq!(frames(&pipeline, &counters, 5, 5), Outcome::Stopped);
+    assert_eq!(
+        *names.lock().unwrap(),
+        ["rtplightjitterbuffer", "rtplightjitterbuffer"]
+    );
+    // gst-rtsp-server sends its first sender reports within a few seconds;
+    // both streams' reports reach their jitterbuffer through rtpbin.
+    let s = syncs.clone();
+    let outcome = wait_until(&pipeline, Duration::from_secs(15), move || {
+        s.load(Ordering::SeqCst) >= 2
+    });
+    stop_pipeline(&pipeline);
+    assert_eq!(
+        outcome,
+        Outcome::Stopped,
+        "handle-sync seen {} times",
+        syncs.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn rtpjitterbuffer_on_request_and_for_the_buffer_mode() {
+    let server = TestServer::start();
+    for (props, expected) in [
+        (vec![("jitterbuffer", "rtpjitterbuffer")], "rtpjitterbuffer"),
+        (vec![("buffer-mode", "buffer")], "rtpjitterbuffer"),
+        (vec![("buffer-mode", "none")], "rtplightjitterbuffer"),
+    ] {
+        let (pipeline, src, counters) = common::rtspsrc2_player(&server.url(paths::H264), &[]);
+        for (name, value) in &props {
+            src.set_property_from_str(name, value);
+        }
+        let (names, _) = watch_jitterbuffers(&src);
+        assert_eq!(
+            frames(&pipeline, &counters, 5, 0),
+            Outcome::Stopped,
+            "{props:?}"
+        );
+        stop_pipeline(&pipeline);
+        assert_eq!(*names.lock().unwrap(), [expected], "{props:?}");
+    }
 }

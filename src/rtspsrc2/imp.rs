@@ -13,7 +13,7 @@ use gst::subclass::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
-use super::settings::{self, BufferMode, Protocol, Settings};
+use super::settings::{self, BufferMode, Jitterbuffer, Protocol, Settings};
 use super::streams::{StreamOutput, Timing};
 use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
@@ -122,6 +122,10 @@ impl ObjectImpl for RtspSrc2 {
                 glib::ParamSpecEnum::builder_with_default("buffer-mode", settings::DEFAULT_BUFFER_MODE)
                     .nick("Buffer mode")
                     .blurb("How the jitterbuffer maps RTP time to running time")
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("jitterbuffer", settings::DEFAULT_JITTERBUFFER)
+                    .nick("Jitterbuffer")
+                    .blurb("The jitterbuffer rtpbin uses per stream: light (rtplightjitterbuffer: reorders within latency, loss events, skew and lip-sync; one thread per stream, much cheaper with many streams) or rtpjitterbuffer (GStreamer's: also RTX; two threads per stream). buffer-mode buffer or synced always uses rtpjitterbuffer")
                     .build(),
                 glib::ParamSpecBoolean::builder("ntp-sync")
                     .nick("NTP sync")
@@ -314,6 +318,7 @@ impl ObjectImpl for RtspSrc2 {
             }
             "buffer-mode" => settings.buffer_mode = value.get().expect("type checked upstream"),
             "ntp-sync" => settings.ntp_sync = value.get().expect("type checked upstream"),
+            "jitterbuffer" => settings.jitterbuffer = value.get().expect("type checked upstream"),
             "do-rtcp" => settings.do_rtcp = value.get().expect("type checked upstream"),
             "udp-buffer-size" => {
                 settings.udp_buffer_size = value.get().expect("type checked upstream")
@@ -361,6 +366,7 @@ impl ObjectImpl for RtspSrc2 {
             "drop-on-latency" => settings.drop_on_latency.to_value(),
             "buffer-mode" => settings.buffer_mode.to_value(),
             "ntp-sync" => settings.ntp_sync.to_value(),
+            "jitterbuffer" => settings.jitterbuffer.to_value(),
             "do-rtcp" => settings.do_rtcp.to_value(),
             "udp-buffer-size" => settings.udp_buffer_size.to_value(),
             "port-range" => settings.port_range.to_value(),
@@ -551,6 +557,19 @@ impl RtspSrc2 {
                 gst::StateChangeError
             })?;
         rtpbin.set_property_from_str("buffer-mode", BufferMode::rtpbin_nick(settings.buffer_mode));
+        if settings.jitterbuffer.effective(settings.buffer_mode) == Jitterbuffer::Light {
+            // rtpbin sets latency, mode, drop-on-latency on it and links
+            // its RTCP for lip-sync, as with its own rtpjitterbuffer.
+            // Made through its factory (registered by this plugin) so that
+            // applications see what it is; None would fall back to
+            // rtpjitterbuffer.
+            rtpbin.connect("request-jitterbuffer", false, |_args| {
+                gst::ElementFactory::make("rtplightjitterbuffer")
+                    .build()
+                    .ok()
+                    .map(|e| e.to_value())
+            });
+        }
 
         let weak = self.obj().downgrade();
         rtpbin.connect_pad_added(move |_rtpbin, pad| {

@@ -8,7 +8,7 @@ mod session;
 mod settings;
 mod streams;
 
-pub use settings::BufferMode;
+pub use settings::{BufferMode, Jitterbuffer};
 
 glib::wrapper! {
     pub struct RtspSrc2(ObjectSubclass<imp::RtspSrc2>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::URIHandler, gst::ChildProxy;
@@ -25,5 +25,6 @@ pub fn rank() -> gst::Rank {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     BufferMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Jitterbuffer::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "rtspsrc2", rank(), RtspSrc2::static_type())
 }

@@ -18,6 +18,7 @@ pub const DEFAULT_DO_RTCP: bool = true;
 pub const DEFAULT_UDP_BUFFER_SIZE: i32 = 524_288;
 pub const DEFAULT_DO_RTSP_KEEP_ALIVE: bool = true;
 pub const DEFAULT_MAX_REDIRECTS: u32 = 5;
+pub const DEFAULT_JITTERBUFFER: Jitterbuffer = Jitterbuffer::Light;
 
 pub fn default_user_agent() -> String {
     format!("GStreamer rtspsrc2 {}", env!("CARGO_PKG_VERSION"))
@@ -53,6 +54,34 @@ impl BufferMode {
     }
 }
 
+/// Which jitterbuffer `rtpbin` gets for each stream.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspSrc2Jitterbuffer")]
+pub enum Jitterbuffer {
+    #[enum_value(
+        name = "rtplightjitterbuffer: one thread per stream, batched output",
+        nick = "light"
+    )]
+    Light = 0,
+    #[enum_value(
+        name = "rtpjitterbuffer: GStreamer's, two threads per stream",
+        nick = "rtpjitterbuffer"
+    )]
+    Standard = 1,
+}
+
+impl Jitterbuffer {
+    /// The light jitterbuffer has no buffering messages and no synced
+    /// clocks: those modes get GStreamer's own.
+    pub fn effective(self, mode: BufferMode) -> Jitterbuffer {
+        match mode {
+            BufferMode::Buffer | BufferMode::Synced => Jitterbuffer::Standard,
+            _ => self,
+        }
+    }
+}
+
 pub use crate::element_config::{Protocol, protocols_to_string};
 
 #[derive(Debug, Clone)]
@@ -75,6 +104,7 @@ pub struct Settings {
     pub do_rtsp_keep_alive: bool,
     pub max_redirects: u32,
     pub extra_headers: Option<gst::Structure>,
+    pub jitterbuffer: Jitterbuffer,
 }
 
 impl Default for Settings {
@@ -99,6 +129,7 @@ impl Default for Settings {
             do_rtsp_keep_alive: DEFAULT_DO_RTSP_KEEP_ALIVE,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             extra_headers: None,
+            jitterbuffer: DEFAULT_JITTERBUFFER,
         }
     }
 }

@@ -941,7 +941,12 @@ pub fn send_raw_request(port: u16, request: &[u8], timeout: Duration) -> Option<
 /// [`init`] plus the plugin under test.
 pub fn init_plugin() {
     init();
-    gstrtspclient::plugin_register_static().expect("register the rtspclient plugin");
+    // Once per process: registering again replaces the element factories,
+    // and classes made by the old ones keep a dangling factory pointer.
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        gstrtspclient::plugin_register_static().expect("register the rtspclient plugin");
+    });
 }
 
 /// A new pipeline holding `rtspsrc2 location=LOCATION` with `props` set;

@@ -1,0 +1,269 @@
+//! Mapping RTP time to the receiver's running time.
+//!
+//! A packet's presentation time is `base_time + (rtptime - base_rtptime) /
+//! clock_rate`, plus (in slave mode) a skew term that follows the sender's
+//! clock drift. The skew is the smallest transit delay seen over a sliding
+//! window: the least delayed packets show the clocks' relation best (the
+//! same idea as `rtpjitterbuffer`'s skew estimation, after Fober, Orlarey
+//! and Letz, "Real Time Clock Skew Estimation over Network Delays").
+//! Packets delayed by jitter get the timestamp they would have had without
+//! it, so frames leave evenly spaced.
+
+use std::collections::VecDeque;
+
+pub const SECOND: i64 = 1_000_000_000;
+
+/// How far back the minimum delay is taken from.
+const WINDOW: i64 = 2 * SECOND;
+/// Time constant with which the skew follows the window's minimum once
+/// the first window is full: slow enough that one quiet period on the
+/// network does not move frames, fast enough for drifting cameras.
+const SMOOTHING: i64 = 4 * SECOND;
+/// A delay this far from the current skew means the sender jumped (RTP
+/// timestamps restarted) or the network stalled: start over, as
+/// `rtpjitterbuffer` does at one second.
+const RESYNC: i64 = SECOND;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampMode {
+    /// Only RTP timestamps from the first packet's arrival on.
+    RtpOnly,
+    /// Follow the sender's clock drift (skew estimation).
+    Slave,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClockMap {
+    mode: TimestampMode,
+    clock_rate: u32,
+    base: Option<Base>,
+    /// Ascending minima of (arrival, delay) over the window.
+    minima: VecDeque<(i64, i64)>,
+    skew: i64,
+    last_update: i64,
+    window_full: bool,
+    last_out: Option<(u64, i64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Base {
+    rtptime: u64,
+    arrival: i64,
+}
+
+/// The relation the mapping currently uses, for RTCP lip-sync
+/// (`rtpbin`'s `handle-sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPoint {
+    pub base_rtptime: u64,
+    pub base_time: u64,
+}
+
+/// Result of timestamping one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub pts: u64,
+    /// The mapping restarted at this packet.
+    pub resynced: bool,
+}
+
+impl ClockMap {
+    pub fn new(mode: TimestampMode, clock_rate: u32) -> Self {
+        ClockMap {
+            mode,
+            clock_rate: clock_rate.max(1),
+            base: None,
+            minima: VecDeque::new(),
+            skew: 0,
+            last_update: 0,
+            window_full: false,
+            last_out: None,
+        }
+    }
+
+    pub fn clock_rate(&self) -> u32 {
+        self.clock_rate
+    }
+
+    fn rtp_to_ns(&self, rtp_delta: i64) -> i64 {
+        (rtp_delta as i128 * SECOND as i128 / self.clock_rate as i128) as i64
+    }
+
+    /// Timestamp a packet with extended RTP time `rtptime` that arrived at
+    /// running time `arrival` (ns).
+    pub fn stamp(&mut self, rtptime: u64, arrival: u64) -> Stamp {
+        let arrival = arrival as i64;
+        let mut resynced = false;
+        let base = match self.base {
+            Some(base) => base,
+            None => self.restart(rtptime, arrival),
+        };
+        let mut send = self.rtp_to_ns(rtptime as i64 - base.rtptime as i64);
+        let mut delay = arrival - base.arrival - send;
+        if self.mode == TimestampMode::Slave && (delay - self.skew).abs() > RESYNC {
+            let base = self.restart(rtptime, arrival);
+            send = 0;
+            delay = arrival - base.arrival;
+            resynced = true;
+        }
+        if self.mode == TimestampMode::Slave {
+            self.track_skew(arrival, delay);
+        }
+        let base = self.base.expect("set above");
+        let mut pts = (base.arrival + send + self.skew).max(0);
+        // Frames whose RTP time does not go back never get an earlier
+        // timestamp than the previous one (the skew may have just dropped).
+        if let Some((last_rtp, last_pts)) = self.last_out
+            && rtptime >= last_rtp
+            && pts < last_pts
+            && !resynced
+        {
+            pts = last_pts;
+        }
+        self.last_out = Some((rtptime, pts));
+        Stamp {
+            pts: pts as u64,
+            resynced,
+        }
+    }
+
+    fn restart(&mut self, rtptime: u64, arrival: i64) -> Base {
+        let base = Base { rtptime, arrival };
+        self.base = Some(base);
+        self.minima.clear();
+        self.skew = 0;
+        self.last_update = arrival;
+        self.window_full = false;
+        self.last_out = None;
+        base
+    }
+
+    fn track_skew(&mut self, arrival: i64, delay: i64) {
+        while self.minima.back().is_some_and(|&(_, d)| d >= delay) {
+            self.minima.pop_back();
+        }
+        self.minima.push_back((arrival, delay));
+        while self
+            .minima
+            .front()
+            .is_some_and(|&(t, _)| t < arrival - WINDOW)
+        {
+            self.minima.pop_front();
+        }
+        let window_min = self.minima.front().map_or(delay, |&(_, d)| d);
+        let base_arrival = self.base.map_or(arrival, |b| b.arrival);
+        if !self.window_full {
+            // While the first window fills the minimum can only fall:
+            // take it as it is.
+            self.skew = window_min;
+            self.window_full = arrival - base_arrival >= WINDOW;
+            self.last_update = arrival;
+            return;
+        }
+        let elapsed = (arrival - self.last_update).clamp(0, SMOOTHING);
+        self.last_update = arrival;
+        let step = ((window_min - self.skew) as i128 * elapsed as i128 / SMOOTHING as i128) as i64;
+        self.skew += step;
+    }
+
+    /// The current RTP-to-running-time relation (without any ts-offset).
+    pub fn sync_point(&self) -> Option<SyncPoint> {
+        let base = self.base?;
+        Some(SyncPoint {
+            base_rtptime: base.rtptime,
+            base_time: (base.arrival + self.skew).max(0) as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn ticks(ms: u64) -> u64 {
+        ms * 90
+    }
+
+    #[test]
+    fn even_arrivals_map_to_rtp_spacing() {
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        let base_rtp = 1 << 32;
+        for i in 0..100u64 {
+            let stamp = map.stamp(base_rtp + ticks(40 * i), 1_000 * MS + 40 * i * MS);
+            assert_eq!(stamp.pts, 1_000 * MS + 40 * i * MS, "frame {i}");
+        }
+    }
+
+    #[test]
+    fn jitter_is_removed() {
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        let base_rtp = 1 << 32;
+        let mut pts = Vec::new();
+        for i in 0..200u64 {
+            // Every other frame arrives 15 ms late.
+            let jitter = if i % 2 == 1 { 15 * MS } else { 0 };
+            pts.push(
+                map.stamp(base_rtp + ticks(40 * i), 40 * i * MS + jitter)
+                    .pts,
+            );
+        }
+        for w in pts.windows(2).skip(1) {
+            assert_eq!(w[1] - w[0], 40 * MS);
+        }
+    }
+
+    #[test]
+    fn follows_a_drifting_sender() {
+        // The sender's clock runs 0.1 % slow: frames arrive 40.04 ms apart
+        // although RTP says 40 ms.
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        let base_rtp = 1u64 << 32;
+        let mut last = (0, 0);
+        for i in 0..3000u64 {
+            let arrival = i * 40_040_000;
+            last = (arrival, map.stamp(base_rtp + ticks(40 * i), arrival).pts);
+        }
+        // After two minutes the drift (120 ms) is followed to within 10 ms.
+        assert!(last.0.abs_diff(last.1) < 10 * MS, "{last:?}");
+    }
+
+    #[test]
+    fn rtp_only_mode_ignores_arrival_jitter() {
+        let mut map = ClockMap::new(TimestampMode::RtpOnly, 8000);
+        let a = map.stamp(1 << 32, 500 * MS).pts;
+        let b = map.stamp((1 << 32) + 8000, 1_800 * MS).pts;
+        assert_eq!(a, 500 * MS);
+        assert_eq!(b, 1_500 * MS);
+    }
+
+    #[test]
+    fn a_jump_in_rtp_time_restarts_the_mapping() {
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        map.stamp(1 << 32, 0);
+        map.stamp((1 << 32) + ticks(40), 40 * MS);
+        // The camera restarted its RTP clock: 10 s ahead.
+        let stamp = map.stamp((1 << 32) + ticks(10_080), 80 * MS);
+        assert!(stamp.resynced);
+        assert_eq!(stamp.pts, 80 * MS);
+        assert_eq!(
+            map.sync_point(),
+            Some(SyncPoint {
+                base_rtptime: (1 << 32) + ticks(10_080),
+                base_time: 80 * MS
+            })
+        );
+    }
+
+    #[test]
+    fn b_frames_keep_their_earlier_timestamps() {
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        let base = 1u64 << 32;
+        map.stamp(base, 0);
+        // Decode order I P B: P's RTP time is ahead of B's.
+        let p = map.stamp(base + ticks(80), 40 * MS).pts;
+        let b = map.stamp(base + ticks(40), 80 * MS).pts;
+        assert_eq!(p - b, 40 * MS);
+    }
+}

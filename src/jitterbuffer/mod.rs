@@ -1,0 +1,60 @@
+//! `rtplightjitterbuffer`: the jitterbuffer `rtspsrc2` hands to `rtpbin`
+//! (through its `request-jitterbuffer` signal) for each received stream.
+//!
+//! Why not `rtpjitterbuffer`: it runs two threads per stream (its output
+//! task and a `timer` thread) and wakes one of them for every packet. With
+//! hundreds of cameras in one process that is most of the CPU (see
+//! BENCHMARKS.md: a quarter of all CPU was those wake-ups) and most of the
+//! threads. This one keeps what a receiver needs from a jitterbuffer —
+//! sequence order within `latency`, loss detection (`do-lost` events),
+//! sender-clock skew estimation, RTCP sender reports for `rtpbin`'s
+//! lip-sync (`handle-sync`, `ts-offset`), the latency query — with one
+//! output thread per stream that also serves the loss timeouts, and that
+//! takes everything queued at each wake-up and pushes it as one buffer
+//! list. `rtpbin` still owns the sessions, RTCP and synchronisation.
+//!
+//! What it does not do, and why `rtspsrc2` then picks `rtpjitterbuffer`:
+//! retransmission requests (RTX), the `buffer` mode with buffering
+//! messages, RFC 7273 clock sync.
+//!
+//! Layers: [`wrap`] and [`clock_map`] and [`reorder`] are pure logic with
+//! unit tests; [`imp`] is the element glue.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod clock_map;
+mod imp;
+mod reorder;
+mod rtp_header;
+mod wrap;
+
+glib::wrapper! {
+    pub struct LightJitterBuffer(ObjectSubclass<imp::LightJitterBuffer>) @extends gst::Element, gst::Object;
+}
+
+/// Timestamping modes; the values are `rtpbin`'s `buffer-mode` values so
+/// that `rtpbin` can set this element's `mode` like `rtpjitterbuffer`'s.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtpLightJitterBufferMode")]
+pub enum Mode {
+    #[enum_value(name = "Only use RTP timestamps", nick = "none")]
+    None = 0,
+    #[enum_value(name = "Slave receiver to sender clock", nick = "slave")]
+    Slave = 1,
+    #[enum_value(name = "Like slave (no buffering messages here)", nick = "buffer")]
+    Buffer = 2,
+    #[enum_value(name = "Like none (no synced-clock support here)", nick = "synced")]
+    Synced = 4,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "rtplightjitterbuffer",
+        gst::Rank::NONE,
+        LightJitterBuffer::static_type(),
+    )
+}

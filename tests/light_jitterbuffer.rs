@@ -1,0 +1,251 @@
+//! `rtplightjitterbuffer` on its own: packets pushed from an `appsrc` in a
+//! chosen order, what leaves checked at an `appsink` (order, timestamps,
+//! loss events), plus the RTCP path to `handle-sync` and the latency
+//! query. Its use inside `rtspsrc2` is covered by the rtspsrc2 suites.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use gst::prelude::*;
+use gst_app::{AppSink, AppSrc};
+
+const MS: u64 = 1_000_000;
+
+fn rtp_packet(seq: u16, rtptime: u32, ssrc: u32) -> gst::Buffer {
+    let mut data = vec![0x80, 96];
+    data.extend_from_slice(&seq.to_be_bytes());
+    data.extend_from_slice(&rtptime.to_be_bytes());
+    data.extend_from_slice(&ssrc.to_be_bytes());
+    data.extend_from_slice(&seq.to_be_bytes());
+    gst::Buffer::from_mut_slice(data)
+}
+
+struct Harness {
+    pipeline: gst::Pipeline,
+    src: AppSrc,
+    jitterbuffer: gst::Element,
+    sink: AppSink,
+    lost: Arc<Mutex<Vec<gst::Structure>>>,
+}
+
+impl Harness {
+    fn new(latency_ms: u32) -> Harness {
+        init_plugin();
+        let pipeline = gst::Pipeline::new();
+        let src = AppSrc::builder()
+            .caps(
+                &gst::Caps::builder("application/x-rtp")
+                    .field("media", "video")
+                    .field("clock-rate", 90_000i32)
+                    .field("encoding-name", "H264")
+                    .build(),
+            )
+            .format(gst::Format::Time)
+            .is_live(true)
+            .build();
+        let jitterbuffer = gst::ElementFactory::make("rtplightjitterbuffer")
+            .property("latency", latency_ms)
+            .property("do-lost", true)
+            .build()
+            .expect("the plugin has rtplightjitterbuffer");
+        let sink = AppSink::builder().sync(false).build();
+        pipeline
+            .add_many([src.upcast_ref(), &jitterbuffer, sink.upcast_ref()])
+            .unwrap();
+        gst::Element::link_many([src.upcast_ref(), &jitterbuffer, sink.upcast_ref()]).unwrap();
+        let lost = Arc::new(Mutex::new(Vec::new()));
+        let seen = lost.clone();
+        sink.static_pad("sink").unwrap().add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_pad, info| {
+                if let Some(gst::PadProbeData::Event(event)) = &info.data
+                    && let Some(s) = event.structure()
+                    && s.name() == "GstRTPPacketLost"
+                {
+                    seen.lock().unwrap().push(s.to_owned());
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Harness {
+            pipeline,
+            src,
+            jitterbuffer,
+            sink,
+            lost,
+        }
+    }
+
+    /// Push packet `seq` of a 25 fps stream with an arrival time.
+    fn push(&self, seq: u16, arrival_ms: u64) {
+        let mut buffer = rtp_packet(seq, seq as u32 * 3600, 0x1234);
+        let b = buffer.get_mut().unwrap();
+        b.set_dts(gst::ClockTime::from_nseconds(arrival_ms * MS));
+        self.src.push_buffer(buffer).unwrap();
+    }
+
+    /// Sequence numbers and PTS of the next `n` packets out (bounded wait).
+    fn pull(&self, n: usize) -> Vec<(u16, u64)> {
+        (0..n)
+            .map_while(|_| {
+                let sample = self.sink.try_pull_sample(gst::ClockTime::from_seconds(3))?;
+                let buffer = sample.buffer()?;
+                let mut header = [0u8; 4];
+                buffer.copy_to_slice(0, &mut header).ok()?;
+                Some((
+                    u16::from_be_bytes([header[2], header[3]]),
+                    buffer.pts()?.nseconds(),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[test]
+fn reordered_packets_leave_in_sequence_with_rtp_spacing() {
+    let h = Harness::new(200);
+    h.push(1, 1000);
+    h.push(3, 1080);
+    h.push(2, 1085);
+    h.push(4, 1120);
+    let out = h.pull(4);
+    assert_eq!(
+        out.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    // 40 ms per frame from the first arrival on; packet 2 was 45 ms late
+    // and still gets its place in the timeline.
+    let pts: Vec<u64> = out.iter().map(|(_, p)| *p).collect();
+    assert_eq!(pts, [1000 * MS, 1040 * MS, 1080 * MS, 1120 * MS]);
+}
+
+#[test]
+fn a_gap_is_given_up_after_the_latency_with_a_lost_event() {
+    let h = Harness::new(100);
+    // Arrival times near the running time now, so that the deadline of
+    // the gap (arrival + 100 ms) comes while the pipeline runs.
+    let now = h.pipeline.current_running_time().unwrap().mseconds();
+    h.push(1, now);
+    h.push(2, now + 1);
+    h.push(5, now + 2);
+    assert_eq!(h.pull(2).len(), 2);
+    // Packet 5 only leaves once the task gave up on 3 and 4: about 100 ms
+    // later, with no further packet arriving to trigger it.
+    let started = std::time::Instant::now();
+    let out = h.pull(1);
+    assert_eq!(out.first().map(|(s, _)| *s), Some(5));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(60) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    let lost = h.lost.lock().unwrap().clone();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].get::<u32>("seqnum").unwrap(), 3);
+    assert_eq!(lost[0].get::<u64>("count").unwrap(), 2);
+    let stats = h.jitterbuffer.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("num-lost").unwrap(), 2);
+    assert_eq!(stats.get::<u64>("num-pushed").unwrap(), 3);
+}
+
+#[test]
+fn sender_reports_become_handle_sync() {
+    let h = Harness::new(200);
+    let synced: Arc<Mutex<Option<gst::Structure>>> = Arc::new(Mutex::new(None));
+    let seen = synced.clone();
+    h.jitterbuffer.connect("handle-sync", false, move |args| {
+        *seen.lock().unwrap() = args[1].get::<gst::Structure>().ok();
+        None
+    });
+    let rtcp_src = AppSrc::builder()
+        .caps(&gst::Caps::new_empty_simple("application/x-rtcp"))
+        .format(gst::Format::Time)
+        .build();
+    h.pipeline.add(&rtcp_src).unwrap();
+    let rtcp_sink = h.jitterbuffer.request_pad_simple("sink_rtcp").unwrap();
+    rtcp_src
+        .static_pad("src")
+        .unwrap()
+        .link(&rtcp_sink)
+        .unwrap();
+    rtcp_src.sync_state_with_parent().unwrap();
+
+    h.push(10, 500);
+    h.push(11, 540);
+    assert_eq!(h.pull(2).len(), 2);
+    // SR for our SSRC, RTP time 20 ms after packet 11.
+    let sr_rtptime = 11 * 3600 + 1800;
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend_from_slice(&0x1234u32.to_be_bytes());
+    sr.extend_from_slice(&0xe000_0000_0000_0000u64.to_be_bytes());
+    sr.extend_from_slice(&(sr_rtptime as u32).to_be_bytes());
+    sr.extend_from_slice(&[0; 8]);
+    rtcp_src
+        .push_buffer(gst::Buffer::from_mut_slice(sr))
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(3), || synced
+        .lock()
+        .unwrap()
+        .is_some()));
+    let s = synced.lock().unwrap().clone().unwrap();
+    assert_eq!(s.name(), "application/x-rtp-sync");
+    assert_eq!(s.get::<u32>("clock-rate").unwrap(), 90_000);
+    let base_rtp = s.get::<u64>("base-rtptime").unwrap();
+    let sr_ext = s.get::<u64>("sr-ext-rtptime").unwrap();
+    assert_eq!(sr_ext - base_rtp, sr_rtptime - 10 * 3600);
+    assert_eq!(s.get::<u64>("base-time").unwrap(), 500 * MS);
+    assert!(s.get::<gst::Buffer>("sr-buffer").is_ok());
+
+    // An SR of another SSRC is not ours.
+    *synced.lock().unwrap() = None;
+    let mut other = vec![0x80, 200, 0, 6];
+    other.extend_from_slice(&0x9999u32.to_be_bytes());
+    other.extend_from_slice(&[0; 20]);
+    rtcp_src
+        .push_buffer(gst::Buffer::from_mut_slice(other))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(synced.lock().unwrap().is_none());
+}
+
+#[test]
+fn latency_is_added_to_the_pipeline_latency() {
+    let h = Harness::new(300);
+    h.push(1, 0);
+    assert_eq!(h.pull(1).len(), 1);
+    let mut query = gst::query::Latency::new();
+    assert!(h.sink.static_pad("sink").unwrap().peer_query(&mut query));
+    let (live, min, _max) = query.result();
+    assert!(live);
+    assert_eq!(min, gst::ClockTime::from_mseconds(300));
+}
+
+#[test]
+fn ts_offset_shifts_the_output() {
+    let h = Harness::new(200);
+    h.jitterbuffer.set_property("ts-offset", 25 * MS as i64);
+    h.push(1, 1000);
+    let out = h.pull(1);
+    assert_eq!(out, [(1, 1025 * MS)]);
+}
+
+#[test]
+fn eos_releases_held_packets_then_passes() {
+    let h = Harness::new(5000);
+    h.push(1, 0);
+    h.push(3, 10);
+    assert_eq!(h.pull(1).len(), 1);
+    h.src.end_of_stream().unwrap();
+    assert_eq!(h.pull(1).first().map(|(s, _)| *s), Some(3));
+    assert!(wait_for(Duration::from_secs(3), || h.sink.is_eos()));
+}
