@@ -15,7 +15,14 @@
 //! - `/raw-MBPS` for every rate of `--raw-rates`: uncompressed I420
 //!   1280x720 video (`rtpvrawpay`) at a frame rate giving MBPS Mbit/s of
 //!   payload (one pre-filled frame pushed again and again: no generation
-//!   cost), for the throughput ceiling;
+//!   cost), for the throughput ceiling with `bench --gst-ceiling`;
+//! - on a third port (`play_port`), a light playing endpoint without
+//!   GStreamer in the data path (`bench/play_server.rs`) serving
+//!   `/raw-MBPS` for any MBPS: the same frame, payloaded once by
+//!   `rtpvrawpay` at startup, written from memory one frame per write over
+//!   TCP interleaved. The ceiling uses it by default: gst-rtsp-server's
+//!   own sending path costs half a core at 1.6 Gbit/s, which on a small
+//!   machine the client then does not get;
 //! - `/record`: a gst-rtsp-server RECORD mount (one stream of any codec)
 //!   that only counts the RTP packets, bytes and sequence-number gaps that
 //!   arrive after its jitterbuffer;
@@ -31,10 +38,14 @@
 //!
 //! Protocol on stdio: one line `READY {json}` when serving; then every
 //! line `stats` on stdin is answered with `STATS {json}` (the RECORD
-//! counters, the light endpoint's under `count`); end of stdin (the parent went away) or `quit` stops it.
+//! counters, the light endpoints' under `count` and `play`); end of stdin (the parent went away) or `quit` stops it.
 
 #[path = "bench/count_server.rs"]
 mod count_server;
+#[path = "bench/play_server.rs"]
+mod play_server;
+#[path = "bench/rtsp_lite.rs"]
+mod rtsp_lite;
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -388,6 +399,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (rw, rh) = (1280u32, 720u32);
     let frame = raw_frame(rw, rh);
     let frame_bits = frame.size() as u64 * 8;
+    let play_frame = Arc::new(play_server::Frame::payload(&frame, rw, rh)?);
+    let raw_packets = play_frame.packets_per_frame();
     let raw = Arc::new(vec![Au {
         data: frame,
         delta: false,
@@ -413,10 +426,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     mounts.add_factory("/record", record_factory(counters.clone()));
     let count_stats = Arc::new(count_server::CountStats::default());
     let count_port = count_server::start(count_stats.clone())?;
+    let play_stats = Arc::new(play_server::PlayStats::default());
+    let play_port = play_server::start(play_frame, play_stats.clone())?;
 
     let _source = server.attach(None)?;
     let ready = format!(
-        "{{\"port\":{},\"count_port\":{count_port},\"h264_kbps\":{:.0},\"h264_low_kbps\":{:.0},\"encode_s\":{encode_s:.1},\"raw_frame_bits\":{frame_bits},\"raw_rates\":{:?}}}",
+        "{{\"port\":{},\"count_port\":{count_port},\"play_port\":{play_port},\"h264_kbps\":{:.0},\"h264_low_kbps\":{:.0},\"encode_s\":{encode_s:.1},\"raw_frame_bits\":{frame_bits},\"raw_packets_per_frame\":{raw_packets},\"raw_rates\":{:?}}}",
         server.bound_port(),
         hd.kbps(),
         low.kbps(),
@@ -433,12 +448,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match line.trim() {
                 "stats" => {
                     println!(
-                        "STATS {{\"medias\":{},\"packets\":{},\"bytes\":{},\"gaps\":{},\"count\":{}}}",
+                        "STATS {{\"medias\":{},\"packets\":{},\"bytes\":{},\"gaps\":{},\"count\":{},\"play\":{}}}",
                         counters.medias.load(Ordering::Relaxed),
                         counters.packets.load(Ordering::Relaxed),
                         counters.bytes.load(Ordering::Relaxed),
                         counters.gaps.load(Ordering::Relaxed),
-                        count_stats.json()
+                        count_stats.json(),
+                        play_stats.json()
                     );
                     let _ = std::io::stdout().flush();
                 }

@@ -3,12 +3,14 @@
 //! server process (`examples/bench-server.rs`) on 127.0.0.1.
 //!
 //! `cargo run --release --example bench -- [--quick] [--thousand]
-//! [--thousand-c] [--gst-record] [--out DIR]
+//! [--thousand-c] [--gst-record] [--gst-ceiling] [--out DIR]
 //! [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]`
 //!
 //! `--thousand` adds 1000 concurrent low-bitrate `rtspsrc2` streams (TCP
 //! and UDP; `--thousand-c` also C `rtspsrc`); `--gst-record` publishes to
-//! gst-rtsp-server's RECORD mount instead of the light counting endpoint.
+//! gst-rtsp-server's RECORD mount instead of the light counting endpoint;
+//! `--gst-ceiling` plays the ceiling's raw video from gst-rtsp-server's
+//! `rtpvrawpay` mounts instead of the light playing endpoint.
 //!
 //! Every measured configuration runs in its own child process (this binary
 //! re-executed as `bench client MODE ...`, see `bench/client.rs`), so CPU
@@ -79,7 +81,9 @@ impl Plan {
                 play_sets: vec![set(1, "/h264"), set(8, "/h264")],
                 settle: 1.0,
                 window: 2.0,
-                raw_rates: vec![200, 800],
+                // Up to where both elements top out, coarser than the
+                // full run.
+                raw_rates: vec![200, 800, 1600, 2400, 3200, 4000, 6000, 8000],
                 ceiling_settle: 1.0,
                 ceiling_window: 2.0,
                 publish_sets: vec![set(1, "/h264"), set(8, "/h264")],
@@ -99,7 +103,10 @@ impl Plan {
                 ],
                 settle: 3.0,
                 window: 10.0,
-                raw_rates: vec![50, 100, 200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400],
+                raw_rates: vec![
+                    50, 100, 200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400, 3200, 4000, 5000,
+                    6000, 8000,
+                ],
                 ceiling_settle: 2.0,
                 ceiling_window: 5.0,
                 publish_sets: vec![set(1, "/h264"), set(32, "/h264"), set(256, "/h264-low")],
@@ -215,6 +222,7 @@ struct Server {
     lines: Receiver<String>,
     port: u16,
     count_port: u16,
+    play_port: u16,
     info: Value,
 }
 
@@ -248,12 +256,14 @@ impl Server {
                         serde_json::from_str(&l[6..]).map_err(|e| format!("bad READY: {e}"))?;
                     let port = info["port"].as_u64().ok_or("READY without port")? as u16;
                     let count_port = info["count_port"].as_u64().unwrap_or(0) as u16;
+                    let play_port = info["play_port"].as_u64().unwrap_or(0) as u16;
                     return Ok(Server {
                         child,
                         stdin,
                         lines,
                         port,
                         count_port,
+                        play_port,
                         info,
                     });
                 }
@@ -282,6 +292,16 @@ impl Server {
             self.url("/record")
         } else {
             format!("rtsp://127.0.0.1:{}/count", self.count_port)
+        }
+    }
+
+    /// Where the ceiling plays `rate` Mbit/s of raw video from: the light
+    /// playing endpoint, or gst-rtsp-server's `rtpvrawpay` mount.
+    fn ceiling_url(&self, rate: u32, gst: bool) -> String {
+        if gst {
+            self.url(&format!("/raw-{rate}"))
+        } else {
+            format!("rtsp://127.0.0.1:{}/raw-{rate}", self.play_port)
         }
     }
 
@@ -394,23 +414,45 @@ impl Runner {
             "other_cores": (machine - server - own).max(0.0),
             "loadavg": loadavg(),
         });
-        // Publishing to the light endpoint: its counters.
-        let light = format!(":{}/", self.server.count_port);
+        // Publishing to the light endpoint, or playing from the light
+        // playing endpoint: their counters.
+        let uses = |port: u16| {
+            let p = format!(":{port}/");
+            port != 0 && args.iter().any(|a| a.contains(&p))
+        };
+        let (light_count, light_play) = (uses(self.server.count_port), uses(self.server.play_port));
         let sel = |v: Option<Value>| {
             v.map(|v| {
-                if args.iter().any(|a| a.contains(&light)) {
+                if light_count {
                     let mut c = v["count"].clone();
                     c["medias"] = c["sessions"].clone();
                     c
+                } else if light_play {
+                    v["play"].clone()
                 } else {
                     v
                 }
             })
         };
         let (stats0, stats1) = (sel(stats0), sel(stats1));
-        if let (Some(a), Some(b)) = (&stats0, &stats1) {
+        let wall = (last.at - first.at).as_secs_f64().max(1e-3);
+        if let (Some(a), Some(b), true) = (&stats0, &stats1, light_play) {
+            let d = |k: &str| b[k].as_f64().unwrap_or(0.0) - a[k].as_f64().unwrap_or(0.0);
+            result["server"] = json!({
+                "kind": "light play server",
+                "frames": d("frames"),
+                "packets": d("packets"),
+                "bytes": d("bytes"),
+                "sent_mbps": d("bytes") * 8.0 / wall / 1e6,
+                "late_frames": d("late_frames"),
+                "restarts": d("restarts"),
+                "write_s": d("write_s"),
+                "sender_cpu_s": d("cpu_s"),
+                "sender_runq_s": d("runq_s"),
+                "window_s": wall,
+            });
+        } else if let (Some(a), Some(b)) = (&stats0, &stats1) {
             let d = |k: &str| b[k].as_u64().unwrap_or(0) - a[k].as_u64().unwrap_or(0);
-            let wall = (last.at - first.at).as_secs_f64().max(1e-3);
             result["server"] = json!({
                 "packets": d("packets"),
                 "bytes": d("bytes"),
@@ -622,6 +664,7 @@ struct Opts {
     thousand: bool,
     thousand_c: bool,
     gst_record: bool,
+    gst_ceiling: bool,
     out: PathBuf,
     only: Option<HashSet<String>>,
 }
@@ -632,6 +675,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
         thousand: false,
         thousand_c: false,
         gst_record: false,
+        gst_ceiling: false,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench-results")),
         only: None,
     };
@@ -645,6 +689,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
                 o.thousand_c = true
             }
             "--gst-record" => o.gst_record = true,
+            "--gst-ceiling" => o.gst_ceiling = true,
             "--out" => o.out = it.next().ok_or("--out needs a value")?.into(),
             "--only" => {
                 o.only = Some(
@@ -657,8 +702,8 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [--quick] [--thousand] [--thousand-c] [--gst-record] [--out DIR] \
-                            [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]"
+                    "usage: bench [--quick] [--thousand] [--thousand-c] [--gst-record] [--gst-ceiling] \
+                            [--out DIR] [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]"
                         .into(),
                 );
             }
@@ -701,6 +746,11 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "gst-rtsp-server RECORD mount"
     } else {
         "light counting endpoint (bench/count_server.rs)"
+    });
+    meta["ceiling_server"] = json!(if opts.gst_ceiling {
+        "gst-rtsp-server (rtpvrawpay mounts)"
+    } else {
+        "light play server (bench/play_server.rs)"
     });
     let exe = std::env::current_exe()?;
     let mut r = Runner {
@@ -782,18 +832,14 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             let mut steps = Vec::new();
             let mut best: Option<Value> = None;
             for &rate in &plan.raw_rates {
-                let s = StreamSet {
-                    n: 1,
-                    mount: Box::leak(format!("/raw-{rate}").into_boxed_str()),
-                    label: format!("{rate} Mbit/s"),
-                };
+                let url = r.server.ceiling_url(rate, opts.gst_ceiling);
                 let mut pass = false;
                 for attempt in 0..2 {
                     let mut a = vec!["play".to_string()];
                     a.extend(args(&[
                         ("element", el.into()),
                         ("protocol", "tcp".into()),
-                        ("url", r.server.url(s.mount)),
+                        ("url", url.clone()),
                         ("n", "1".into()),
                         ("latency", lat.clone()),
                         ("settle", plan.ceiling_settle.to_string()),

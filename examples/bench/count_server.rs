@@ -7,15 +7,19 @@
 //! is measured (gst-rtsp-server's own RECORD path saturates a core at
 //! well under 1 Gbit/s on a small machine).
 //!
-//! Its parser is deliberately independent of `rtspclient_protocol`: the
-//! code under test must not count its own packets.
+//! Its parser (`rtsp_lite.rs`) is deliberately independent of
+//! `rtspclient_protocol`: the code under test must not count its own
+//! packets.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::fmt::Write as _;
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::rtsp_lite::{Incoming, Reader, response};
 
 #[derive(Default)]
 pub struct CountStats {
@@ -120,17 +124,6 @@ pub fn start(stats: Arc<CountStats>) -> std::io::Result<u16> {
     Ok(port)
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 fn connection(
     mut conn: TcpStream,
     stats: Arc<CountStats>,
@@ -138,98 +131,56 @@ fn connection(
     udp_port: u16,
 ) -> std::io::Result<()> {
     let _ = conn.set_nodelay(true);
-    let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
-    let mut chunk = vec![0u8; 256 * 1024];
-    let mut pos = 0usize;
+    let mut reader = Reader::default();
     let mut last: HashMap<u8, Option<u16>> = HashMap::new();
     let mut session: Option<String> = None;
-    loop {
-        // Everything complete in the buffer.
-        loop {
-            let rest = &buf[pos..];
-            if rest.is_empty() {
-                break;
-            }
-            if rest[0] == b'$' {
-                if rest.len() < 4 {
-                    break;
-                }
-                let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
-                if rest.len() < 4 + len {
-                    break;
-                }
-                let channel = rest[1];
+    while let Some(item) = reader.next(&mut conn)? {
+        let req = match item {
+            Incoming::Data { channel, payload } => {
                 if channel.is_multiple_of(2) {
-                    stats.rtp(&rest[4..4 + len], last.entry(channel).or_default());
+                    stats.rtp(payload, last.entry(channel).or_default());
                 }
-                pos += 4 + len;
                 continue;
             }
-            let Some(end) = find(rest, b"\r\n\r\n") else {
-                if rest.len() > 64 * 1024 {
-                    return Ok(()); // garbage
-                }
-                break;
-            };
-            let head = String::from_utf8_lossy(&rest[..end]).to_string();
-            let body_len: usize = header(&head, "Content-Length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if rest.len() < end + 4 + body_len {
-                break;
+            Incoming::Request(req) => req,
+        };
+        let mut extra = String::new();
+        match req.method() {
+            "OPTIONS" => extra.push_str(
+                "Public: OPTIONS, ANNOUNCE, SETUP, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER\r\n",
+            ),
+            "SETUP" => {
+                let sid = session.get_or_insert_with(|| {
+                    let mut n = next_session.lock().unwrap();
+                    *n += 1;
+                    stats.sessions.fetch_add(1, Ordering::Relaxed);
+                    format!("{:016X}", 0x5EED_0000_0000u64 + *n)
+                });
+                let t = req.header("Transport").unwrap_or("");
+                let reply = if let Some(i) = t.split(';').find(|p| p.starts_with("interleaved=")) {
+                    format!("RTP/AVP/TCP;unicast;{i};mode=record")
+                } else {
+                    let cp = t
+                        .split(';')
+                        .find(|p| p.starts_with("client_port="))
+                        .unwrap_or("client_port=0-1");
+                    format!(
+                        "RTP/AVP;unicast;{cp};server_port={udp_port}-{};mode=record",
+                        udp_port + 1
+                    )
+                };
+                let _ = write!(extra, "Transport: {reply}\r\nSession: {sid};timeout=60\r\n");
             }
-            pos += end + 4 + body_len;
-            let method = head.split_whitespace().next().unwrap_or("").to_string();
-            let cseq = header(&head, "CSeq").unwrap_or("0").to_string();
-            let mut extra = String::new();
-            match method.as_str() {
-                "OPTIONS" => extra.push_str(
-                    "Public: OPTIONS, ANNOUNCE, SETUP, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER\r\n",
-                ),
-                "SETUP" => {
-                    let sid = session.get_or_insert_with(|| {
-                        let mut n = next_session.lock().unwrap();
-                        *n += 1;
-                        stats.sessions.fetch_add(1, Ordering::Relaxed);
-                        format!("{:016X}", 0x5EED_0000_0000u64 + *n)
-                    });
-                    let t = header(&head, "Transport").unwrap_or("");
-                    let reply = if let Some(i) = t.split(';').find(|p| p.starts_with("interleaved=")) {
-                        format!("RTP/AVP/TCP;unicast;{i};mode=record")
-                    } else {
-                        let cp = t
-                            .split(';')
-                            .find(|p| p.starts_with("client_port="))
-                            .unwrap_or("client_port=0-1");
-                        format!(
-                            "RTP/AVP;unicast;{cp};server_port={udp_port}-{};mode=record",
-                            udp_port + 1
-                        )
-                    };
-                    let _ = write!(extra, "Transport: {reply}\r\nSession: {sid};timeout=60\r\n");
+            _ => {
+                if let Some(sid) = &session {
+                    let _ = write!(extra, "Session: {sid}\r\n");
                 }
-                _ => {
-                    if let Some(sid) = &session {
-                        let _ = write!(extra, "Session: {sid}\r\n");
-                    }
-                }
-            }
-            let resp = format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{extra}\r\n");
-            conn.write_all(resp.as_bytes())?;
-            if method == "TEARDOWN" {
-                return Ok(());
             }
         }
-        if pos > 0 && (pos == buf.len() || pos > 1 << 20) {
-            buf.drain(..pos);
-            pos = 0;
-        }
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
+        conn.write_all(&response("200 OK", req.cseq(), &extra, ""))?;
+        if req.method() == "TEARDOWN" {
             return Ok(());
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
+    Ok(())
 }
-
-use std::fmt::Write as _;

@@ -29,7 +29,7 @@ pub fn one_line(r: &Value) -> String {
             r["failures"].as_array().map(|a| a.len()).unwrap_or(0)
         ),
         Some("play") => format!(
-            "{}/{} started, {:.3} ms CPU/stream-s, {:.0} KiB/stream, {:.2} threads/stream, {:.1} Mbit/s, gaps {}, errors {}, other load {:.2} cores",
+            "{}/{} started, {:.3} ms CPU/stream-s, {:.0} KiB/stream, {:.2} threads/stream, {:.1} Mbit/s, gaps {}, errors {}, other load {:.2} cores{}",
             u(r, "started").unwrap_or(0),
             u(r, "n").unwrap_or(0),
             f(r, "cpu_per_stream_s").unwrap_or(0.0) * 1000.0,
@@ -38,7 +38,8 @@ pub fn one_line(r: &Value) -> String {
             f(r, "mbps").unwrap_or(0.0),
             u(r, "gaps").unwrap_or(0),
             u(r, "errors").unwrap_or(0),
-            other
+            other,
+            play_server_line(r)
         ),
         Some("publish") => format!(
             "{}/{} started, {:.3} ms CPU/stream-s, {:.0} KiB/stream, {:.2} threads/stream, server got {:.1} Mbit/s, gaps {}, errors {}, other load {:.2} cores",
@@ -53,6 +54,19 @@ pub fn one_line(r: &Value) -> String {
             other
         ),
         _ => r.to_string(),
+    }
+}
+
+/// What the light playing endpoint did in a play window, if it served it.
+fn play_server_line(r: &Value) -> String {
+    let s = &r["server"];
+    match f(s, "sent_mbps") {
+        Some(sent) => format!(
+            "; server sent {sent:.1} Mbit/s with {:.2} cores, {} frames late",
+            f(&r["conditions"], "server_cores").unwrap_or(0.0),
+            f(s, "late_frames").unwrap_or(0.0)
+        ),
+        None => String::new(),
     }
 }
 
@@ -504,6 +518,25 @@ pub fn markdown(results: &Value) -> String {
             );
         }
         let raw = &results["tcp_raw"];
+        if let Some(server) = results["meta"]["ceiling_server"].as_str() {
+            let cores: Vec<String> = [SRC_OURS, SRC_C]
+                .iter()
+                .filter_map(|el| {
+                    let c = &results["ceiling"][el]["at_ceiling"]["conditions"];
+                    let cores = f(c, "server_cores")?;
+                    Some(format!("{} cores with `{el}`", cell(Some(cores))))
+                })
+                .collect();
+            let _ = writeln!(
+                o,
+                "\nServed by the {server}; the server process used {} at the highest passing step.",
+                if cores.is_empty() {
+                    "?".to_string()
+                } else {
+                    cores.join(", ")
+                }
+            );
+        }
         let _ = writeln!(
             o,
             "\nRaw loopback TCP (two threads, {} KiB writes): {} Mbit/s, {} CPU seconds per Gbit.\n",
@@ -643,6 +676,19 @@ pub fn markdown(results: &Value) -> String {
 
     // Conditions: runs during which something else used the CPU.
     let mut busy = Vec::new();
+    for key in ["ceiling", "publish_ceiling"] {
+        for (el, c) in results[key].as_object().into_iter().flatten() {
+            for r in list(c, "steps") {
+                let other = r["conditions"]["other_cores"].as_f64().unwrap_or(0.0);
+                if other > 0.25 {
+                    busy.push(format!(
+                        "{key} {el} {}: {other:.2} cores",
+                        r["nominal_mbps"]
+                    ));
+                }
+            }
+        }
+    }
     for key in ["ttfb", "play", "publish", "thousand"] {
         for r in list(results, key) {
             let other = r["conditions"]["other_cores"].as_f64().unwrap_or(0.0);
