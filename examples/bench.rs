@@ -83,7 +83,7 @@ impl Plan {
                 window: 2.0,
                 // Up to where both elements top out, coarser than the
                 // full run.
-                raw_rates: vec![200, 800, 1600, 2400, 3200, 4000, 6000, 8000],
+                raw_rates: vec![200, 800, 1200, 1600, 2000, 2400, 3200, 4000, 6000, 8000],
                 ceiling_settle: 1.0,
                 ceiling_window: 2.0,
                 publish_sets: vec![set(1, "/h264"), set(8, "/h264")],
