@@ -317,3 +317,38 @@ fn rtpjitterbuffer_on_request_and_for_the_buffer_mode() {
         assert_eq!(*names.lock().unwrap(), [expected], "{props:?}");
     }
 }
+
+/// Applications (and the GStreamer tutorials) read the caps in their
+/// pad-added handler: they must be there already.
+#[test]
+fn stream_pads_have_caps_when_added() {
+    let server = TestServer::start();
+    for protocol in ["tcp", "udp"] {
+        let (pipeline, src, counters) = common::rtspsrc2_player(
+            &server.url(paths::H264_AAC),
+            &[("protocols", protocol.to_value())],
+        );
+        let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        src.connect_pad_added(move |_, pad| {
+            let encoding = pad.current_caps().and_then(|caps| {
+                caps.structure(0)
+                    .and_then(|st| st.get::<String>("encoding-name").ok())
+            });
+            s.lock().unwrap().push(encoding);
+        });
+        assert_eq!(
+            frames(&pipeline, &counters, 5, 5),
+            Outcome::Stopped,
+            "{protocol}"
+        );
+        stop_pipeline(&pipeline);
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [Some("H264".to_string()), Some("MPEG4-GENERIC".to_string())],
+            "{protocol}"
+        );
+    }
+}

@@ -36,6 +36,14 @@ const DEFAULT_MODE: Mode = Mode::Slave;
 const DEFAULT_TS_OFFSET: i64 = 0;
 const DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS: i32 = 1000;
 
+/// A video stream's output task is woken when a frame is complete (the
+/// RTP marker bit): the depayloader cannot output anything before, so
+/// waking it for every packet of a frame only costs context switches.
+/// Packets of a frame that never gets a marker still leave after this
+/// long, and a queue this long always wakes it.
+const UNMARKED_WAKE_AFTER_NS: u64 = 10_000_000;
+const WAKE_AT_QUEUE_LENGTH: usize = 64;
+
 /// While no clock is known (not PLAYING yet) a pending loss deadline is
 /// looked at again this often.
 const NO_CLOCK_RECHECK: Duration = Duration::from_millis(50);
@@ -69,9 +77,14 @@ enum Output {
 }
 
 struct Shared {
-    reorder: Option<Reorder<gst::Buffer>>,
+    reorder: Option<Reorder<Queued>>,
     queue: VecDeque<Output>,
-    released: Vec<Released<gst::Buffer>>,
+    released: Vec<Released<Queued>>,
+    /// Wake the task for every packet (not video: audio packets are
+    /// frames of their own and often carry no marker).
+    wake_per_packet: bool,
+    /// Arrival of the oldest queued packet the task was not woken for.
+    unsignalled_since: Option<u64>,
     flushing: bool,
     /// The output task sleeps on the condition variable.
     task_waiting: bool,
@@ -94,6 +107,8 @@ impl Default for Shared {
             reorder: None,
             queue: VecDeque::new(),
             released: Vec::new(),
+            wake_per_packet: true,
+            unsignalled_since: None,
             flushing: true,
             task_waiting: false,
             flow: Ok(gst::FlowSuccess::Ok),
@@ -116,20 +131,29 @@ impl Shared {
         self.released.clear();
         self.flow = Ok(gst::FlowSuccess::Ok);
         self.ssrc = None;
+        self.unsignalled_since = None;
     }
 
-    /// Turn what the reorder logic released into pushable items.
-    fn queue_released(&mut self) {
+    /// Turn what the reorder logic released into pushable items. Returns
+    /// whether the output task should be woken now for them (see
+    /// [`UNMARKED_WAKE_AFTER_NS`]).
+    fn queue_released(&mut self) -> bool {
+        let mut urgent = false;
         for released in self.released.drain(..) {
             match released {
                 Released::Packet {
-                    item,
+                    item: Queued { buffer, marker },
                     pts,
                     arrival,
                     discont,
                     ..
                 } => {
-                    let mut buffer = item;
+                    urgent |= marker || discont || self.wake_per_packet;
+                    if !urgent {
+                        let since = *self.unsignalled_since.get_or_insert(arrival);
+                        urgent = arrival.saturating_sub(since) >= UNMARKED_WAKE_AFTER_NS;
+                    }
+                    let mut buffer = buffer;
                     let b = buffer.make_mut();
                     b.set_pts(with_offset(pts, self.ts_offset));
                     b.set_dts(with_offset(arrival, self.ts_offset));
@@ -159,10 +183,18 @@ impl Shared {
                         .build();
                     self.queue
                         .push_back(Output::Event(gst::event::CustomDownstream::new(s)));
+                    urgent = true;
                 }
             }
         }
+        urgent || self.queue.len() >= WAKE_AT_QUEUE_LENGTH
     }
+}
+
+/// A packet waiting in the reorder logic.
+struct Queued {
+    buffer: gst::Buffer,
+    marker: bool,
 }
 
 fn with_offset(time: u64, offset: i64) -> gst::ClockTime {
@@ -215,6 +247,15 @@ impl ObjectSubclass for LightJitterBuffer {
                     |imp| imp.sink_query(pad, query),
                 )
             })
+            .iterate_internal_links_function(|_pad, parent| {
+                // Only src: the default would also pair sink_rtcp with src,
+                // and proxied caps queries would intersect RTP with RTCP.
+                LightJitterBuffer::catch_panic_pad_function(
+                    parent,
+                    || gst::Iterator::from_vec(vec![]),
+                    |imp| gst::Iterator::from_vec(vec![imp.srcpad.clone()]),
+                )
+            })
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
         let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap())
@@ -237,6 +278,13 @@ impl ObjectSubclass for LightJitterBuffer {
                     parent,
                     || false,
                     |imp| imp.src_query(pad, query),
+                )
+            })
+            .iterate_internal_links_function(|_pad, parent| {
+                LightJitterBuffer::catch_panic_pad_function(
+                    parent,
+                    || gst::Iterator::from_vec(vec![]),
+                    |imp| gst::Iterator::from_vec(vec![imp.sinkpad.clone()]),
                 )
             })
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
@@ -300,7 +348,7 @@ impl LightJitterBuffer {
         shared
     }
 
-    fn new_reorder(&self, clock_rate: u32) -> Reorder<gst::Buffer> {
+    fn new_reorder(&self, clock_rate: u32) -> Reorder<Queued> {
         let settings = self.settings.lock().unwrap().clone();
         let mode = match settings.mode {
             Mode::Slave | Mode::Buffer => TimestampMode::Slave,
@@ -364,10 +412,13 @@ impl LightJitterBuffer {
                 reorder, released, ..
             } = &mut *shared;
             let reorder = reorder.as_mut().expect("created above");
-            reorder.push(rtp.seq, rtp.rtptime, arrival, buffer, released);
+            let queued = Queued {
+                buffer,
+                marker: rtp.marker,
+            };
+            reorder.push(rtp.seq, rtp.rtptime, arrival, queued, released);
         }
-        shared.queue_released();
-        if !shared.queue.is_empty() && shared.task_waiting {
+        if shared.queue_released() && shared.task_waiting {
             self.wake.notify_one();
         }
         shared.flow
@@ -403,7 +454,9 @@ impl LightJitterBuffer {
                     .filter(|r| *r > 0)
                     .map(|r| r as u32);
                 let base = s.and_then(|s| s.get::<u32>("clock-base").ok());
+                let video = s.and_then(|s| s.get::<&str>("media").ok()) == Some("video");
                 let mut shared = self.lock();
+                shared.wake_per_packet = !video;
                 if rate.is_some() && rate != shared.clock_rate {
                     if shared.clock_rate.is_some() {
                         shared.reorder = None;
@@ -519,6 +572,7 @@ impl LightJitterBuffer {
             }
             if !shared.queue.is_empty() {
                 std::mem::swap(&mut shared.queue, &mut *spare);
+                shared.unsignalled_since = None;
                 break;
             }
             let deadline = shared.reorder.as_ref().and_then(|r| r.next_deadline());

@@ -184,6 +184,21 @@ impl<T> Reorder<T> {
         }
         self.restart_run = (0, None);
 
+        if ext == next && self.held.is_empty() {
+            // The common case, in order with nothing waiting: straight out.
+            self.seqs.advance(ext);
+            self.next = Some(ext + 1);
+            self.stats.pushed += 1;
+            self.last_pts = Some(pts);
+            out.push(Released::Packet {
+                item,
+                seq,
+                pts,
+                arrival,
+                discont: std::mem::take(&mut self.discont),
+            });
+            return Verdict::Accepted;
+        }
         if self.held.contains_key(&ext) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;

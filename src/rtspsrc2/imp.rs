@@ -741,6 +741,12 @@ impl RtspSrc2 {
         }
         state.streams[index] = Some(output.clone());
         state.pt_maps[index] = payloads;
+        // Without several payload types in a stream rtpbin's per-stream
+        // payload demuxer only adds a pad hop per packet: leave it out
+        // (decided before PLAY, when rtpbin creates the streams). The
+        // jitterbuffer then passes the stream's caps on itself.
+        let single_payload = state.pt_maps.iter().all(|p| p.len() <= 1);
+        rtpbin.set_property("ignore-pt", single_payload);
         gst::debug!(CAT, imp = self, "Stream {index} caps {}", output.caps());
         Ok(output)
     }
@@ -771,6 +777,36 @@ impl RtspSrc2 {
         else {
             return;
         };
+        let exposed = {
+            let state = self.state.lock().unwrap();
+            state.ghost_pads.get(session).map(|g| g.is_some())
+        };
+        if exposed == Some(false) && pad.current_caps().is_none() {
+            // Without rtpbin's payload demuxer its pad comes before any
+            // caps. Applications look at the caps in pad-added (the
+            // GStreamer tutorials do), so wait for them.
+            let weak = self.obj().downgrade();
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+                let is_caps = matches!(
+                    &info.data,
+                    Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Caps
+                );
+                if !is_caps {
+                    return gst::PadProbeReturn::Ok;
+                }
+                if let Some(element) = weak.upgrade() {
+                    element.imp().expose(pad, session);
+                }
+                gst::PadProbeReturn::Remove
+            });
+            return;
+        }
+        self.expose(pad, session);
+    }
+
+    /// Ghost rtpbin's pad for `session` as `stream_N` (or retarget it).
+    fn expose(&self, pad: &gst::Pad, session: usize) {
+        let name = pad.name();
         let obj = self.obj();
         let mut state = self.state.lock().unwrap();
         if session >= state.ghost_pads.len() {
@@ -801,6 +837,12 @@ impl RtspSrc2 {
         }
         drop(state);
         let _ = ghost.set_active(true);
+        // The caps (and stream-start) that are on their way already, so
+        // that pad-added handlers see them.
+        pad.sticky_events_foreach(|event| {
+            let _ = ghost.store_sticky_event(event);
+            std::ops::ControlFlow::Continue(gst::EventForeachAction::Keep)
+        });
         if obj.add_pad(&ghost).is_err() {
             gst::error!(CAT, imp = self, "Cannot add pad stream_{session}");
             return;
