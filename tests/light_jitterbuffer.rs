@@ -34,6 +34,11 @@ struct Harness {
 impl Harness {
     fn new(latency_ms: u32) -> Harness {
         init_plugin();
+        Harness::with_sink(latency_ms, AppSink::builder().sync(false).build())
+    }
+
+    fn with_sink(latency_ms: u32, sink: AppSink) -> Harness {
+        init_plugin();
         let pipeline = gst::Pipeline::new();
         let src = AppSrc::builder()
             .caps(
@@ -51,7 +56,6 @@ impl Harness {
             .property("do-lost", true)
             .build()
             .expect("the plugin has rtplightjitterbuffer");
-        let sink = AppSink::builder().sync(false).build();
         pipeline
             .add_many([src.upcast_ref(), &jitterbuffer, sink.upcast_ref()])
             .unwrap();
@@ -248,4 +252,26 @@ fn eos_releases_held_packets_then_passes() {
     h.src.end_of_stream().unwrap();
     assert_eq!(h.pull(1).first().map(|(s, _)| *s), Some(3));
     assert!(wait_for(Duration::from_secs(3), || h.sink.is_eos()));
+}
+
+/// Output is pushed by workers shared by all streams: a pipeline blocked
+/// downstream (here an appsink nobody pulls from) must not hold up others.
+#[test]
+fn a_blocked_pipeline_does_not_hold_up_others() {
+    init_plugin();
+    let blocked = Harness::with_sink(200, AppSink::builder().sync(false).max_buffers(1).build());
+    for seq in 1..=20 {
+        blocked.push(seq, seq as u64 * 40);
+    }
+    // Give a worker time to get stuck in the full appsink.
+    std::thread::sleep(Duration::from_millis(100));
+    let flowing = Harness::new(200);
+    for round in 0..3u16 {
+        for seq in round * 5 + 1..=round * 5 + 5 {
+            flowing.push(seq, seq as u64 * 40);
+        }
+        assert_eq!(flowing.pull(5).len(), 5, "round {round}");
+    }
+    // The blocked one still gets everything once pulled.
+    assert_eq!(blocked.pull(20).len(), 20);
 }

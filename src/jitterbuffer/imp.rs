@@ -1,16 +1,14 @@
 //! Element glue of `rtplightjitterbuffer`: pads, properties, signals and
-//! the output task. The sink pad's chain function (the thread that pushes
-//! into `rtpbin`, for `rtspsrc2` the shared I/O runtime) only orders and
-//! timestamps packets in [`Reorder`] and queues what can leave; the source
-//! pad's task takes the whole queue at each wake-up and pushes it
-//! downstream as one buffer list. The producer wakes the task only when it
-//! sleeps, so a busy stream costs one wake-up per batch, not per packet.
-//! The task also sleeps until the next loss deadline, so no timer thread
-//! is needed.
+//! output. The sink pad's chain function (the thread that pushes into
+//! `rtpbin`, for `rtspsrc2` the shared I/O runtime) only orders and
+//! timestamps packets in [`Reorder`] and queues what can leave; the
+//! process-wide [`output_pool`] pushes each stream's queue downstream as
+//! one buffer list, and loss deadlines are timers on the shared runtime.
+//! No thread belongs to a stream.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -18,8 +16,10 @@ use gst::subclass::prelude::*;
 
 use super::Mode;
 use super::clock_map::TimestampMode;
+use super::output_pool::{self, Job};
 use super::reorder::{Limits, Released, Reorder, Stats};
 use super::rtp_header::{find_sender_report, parse_rtp};
+use crate::driver::runtime;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,17 +36,14 @@ const DEFAULT_MODE: Mode = Mode::Slave;
 const DEFAULT_TS_OFFSET: i64 = 0;
 const DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS: i32 = 1000;
 
-/// A video stream's output task is woken when a frame is complete (the
-/// RTP marker bit): the depayloader cannot output anything before, so
-/// waking it for every packet of a frame only costs context switches.
-/// Packets of a frame that never gets a marker still leave after this
-/// long, and a queue this long always wakes it.
-const UNMARKED_WAKE_AFTER_NS: u64 = 10_000_000;
-const WAKE_AT_QUEUE_LENGTH: usize = 64;
-
 /// While no clock is known (not PLAYING yet) a pending loss deadline is
 /// looked at again this often.
 const NO_CLOCK_RECHECK: Duration = Duration::from_millis(50);
+/// Below this latency output is pushed at once rather than with the
+/// pool's next tick (which may add up to [`output_pool::TICK`]).
+const BATCHING_MIN_LATENCY_MS: u32 = 100;
+/// Deactivation waits at most this long for a push in progress.
+const DEACTIVATE_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -77,17 +74,18 @@ enum Output {
 }
 
 struct Shared {
-    reorder: Option<Reorder<Queued>>,
+    reorder: Option<Reorder<gst::Buffer>>,
     queue: VecDeque<Output>,
-    released: Vec<Released<Queued>>,
-    /// Wake the task for every packet (not video: audio packets are
-    /// frames of their own and often carry no marker).
-    wake_per_packet: bool,
-    /// Arrival of the oldest queued packet the task was not woken for.
-    unsignalled_since: Option<u64>,
+    released: Vec<Released<gst::Buffer>>,
+    /// Queued in the output pool or being pushed by one of its workers.
+    scheduled: bool,
+    /// A pool worker is pushing our output right now.
+    pushing: bool,
+    /// Push every output at once (low latency), no batching.
+    immediate: bool,
+    /// The loss deadline a runtime timer is set for.
+    deadline_armed: Option<u64>,
     flushing: bool,
-    /// The output task sleeps on the condition variable.
-    task_waiting: bool,
     /// Last downstream flow result, returned to upstream.
     flow: Result<gst::FlowSuccess, gst::FlowError>,
     /// From the caps, or from `request-pt-map`.
@@ -107,10 +105,11 @@ impl Default for Shared {
             reorder: None,
             queue: VecDeque::new(),
             released: Vec::new(),
-            wake_per_packet: true,
-            unsignalled_since: None,
+            scheduled: false,
+            pushing: false,
+            immediate: false,
+            deadline_armed: None,
             flushing: true,
-            task_waiting: false,
             flow: Ok(gst::FlowSuccess::Ok),
             clock_rate: None,
             clock_base: None,
@@ -131,29 +130,24 @@ impl Shared {
         self.released.clear();
         self.flow = Ok(gst::FlowSuccess::Ok);
         self.ssrc = None;
-        self.unsignalled_since = None;
+        self.deadline_armed = None;
     }
 
     /// Turn what the reorder logic released into pushable items. Returns
-    /// whether the output task should be woken now for them (see
-    /// [`UNMARKED_WAKE_AFTER_NS`]).
+    /// whether any of it is urgent (a stream's first packet, a
+    /// discontinuity, a loss).
     fn queue_released(&mut self) -> bool {
         let mut urgent = false;
         for released in self.released.drain(..) {
             match released {
                 Released::Packet {
-                    item: Queued { buffer, marker },
+                    item: mut buffer,
                     pts,
                     arrival,
                     discont,
                     ..
                 } => {
-                    urgent |= marker || discont || self.wake_per_packet;
-                    if !urgent {
-                        let since = *self.unsignalled_since.get_or_insert(arrival);
-                        urgent = arrival.saturating_sub(since) >= UNMARKED_WAKE_AFTER_NS;
-                    }
-                    let mut buffer = buffer;
+                    urgent |= discont;
                     let b = buffer.make_mut();
                     b.set_pts(with_offset(pts, self.ts_offset));
                     b.set_dts(with_offset(arrival, self.ts_offset));
@@ -187,14 +181,22 @@ impl Shared {
                 }
             }
         }
-        urgent || self.queue.len() >= WAKE_AT_QUEUE_LENGTH
+        urgent
     }
 }
 
-/// A packet waiting in the reorder logic.
-struct Queued {
-    buffer: gst::Buffer,
-    marker: bool,
+/// What the output pool runs for one element.
+struct StreamJob {
+    element: glib::WeakRef<super::LightJitterBuffer>,
+}
+
+impl Job for StreamJob {
+    fn run(&self) -> bool {
+        match self.element.upgrade() {
+            Some(element) => element.imp().run_output(),
+            None => false,
+        }
+    }
 }
 
 fn with_offset(time: u64, offset: i64) -> gst::ClockTime {
@@ -206,9 +208,11 @@ pub struct LightJitterBuffer {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     shared: Mutex<Shared>,
-    wake: Condvar,
-    /// The output task's second queue, swapped with the shared one.
+    /// Signalled when a push by a pool worker ends.
+    push_done: Condvar,
+    /// The pool worker's second queue, swapped with the shared one.
     spare: Mutex<VecDeque<Output>>,
+    job: OnceLock<Arc<dyn Job>>,
 }
 
 #[glib::object_subclass]
@@ -294,8 +298,9 @@ impl ObjectSubclass for LightJitterBuffer {
             srcpad,
             settings: Mutex::new(Settings::default()),
             shared: Mutex::new(Shared::default()),
-            wake: Condvar::new(),
+            push_done: Condvar::new(),
             spare: Mutex::new(VecDeque::new()),
+            job: OnceLock::new(),
         }
     }
 }
@@ -348,7 +353,7 @@ impl LightJitterBuffer {
         shared
     }
 
-    fn new_reorder(&self, clock_rate: u32) -> Reorder<Queued> {
+    fn new_reorder(&self, clock_rate: u32) -> Reorder<gst::Buffer> {
         let settings = self.settings.lock().unwrap().clone();
         let mode = match settings.mode {
             Mode::Slave | Mode::Buffer => TimestampMode::Slave,
@@ -412,15 +417,11 @@ impl LightJitterBuffer {
                 reorder, released, ..
             } = &mut *shared;
             let reorder = reorder.as_mut().expect("created above");
-            let queued = Queued {
-                buffer,
-                marker: rtp.marker,
-            };
-            reorder.push(rtp.seq, rtp.rtptime, arrival, queued, released);
+            reorder.push(rtp.seq, rtp.rtptime, arrival, buffer, released);
         }
-        if shared.queue_released() && shared.task_waiting {
-            self.wake.notify_one();
-        }
+        let urgent = shared.queue_released();
+        self.schedule_output(&mut shared, urgent);
+        self.arm_deadline(&mut shared);
         shared.flow
     }
 
@@ -429,22 +430,14 @@ impl LightJitterBuffer {
         match event.view() {
             EventView::FlushStart(_) => {
                 let forwarded = self.srcpad.push_event(event);
-                {
-                    let mut shared = self.lock();
-                    shared.flushing = true;
-                    self.wake.notify_all();
-                }
-                let _ = self.srcpad.pause_task();
+                self.lock().flushing = true;
                 forwarded
             }
             EventView::FlushStop(_) => {
                 let forwarded = self.srcpad.push_event(event);
-                {
-                    let mut shared = self.lock();
-                    shared.reset();
-                    shared.flushing = false;
-                }
-                self.start_task();
+                let mut shared = self.lock();
+                shared.reset();
+                shared.flushing = false;
                 forwarded
             }
             EventView::Caps(caps) => {
@@ -454,9 +447,7 @@ impl LightJitterBuffer {
                     .filter(|r| *r > 0)
                     .map(|r| r as u32);
                 let base = s.and_then(|s| s.get::<u32>("clock-base").ok());
-                let video = s.and_then(|s| s.get::<&str>("media").ok()) == Some("video");
                 let mut shared = self.lock();
-                shared.wake_per_packet = !video;
                 if rate.is_some() && rate != shared.clock_rate {
                     if shared.clock_rate.is_some() {
                         shared.reorder = None;
@@ -491,9 +482,7 @@ impl LightJitterBuffer {
             return false;
         }
         shared.queue.push_back(Output::Event(event));
-        if shared.task_waiting {
-            self.wake.notify_one();
-        }
+        self.schedule_output(&mut shared, true);
         true
     }
 
@@ -527,89 +516,109 @@ impl LightJitterBuffer {
         if mode != gst::PadMode::Push {
             return Err(gst::loggable_error!(CAT, "only push mode"));
         }
+        let mut shared = self.lock();
         if active {
-            {
-                let mut shared = self.lock();
-                shared.reset();
-                shared.flushing = false;
+            shared.reset();
+            shared.flushing = false;
+            return Ok(());
+        }
+        // Nothing is pushed after deactivation: wait (bounded) for a push
+        // in progress, which downstream's flushing ends quickly.
+        shared.flushing = true;
+        let deadline = Instant::now() + DEACTIVATE_WAIT;
+        while shared.pushing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                gst::warning!(CAT, imp = self, "A push did not end on deactivation");
+                break;
             }
-            self.start_task();
-        } else {
-            {
-                let mut shared = self.lock();
-                shared.flushing = true;
-                self.wake.notify_all();
-            }
-            self.srcpad
-                .stop_task()
-                .map_err(|e| gst::loggable_error!(CAT, "cannot stop the task: {e}"))?;
+            shared = self.push_done.wait_timeout(shared, left).unwrap().0;
         }
         Ok(())
     }
 
-    fn start_task(&self) {
-        let weak = self.obj().downgrade();
-        let started = self.srcpad.start_task(move || {
-            if let Some(element) = weak.upgrade() {
-                element.imp().output_loop();
-            }
-        });
-        if let Err(err) = started {
-            gst::error!(CAT, imp = self, "Cannot start the output task: {err}");
+    /// Hand our queue to the output pool unless it is there already.
+    fn schedule_output(&self, shared: &mut Shared, urgent: bool) {
+        if shared.queue.is_empty() || shared.scheduled || shared.flushing {
+            return;
         }
+        let Some(job) = self.job.get() else { return };
+        shared.scheduled = true;
+        output_pool::pool().schedule(job.clone(), urgent || shared.immediate);
     }
 
-    /// One round of the output task: wait for work or a loss deadline,
-    /// then push everything queued.
-    fn output_loop(&self) {
-        let mut spare = self.spare.lock().unwrap();
-        let mut shared = self.lock();
-        loop {
-            if shared.flushing {
-                drop(shared);
-                let _ = self.srcpad.pause_task();
-                return;
-            }
-            if !shared.queue.is_empty() {
-                std::mem::swap(&mut shared.queue, &mut *spare);
-                shared.unsignalled_since = None;
-                break;
-            }
-            let deadline = shared.reorder.as_ref().and_then(|r| r.next_deadline());
-            let wait = match (deadline, deadline.and_then(|_| self.running_time_now())) {
-                (None, _) => None,
-                (Some(_), None) => Some(NO_CLOCK_RECHECK),
-                (Some(deadline), Some(now)) if now >= deadline => {
-                    let Shared {
-                        reorder, released, ..
-                    } = &mut *shared;
-                    if let Some(reorder) = reorder.as_mut() {
-                        reorder.expire(now, released);
-                    }
-                    shared.queue_released();
-                    continue;
-                }
-                (Some(deadline), Some(now)) => Some(Duration::from_nanos(deadline - now)),
-            };
-            shared.task_waiting = true;
-            shared = match wait {
-                Some(wait) => self.wake.wait_timeout(shared, wait).unwrap().0,
-                None => self.wake.wait(shared).unwrap(),
-            };
-            shared.task_waiting = false;
+    /// A timer on the shared runtime for the next loss deadline, if any.
+    fn arm_deadline(&self, shared: &mut Shared) {
+        let Some(deadline) = shared.reorder.as_ref().and_then(|r| r.next_deadline()) else {
+            return;
+        };
+        if shared.deadline_armed.is_some_and(|armed| armed <= deadline) {
+            return;
         }
-        drop(shared);
+        shared.deadline_armed = Some(deadline);
+        let delay = match self.running_time_now() {
+            Some(now) => Duration::from_nanos(deadline.saturating_sub(now)),
+            None => NO_CLOCK_RECHECK,
+        };
+        let weak = self.obj().downgrade();
+        runtime::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(element) = weak.upgrade() {
+                element.imp().expire_due(deadline);
+            }
+        });
+    }
+
+    /// A loss deadline's timer fired: give up what waited too long.
+    fn expire_due(&self, armed_for: u64) {
+        let mut shared = self.lock();
+        if shared.deadline_armed == Some(armed_for) {
+            shared.deadline_armed = None;
+        }
+        if shared.flushing {
+            return;
+        }
+        if let Some(now) = self.running_time_now() {
+            let Shared {
+                reorder, released, ..
+            } = &mut *shared;
+            if let Some(reorder) = reorder.as_mut() {
+                reorder.expire(now, released);
+            }
+        }
+        let urgent = shared.queue_released();
+        self.schedule_output(&mut shared, urgent);
+        self.arm_deadline(&mut shared);
+    }
+
+    /// Run by an output pool worker: push everything queued. Returns true
+    /// when more was queued meanwhile.
+    fn run_output(&self) -> bool {
+        let mut spare = self.spare.lock().unwrap();
+        {
+            let mut shared = self.lock();
+            if shared.flushing || shared.queue.is_empty() || shared.flow.is_err() {
+                shared.scheduled = false;
+                return false;
+            }
+            std::mem::swap(&mut shared.queue, &mut *spare);
+            shared.pushing = true;
+        }
         let result = self.push_all(&mut spare);
         spare.clear();
         drop(spare);
+        let mut shared = self.lock();
+        shared.pushing = false;
+        self.push_done.notify_all();
         if let Err(err) = result {
-            let mut shared = self.lock();
             shared.flow = Err(err);
+            shared.scheduled = false;
             drop(shared);
-            gst::debug!(CAT, imp = self, "Pausing the output task: {err:?}");
-            if err == gst::FlowError::Eos {
-                // EOS pushed: nothing more comes until a flush.
-            } else if err != gst::FlowError::Flushing && err != gst::FlowError::NotLinked {
+            gst::debug!(CAT, imp = self, "Output stopped: {err:?}");
+            if !matches!(
+                err,
+                gst::FlowError::Eos | gst::FlowError::Flushing | gst::FlowError::NotLinked
+            ) {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Failed,
@@ -617,8 +626,13 @@ impl LightJitterBuffer {
                     ["streaming stopped, reason {err:?}"]
                 );
             }
-            let _ = self.srcpad.pause_task();
+            return false;
         }
+        if shared.flushing || shared.queue.is_empty() {
+            shared.scheduled = false;
+            return false;
+        }
+        true
     }
 
     /// Push items in order: consecutive buffers as one list.
@@ -812,9 +826,12 @@ impl ObjectImpl for LightJitterBuffer {
                 settings.latency_ms = value.get().expect("type checked upstream");
                 let latency = settings.latency_ms as u64 * 1_000_000;
                 drop(settings);
-                if let Some(reorder) = self.lock().reorder.as_mut() {
+                let mut shared = self.lock();
+                shared.immediate = latency < BATCHING_MIN_LATENCY_MS as u64 * 1_000_000;
+                if let Some(reorder) = shared.reorder.as_mut() {
                     reorder.set_latency(latency);
                 }
+                drop(shared);
                 let _ = self
                     .obj()
                     .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
@@ -856,6 +873,10 @@ impl ObjectImpl for LightJitterBuffer {
 
     fn constructed(&self) {
         self.parent_constructed();
+        let job: Arc<dyn Job> = Arc::new(StreamJob {
+            element: self.obj().downgrade(),
+        });
+        let _ = self.job.set(job);
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).expect("fresh pad");
         obj.add_pad(&self.srcpad).expect("fresh pad");
@@ -944,14 +965,15 @@ impl ElementImpl for LightJitterBuffer {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::ReadyToPaused {
-            let (do_lost, ts_offset) = {
+            let (do_lost, ts_offset, latency_ms) = {
                 let s = self.settings.lock().unwrap();
-                (s.do_lost, s.ts_offset)
+                (s.do_lost, s.ts_offset, s.latency_ms)
             };
             let mut shared = self.lock();
             shared.reset();
             shared.do_lost = do_lost;
             shared.ts_offset = ts_offset;
+            shared.immediate = latency_ms < BATCHING_MIN_LATENCY_MS;
         }
         let result = self.parent_change_state(transition)?;
         // Like rtpjitterbuffer: a live element, it cannot preroll.

@@ -8,11 +8,14 @@
 //! threads. This one keeps what a receiver needs from a jitterbuffer —
 //! sequence order within `latency`, loss detection (`do-lost` events),
 //! sender-clock skew estimation, RTCP sender reports for `rtpbin`'s
-//! lip-sync (`handle-sync`, `ts-offset`), the latency query — with one
-//! output thread per stream that also serves the loss timeouts, and that
-//! takes everything queued at each wake-up and pushes it as one buffer
-//! list. `rtpbin` still owns the sessions, RTCP and synchronisation.
-//!
+//! lip-sync (`handle-sync`, `ts-offset`), the latency query — without a
+//! thread of its own: packets are ordered on the thread that brings them
+//! (for `rtspsrc2` the shared I/O runtime), a few workers shared by every
+//! stream in the process push the output downstream ([`output_pool`], it
+//! grows when pipelines block downstream), and loss deadlines are timers
+//! on the shared runtime. `rtpbin` still owns the sessions, RTCP and
+//! synchronisation.
+
 //! What it does not do, and why `rtspsrc2` then picks `rtpjitterbuffer`:
 //! retransmission requests (RTX), the `buffer` mode with buffering
 //! messages, RFC 7273 clock sync.
@@ -25,6 +28,7 @@ use gst::prelude::*;
 
 mod clock_map;
 mod imp;
+mod output_pool;
 mod reorder;
 mod rtp_header;
 mod wrap;
