@@ -529,7 +529,7 @@ pub fn markdown(results: &Value) -> String {
                 .collect();
             let _ = writeln!(
                 o,
-                "\nServed by the {server}; the server process used {} at the highest passing step.",
+                "\nServer: {server}; it used {} at the highest passing step.",
                 if cores.is_empty() {
                     "?".to_string()
                 } else {
