@@ -280,11 +280,22 @@ fn sync_paces_non_live_sources() {
 /// `payloader` pad property: both reach the server.
 #[test]
 fn record_rtp_input_and_custom_payloader() {
+    rtp_input_and_custom_payloader("tcp");
+}
+
+/// The same over UDP: the payload type rewrite happens on datagrams
+/// (written in front of the buffer's memories, not in place).
+#[test]
+fn record_rtp_input_and_custom_payloader_udp() {
+    rtp_input_and_custom_payloader("udp");
+}
+
+fn rtp_input_and_custom_payloader(protocols: &str) {
     init();
     let server = record_server(paths::RECORD_AV, 2);
     let stats = server.record_stats(paths::RECORD_AV).unwrap();
     let pipeline = parse_pipeline(&format!(
-        "rtspsink name=sink location={} protocols=tcp tcp-timeout={TCP_TIMEOUT_US} \
+        "rtspsink name=sink location={} protocols={protocols} tcp-timeout={TCP_TIMEOUT_US} \
          {} ! rtph264pay pt=96 config-interval=-1 ! sink.sink_0 \
          {} ! sink.sink_1",
         server.url(paths::RECORD_AV),

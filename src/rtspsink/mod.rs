@@ -8,6 +8,7 @@ mod payloader;
 mod sender;
 mod session;
 mod settings;
+mod wire;
 
 pub use settings::Backpressure;
 

@@ -12,14 +12,19 @@
 //! 2. with `sync=true`, waits on the pipeline clock until the buffer's
 //!    running time (plus the pipeline latency), like a `basesink`, so
 //!    non-live sources go out in real time;
-//! 3. writes the packet to the connection's bounded write queue
-//!    (interleaved) or the UDP socket, blocking or dropping when full
-//!    according to the `backpressure` property.
+//! 3. sends the packet, or the whole buffer list, from this thread with
+//!    one non-blocking system call straight from the buffers' memories
+//!    (see `wire`): over TCP as interleaved frames, over UDP as datagrams.
+//!    Only what the TCP socket cannot take at once goes to the
+//!    connection's bounded write queue (see `driver::connection`); when
+//!    that is full, or the UDP socket buffer is, the `backpressure`
+//!    property decides between blocking and dropping.
 //!
 //! Every wait is interruptible: flushes and state changes set a flag,
 //! unschedule the clock entry, wake the condition variable and the
 //! watch channel the async sends select on.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -32,10 +37,10 @@ use tokio::sync::{Notify, watch};
 
 use super::imp::CAT;
 use super::settings::Backpressure;
+use super::wire::{MappedPackets, Packets, send_datagrams, send_when_writable};
 use crate::driver::connection::{SendError, Writer};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::runtime;
-use crate::driver::udp::UdpPair;
 
 /// What the element reports through; implemented by the element glue.
 pub trait Reporter: Send + Sync + 'static {
@@ -235,8 +240,8 @@ impl Control {
         self.changed.notify_one();
     }
 
-    fn count_drop(&self, stream: usize) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
+    fn count_drops(&self, stream: usize, packets: usize) {
+        self.dropped.fetch_add(packets as u64, Ordering::Relaxed);
         if !self.drop_warned.swap(true, Ordering::Relaxed) {
             let reporter = self.lock().run.as_ref().map(|r| r.reporter.clone());
             if let Some(reporter) = reporter {
@@ -252,16 +257,25 @@ impl Control {
 /// How one stream's packets reach the server, set once SETUP answered.
 #[derive(Clone)]
 pub enum Route {
-    Interleaved {
-        writer: Writer,
-        rtp: u8,
-        rtcp: u8,
-    },
-    Udp {
-        pair: UdpPair,
-        rtp: SocketAddr,
-        rtcp: SocketAddr,
-    },
+    Interleaved { writer: Writer, rtp: u8, rtcp: u8 },
+    Udp(Arc<UdpRoute>),
+}
+
+/// A stream's UDP sockets and the server's ports.
+///
+/// The RTP socket is deliberately *not* registered with the runtime's
+/// reactor: a registered UDP socket gets an `EPOLLOUT` edge each time a
+/// sent datagram frees its buffer space, i.e. a wake-up of an I/O thread
+/// per packet for nothing. Nothing is expected on it from the server
+/// either. Sends are non-blocking system calls from the streaming thread;
+/// only a sender blocked by a full socket buffer registers (a duplicate
+/// of) it, for the duration of that wait.
+pub struct UdpRoute {
+    pub rtp_socket: std::net::UdpSocket,
+    /// Receives the server's receiver reports (a task on the runtime).
+    pub rtcp_socket: Arc<tokio::net::UdpSocket>,
+    pub rtp: SocketAddr,
+    pub rtcp: SocketAddr,
 }
 
 /// Where a stream is before RECORD, as the record task sees it.
@@ -340,14 +354,14 @@ impl StreamSender {
             let rtp_pad = gst::Pad::builder(gst::PadDirection::Sink)
                 .name(format!("rtp_out_{index}"))
                 .chain_function(move |_pad, _parent, buffer| match w1.upgrade() {
-                    Some(sender) => sender.chain_rtp(std::slice::from_ref(&buffer)),
+                    Some(sender) => sender.chain_rtp(Packets::One(&buffer)),
                     None => Err(gst::FlowError::Flushing),
                 })
+                // Payloaders push a frame's packets as one list (rtph264pay's
+                // FU-A fragments, rtpvrawpay's lines): one clock wait and,
+                // over TCP, one system call for all of them.
                 .chain_list_function(move |_pad, _parent, list| match w2.upgrade() {
-                    Some(sender) => {
-                        let buffers: Vec<gst::Buffer> = list.iter_owned().collect();
-                        sender.chain_rtp(&buffers)
-                    }
+                    Some(sender) => sender.chain_rtp(Packets::List(&list)),
                     None => Err(gst::FlowError::Flushing),
                 })
                 .event_function(move |pad, _parent, event| match w3.upgrade() {
@@ -571,8 +585,8 @@ impl StreamSender {
     }
 
     /// Publish RTP packets (one buffer, or a buffer list from a payloader).
-    fn chain_rtp(&self, buffers: &[gst::Buffer]) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Some(first) = buffers.first() else {
+    fn chain_rtp(&self, packets: Packets<'_>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(first) = packets.first() else {
             return Ok(gst::FlowSuccess::Ok);
         };
         let control = self.control.upgrade().ok_or(gst::FlowError::Flushing)?;
@@ -602,8 +616,11 @@ impl StreamSender {
         {
             self.wait_clock(&control, running_time)?;
         }
-        for buffer in buffers {
-            self.send_rtp(&control, &run, &route, pt_rewrite, buffer)?;
+        match &route {
+            Route::Interleaved { writer, rtp, .. } => {
+                self.send_interleaved(&control, &run, writer, *rtp, pt_rewrite, packets)?
+            }
+            Route::Udp(udp) => self.send_udp(&control, &run, udp, pt_rewrite, packets)?,
         }
         Ok(gst::FlowSuccess::Ok)
     }
@@ -708,96 +725,41 @@ impl StreamSender {
         }
     }
 
-    fn send_rtp(
-        &self,
-        control: &Control,
-        run: &RunConfig,
-        route: &Route,
-        pt_rewrite: Option<u8>,
-        buffer: &gst::BufferRef,
-    ) -> Result<(), gst::FlowError> {
-        let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-        let payload: &[u8] = &map;
-        if payload.len() < 12 {
-            return Ok(());
-        }
-        self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes
-            .fetch_add(payload.len() as u64, Ordering::Relaxed);
-        match route {
-            Route::Interleaved { writer, rtp, .. } => {
-                let mut frame = Vec::with_capacity(payload.len() + 4);
-                if encode_interleaved(*rtp, payload, &mut frame).is_err() {
-                    gst::warning!(CAT, obj = self.rtp_pad, "Packet too large for TCP, skipped");
-                    return Ok(());
-                }
-                if let Some(pt) = pt_rewrite {
-                    frame[5] = (frame[5] & 0x80) | (pt & 0x7f);
-                }
-                self.queue_frame(control, run, writer, Bytes::from(frame))
-            }
-            Route::Udp { pair, rtp, .. } => {
-                let rewritten;
-                let data: &[u8] = match pt_rewrite {
-                    Some(pt) => {
-                        let mut copy = payload.to_vec();
-                        copy[1] = (copy[1] & 0x80) | (pt & 0x7f);
-                        rewritten = copy;
-                        &rewritten
-                    }
-                    None => payload,
-                };
-                match pair.rtp.try_send_to(data, *rtp) {
-                    Ok(_) => Ok(()),
-                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                        match run.backpressure {
-                            Backpressure::Drop => {
-                                control.count_drop(self.index);
-                                Ok(())
-                            }
-                            Backpressure::Block => {
-                                let socket = pair.rtp.clone();
-                                let (dest, owned) = (*rtp, data.to_vec());
-                                let mut interrupt = self.interrupt.subscribe();
-                                block_on(async move {
-                                    tokio::select! {
-                                        _ = socket.send_to(&owned, dest) => Ok(()),
-                                        _ = interrupt.wait_for(|i| *i) => Err(gst::FlowError::Flushing),
-                                    }
-                                })
-                            }
-                        }
-                    }
-                    Err(err) => {
-                        // ICMP errors of earlier datagrams and the like:
-                        // UDP gives no delivery promise anyway.
-                        gst::debug!(CAT, obj = self.rtp_pad, "UDP send failed: {err}");
-                        Ok(())
-                    }
-                }
-            }
-        }
-    }
-
-    fn queue_frame(
+    /// Send `packets` as interleaved frames (RFC 2326 10.12) in one
+    /// vectored write. Over loopback, handing each packet to the runtime's
+    /// writer task cost more than the write itself (a wake-up and a
+    /// context switch per packet); this writes on the streaming thread, as
+    /// C's `rtspclientsink` does, and the connection queues only what the
+    /// socket cannot take at once.
+    fn send_interleaved(
         &self,
         control: &Control,
         run: &RunConfig,
         writer: &Writer,
-        frame: Bytes,
+        channel: u8,
+        pt_rewrite: Option<u8>,
+        packets: Packets<'_>,
     ) -> Result<(), gst::FlowError> {
-        let result = match writer.try_send(frame.clone()) {
+        let mapped = MappedPackets::map(&self.rtp_pad, packets, Some(channel), pt_rewrite)?;
+        if mapped.is_empty() {
+            return Ok(());
+        }
+        self.count(&mapped);
+        let (slices, _) = mapped.slices();
+        let result = match writer.try_send_vectored(&slices) {
             Err(SendError::Full) => match run.backpressure {
                 Backpressure::Drop => {
-                    control.count_drop(self.index);
+                    control.count_drops(self.index, mapped.len());
                     return Ok(());
                 }
                 Backpressure::Block => {
-                    let writer = writer.clone();
+                    // The queue is full: wait for room, or for a flush or
+                    // state change to interrupt us.
                     let mut interrupt = self.interrupt.subscribe();
+                    let slices = &slices;
                     match block_on(async move {
                         tokio::select! {
-                            result = writer.send(frame) => Some(result),
+                            result = writer.send_vectored(slices) => Some(result),
                             _ = interrupt.wait_for(|i| *i) => None,
                         }
                     }) {
@@ -826,6 +788,61 @@ impl StreamSender {
         }
     }
 
+    /// Send `packets` as datagrams, a buffer list with one non-blocking
+    /// system call. When the socket buffer is full, `backpressure`
+    /// decides, datagram by datagram.
+    fn send_udp(
+        &self,
+        control: &Control,
+        run: &RunConfig,
+        udp: &UdpRoute,
+        pt_rewrite: Option<u8>,
+        packets: Packets<'_>,
+    ) -> Result<(), gst::FlowError> {
+        let mapped = MappedPackets::map(&self.rtp_pad, packets, None, pt_rewrite)?;
+        if mapped.is_empty() {
+            return Ok(());
+        }
+        self.count(&mapped);
+        let (slices, datagrams) = mapped.slices();
+        let dest = socket2::SockAddr::from(udp.rtp);
+        let mut next = 0;
+        while next < datagrams.len() {
+            let (sent, err) = send_datagrams(&udp.rtp_socket, &dest, &slices, &datagrams[next..]);
+            next += sent;
+            let Some(err) = err else { break };
+            let datagram = &slices[datagrams[next].clone()];
+            next += 1;
+            if err.kind() != io::ErrorKind::WouldBlock {
+                // ICMP errors of earlier datagrams and the like: UDP gives
+                // no delivery promise anyway.
+                gst::debug!(CAT, obj = self.rtp_pad, "UDP send failed: {err}");
+                continue;
+            }
+            match run.backpressure {
+                Backpressure::Drop => control.count_drops(self.index, 1),
+                Backpressure::Block => {
+                    let mut interrupt = self.interrupt.subscribe();
+                    let (socket, dest) = (&udp.rtp_socket, &dest);
+                    block_on(async move {
+                        tokio::select! {
+                            _ = send_when_writable(socket, datagram, dest) => Ok(()),
+                            _ = interrupt.wait_for(|i| *i) => Err(gst::FlowError::Flushing),
+                        }
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Count packets about to be sent in the statistics.
+    fn count(&self, mapped: &MappedPackets<'_>) {
+        self.packets
+            .fetch_add(mapped.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(mapped.bytes, Ordering::Relaxed);
+    }
+
     /// RTCP from rtpbin (sender reports, BYE): never blocks the RTCP
     /// thread; a report that does not fit is dropped, the next follows.
     fn send_rtcp(&self, buffer: &gst::BufferRef) {
@@ -841,8 +858,8 @@ impl StreamSender {
                     let _ = writer.try_send(Bytes::from(frame));
                 }
             }
-            Route::Udp { pair, rtcp, .. } => {
-                let _ = pair.rtcp.try_send_to(&map, rtcp);
+            Route::Udp(udp) => {
+                let _ = udp.rtcp_socket.try_send_to(&map, udp.rtcp);
             }
         }
         if bye {

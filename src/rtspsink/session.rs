@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::imp::CAT;
-use super::sender::{Control, Readiness, Reporter, Route, StreamSender};
+use super::sender::{Control, Readiness, Reporter, Route, StreamSender, UdpRoute};
 use super::settings::Protocol;
 use crate::caps_convert::from_gst_caps;
 use crate::driver::client::{ClientConfig, Incoming, RtspClient, expect_success};
@@ -482,13 +482,16 @@ impl RecordSession {
                                 "SETUP answer has no server_port to send to",
                             )
                         })?;
-                    self.udp_tasks
-                        .push(tokio::spawn(receive_rtcp(pair.clone(), stream.clone())));
-                    Route::Udp {
+                    let udp = udp_route(
                         pair,
-                        rtp: SocketAddr::new(peer.ip(), rtp_port),
-                        rtcp: SocketAddr::new(peer.ip(), rtcp_port),
-                    }
+                        SocketAddr::new(peer.ip(), rtp_port),
+                        SocketAddr::new(peer.ip(), rtcp_port),
+                    )?;
+                    self.udp_tasks.push(tokio::spawn(receive_rtcp(
+                        udp.rtcp_socket.clone(),
+                        stream.clone(),
+                    )));
+                    Route::Udp(Arc::new(udp))
                 }
                 (Protocol::Udp | Protocol::UdpMulticast, None) => {
                     unreachable!("UDP without sockets")
@@ -671,23 +674,38 @@ fn route_rtcp(streams: &[Announced], channel: u8, payload: Bytes) -> bool {
     false
 }
 
+/// A stream's UDP route from its freshly bound pair: the RTP socket leaves
+/// the reactor (see [`UdpRoute`] for why) and, since nothing is expected
+/// on it, gets the smallest receive buffer, so stray datagrams cost the
+/// kernel almost nothing.
+fn udp_route(pair: UdpPair, rtp: SocketAddr, rtcp: SocketAddr) -> Result<UdpRoute, ClientError> {
+    let unique = |_| ClientError::new(ErrorKind::Resource, "The RTP socket is shared");
+    let rtp_socket = Arc::try_unwrap(pair.rtp)
+        .map_err(unique)?
+        .into_std()
+        .map_err(|err| {
+            ClientError::new(
+                ErrorKind::Resource,
+                format!("Could not set up the RTP socket: {err}"),
+            )
+        })?;
+    let _ = socket2::SockRef::from(&rtp_socket).set_recv_buffer_size(0);
+    Ok(UdpRoute {
+        rtp_socket,
+        rtcp_socket: pair.rtcp,
+        rtp,
+        rtcp,
+    })
+}
+
 /// Receiver reports from the server over UDP.
-async fn receive_rtcp(pair: UdpPair, stream: Arc<StreamSender>) {
+async fn receive_rtcp(socket: Arc<tokio::net::UdpSocket>, stream: Arc<StreamSender>) {
     let mut buffer = vec![0u8; 65536];
-    let mut discard = vec![0u8; 2048];
     loop {
-        tokio::select! {
-            received = pair.rtcp.recv_from(&mut buffer) => match received {
-                Ok((n, _)) if n >= 4 => stream.push_rtcp(Bytes::copy_from_slice(&buffer[..n])),
-                Ok(_) => {}
-                Err(_) => return,
-            },
-            // Nothing is expected on the RTP port; keep it drained.
-            received = pair.rtp.recv_from(&mut discard) => {
-                if received.is_err() {
-                    return;
-                }
-            }
+        match socket.recv_from(&mut buffer).await {
+            Ok((n, _)) if n >= 4 => stream.push_rtcp(Bytes::copy_from_slice(&buffer[..n])),
+            Ok(_) => {}
+            Err(_) => return,
         }
     }
 }
