@@ -988,6 +988,155 @@ fn restart_publishes_again() {
     assert_eq!(stats.medias(), 2);
 }
 
+/// What [`capture_rtp_until_teardown`] saw on the RTP channel.
+struct Captured {
+    /// RTP sequence numbers in wire order.
+    seqs: Vec<u16>,
+    /// How many had arrived when TEARDOWN came (None: it never came).
+    at_teardown: Option<usize>,
+}
+
+/// A one-connection RECORD server over TCP (the stalling server's
+/// handshake) that keeps reading after RECORD: the sequence numbers of the
+/// RTP packets on channel 0, until TEARDOWN (answered) or 10 s.
+fn capture_rtp_until_teardown(listener: TcpListener) -> JoinHandle<Captured> {
+    thread::spawn(move || {
+        let mut captured = Captured {
+            seqs: Vec::new(),
+            at_teardown: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stop = AtomicBool::new(false);
+        let methods = Mutex::new(Vec::new());
+        listener.set_nonblocking(true).unwrap();
+        let stream = loop {
+            if Instant::now() >= deadline {
+                return captured;
+            }
+            if let Ok((stream, _)) = listener.accept() {
+                break stream;
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let Some(mut stream) = StallingServer::handshake(stream, &stop, &methods) else {
+            return captured;
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut tmp = [0u8; 65536];
+        while Instant::now() < deadline {
+            // Whole interleaved frames and requests at the front of `buf`.
+            loop {
+                if buf.first() == Some(&b'$') && buf.len() >= 4 {
+                    let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+                    if buf.len() < 4 + len {
+                        break;
+                    }
+                    if buf[1] == 0 && len >= 12 {
+                        captured.seqs.push(u16::from_be_bytes([buf[6], buf[7]]));
+                    }
+                    buf.drain(..4 + len);
+                } else if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end + 4);
+                    let cseq = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(n, _)| n.trim().eq_ignore_ascii_case("CSeq"))
+                        .map(|(_, v)| v.trim().to_string())
+                        .unwrap_or_default();
+                    let reply = rtsp_response(&cseq, 200, "OK", &[("Session", "57A11")], b"");
+                    let _ = stream.write_all(&reply);
+                    if head.starts_with("TEARDOWN") {
+                        captured.at_teardown = Some(captured.seqs.len());
+                        return captured;
+                    }
+                } else {
+                    break;
+                }
+            }
+            match stream.read(&mut tmp) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                Err(_) => {}
+            }
+        }
+        captured
+    })
+}
+
+/// Video packets are held until their frame's last packet (RTP marker)
+/// and sent together. Whether or not the payloader sets the marker, every
+/// packet arrives, in order, before TEARDOWN: frames without a marker go
+/// with the next timestamp, the last one at EOS.
+#[test]
+fn video_frames_without_marker_are_not_held_back() {
+    for with_marker in [true, false] {
+        init();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = capture_rtp_until_teardown(listener);
+        let pipeline = parse_pipeline(&format!(
+            "appsrc name=src format=time caps=\"application/x-rtp,media=video,\
+             clock-rate=90000,encoding-name=H264,payload=96\" ! \
+             rtspsink location=rtsp://127.0.0.1:{port}/capture protocols=tcp sync=false \
+             tcp-timeout={TCP_TIMEOUT_US}"
+        ));
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        const FRAMES: u16 = 10;
+        const PER_FRAME: u16 = 3;
+        for seq in 0..FRAMES * PER_FRAME {
+            let frame = seq / PER_FRAME;
+            let last = seq % PER_FRAME == PER_FRAME - 1;
+            let mut packet = vec![0u8; 112];
+            packet[0] = 0x80;
+            packet[1] = 96 | if with_marker && last { 0x80 } else { 0 };
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            packet[4..8].copy_from_slice(&(frame as u32 * 3000).to_be_bytes());
+            packet[8..12].copy_from_slice(&0x5151_5151u32.to_be_bytes());
+            let mut buffer = gst::Buffer::from_mut_slice(packet);
+            buffer
+                .get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(frame as u64 * 33));
+            src.push_buffer(buffer).unwrap();
+        }
+        src.end_of_stream().unwrap();
+        let outcome = run_pipeline_until(&pipeline, WAIT, |_| Control::Continue);
+        stop_pipeline(&pipeline);
+        assert_eq!(outcome, Outcome::Eos, "marker {with_marker}");
+        assert!(join_bounded_value(server).is_some_and(|captured| {
+            eprintln!(
+                "marker {with_marker}: {} packets, {:?} at TEARDOWN",
+                captured.seqs.len(),
+                captured.at_teardown
+            );
+            captured.seqs == (0..FRAMES * PER_FRAME).collect::<Vec<_>>()
+                && captured.at_teardown == Some((FRAMES * PER_FRAME) as usize)
+        }));
+    }
+}
+
+/// Join a thread that ends by itself within 15 s and take its result.
+fn join_bounded_value<T: Send + 'static>(handle: JoinHandle<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !handle.is_finished() {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    handle.join().ok()
+}
+
 /// A clock wait far in the future (running time 10 s) does not hold up
 /// going to NULL, and the session is still torn down.
 #[test]

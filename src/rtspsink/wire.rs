@@ -31,6 +31,13 @@ impl<'a> Packets<'a> {
         }
     }
 
+    pub fn last(self) -> Option<&'a gst::BufferRef> {
+        match self {
+            Packets::One(buffer) => Some(buffer),
+            Packets::List(list) => list.len().checked_sub(1).and_then(|i| list.get(i)),
+        }
+    }
+
     pub fn len(self) -> usize {
         match self {
             Packets::One(_) => 1,
@@ -68,7 +75,7 @@ impl<'a> MappedPackets<'a> {
     /// the payload type to write into each packet.
     pub fn map(
         pad: &gst::Pad,
-        packets: Packets<'a>,
+        packets: &[&'a gst::BufferRef],
         channel: Option<u8>,
         pt_rewrite: Option<u8>,
     ) -> Result<MappedPackets<'a>, gst::FlowError> {
@@ -77,7 +84,7 @@ impl<'a> MappedPackets<'a> {
             packets: Vec::with_capacity(packets.len()),
             bytes: 0,
         };
-        for buffer in packets.iter() {
+        for buffer in packets {
             let size = buffer.size();
             if size < 12 {
                 continue;
