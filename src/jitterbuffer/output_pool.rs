@@ -11,10 +11,12 @@
 //!   serves every stream that became ready meanwhile (the first packet of
 //!   a stream, discontinuities and events are urgent);
 //! - a stream is run by one worker at a time, so its pushes stay in order;
-//! - when every worker is busy (blocked downstream) and work has waited
-//!   for [`STALL`], another worker is started, so one blocked pipeline
-//!   never holds up the others; workers idle for [`IDLE_EXIT`] end, down
-//!   to [`MIN_WORKERS`].
+//! - when work waits and no worker has started a job for [`STALL`] (all
+//!   are blocked downstream), another worker is started, so one blocked
+//!   pipeline never holds up the others; workers that are merely slow (a
+//!   saturated machine) still make progress and get no company, which
+//!   would only add threads competing for the same cores; workers idle for
+//!   [`IDLE_EXIT`] end, down to [`MIN_WORKERS`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
@@ -24,7 +26,7 @@ use crate::driver::runtime;
 
 /// How long output that is not urgent may wait to be pushed with others.
 pub const TICK: Duration = Duration::from_millis(5);
-/// Work waiting this long while every worker is busy starts a worker.
+/// No worker starting a job for this long while work waits starts one.
 const STALL: Duration = Duration::from_millis(20);
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 const MIN_WORKERS: usize = 1;
@@ -50,6 +52,8 @@ struct State {
     /// Workers waiting for work.
     idle: usize,
     tick_armed: bool,
+    /// When a worker last took a job.
+    last_progress: Option<Instant>,
 }
 
 pub struct OutputPool {
@@ -106,9 +110,11 @@ impl OutputPool {
         let Some(oldest) = state.ready.front().map(|r| r.since) else {
             return;
         };
+        let stuck =
+            oldest.elapsed() >= STALL && state.last_progress.is_none_or(|t| t.elapsed() >= STALL);
         if state.idle > 0 {
             self.work.notify_one();
-        } else if oldest.elapsed() >= STALL && state.workers < MAX_WORKERS {
+        } else if stuck && state.workers < MAX_WORKERS {
             self.start_worker(&mut state);
         }
         if !state.ready.is_empty() {
@@ -132,6 +138,7 @@ impl OutputPool {
         let mut state = self.state.lock().unwrap();
         loop {
             if let Some(Ready { job, .. }) = state.ready.pop_front() {
+                state.last_progress = Some(Instant::now());
                 drop(state);
                 let again = job.run();
                 state = self.state.lock().unwrap();
