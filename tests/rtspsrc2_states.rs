@@ -359,3 +359,35 @@ fn eos_event_finishes_an_mp4_recording() {
     assert!(data.windows(4).any(|w| w == b"moov"), "mp4 finalised");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The pipeline's latency includes the jitterbuffer's (as with C
+/// `rtspsrc`), so synchronising sinks wait for it instead of dropping
+/// frames as late. Both jitterbuffers.
+#[test]
+fn pipeline_latency_includes_the_jitterbuffer() {
+    init();
+    let server = TestServer::start();
+    for jitterbuffer in ["light", "rtpjitterbuffer"] {
+        let pipeline = common::parse_pipeline(&format!(
+            "rtspsrc2 location={} protocols=tcp latency=300 jitterbuffer={jitterbuffer} ! rtph264depay ! fakesink sync=true",
+            server.url(paths::H264)
+        ));
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let start = Instant::now();
+        let mut latency = None;
+        while start.elapsed() < Duration::from_secs(10) {
+            let mut query = gst::query::Latency::new();
+            latency = pipeline.query(&mut query).then(|| query.result().1);
+            if latency.is_some_and(|l| l >= gst::ClockTime::from_mseconds(300)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop_pipeline(&pipeline);
+        assert!(
+            latency.is_some_and(|l| l >= gst::ClockTime::from_mseconds(300)
+                && l < gst::ClockTime::from_mseconds(1000)),
+            "{jitterbuffer}: {latency:?}"
+        );
+    }
+}

@@ -45,6 +45,23 @@ impl Timing {
     }
 }
 
+/// Queries from `rtpbin` on our free-standing pads. The latency query is
+/// answered as a live network source does (`udpsrc`: live, no latency of
+/// its own): the jitterbuffer adds its latency on top, and without this
+/// answer the pipeline would configure no latency at all and synchronising
+/// sinks would drop every frame as late.
+fn answer_as_live_source(
+    pad: &gst::Pad,
+    parent: Option<&gst::Object>,
+    query: &mut gst::QueryRef,
+) -> bool {
+    if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+        q.set(true, gst::ClockTime::ZERO, gst::ClockTime::NONE);
+        return true;
+    }
+    gst::Pad::query_default(pad, parent, query)
+}
+
 /// Where this stream's outgoing RTCP goes.
 pub enum RtcpTarget {
     Udp {
@@ -115,9 +132,11 @@ impl StreamOutput {
     ) -> Result<Arc<StreamOutput>, gst::glib::BoolError> {
         let rtp_pad = gst::Pad::builder(gst::PadDirection::Src)
             .name(format!("rtp_src_{index}"))
+            .query_function(answer_as_live_source)
             .build();
         let rtcp_pad = gst::Pad::builder(gst::PadDirection::Src)
             .name(format!("rtcp_src_{index}"))
+            .query_function(answer_as_live_source)
             .build();
         let rtp_sink = rtpbin
             .request_pad_simple(&format!("recv_rtp_sink_{index}"))
