@@ -275,3 +275,33 @@ fn a_blocked_pipeline_does_not_hold_up_others() {
     // The blocked one still gets everything once pulled.
     assert_eq!(blocked.pull(20).len(), 20);
 }
+
+/// A consumer that stops taking data does not make the queue grow without
+/// bound: what would be late anyway is dropped and counted, and the next
+/// packet out is marked DISCONT.
+#[test]
+fn output_for_a_stalled_consumer_is_bounded() {
+    init_plugin();
+    let h = Harness::with_sink(200, AppSink::builder().sync(false).max_buffers(1).build());
+    // 2 s of packets (arrival times), far more than the 1 s age limit.
+    for seq in 1..=2000u16 {
+        h.push(seq, seq as u64);
+    }
+    // appsrc hands them over on its own thread: wait (bounded) for all.
+    let jb = h.jitterbuffer.clone();
+    let stats = move || jb.property::<gst::Structure>("stats");
+    let s = stats.clone();
+    assert!(wait_for(Duration::from_secs(5), move || {
+        s().get::<u64>("num-pushed").unwrap() == 2000
+    }));
+    let dropped = stats().get::<u64>("num-dropped").unwrap();
+    assert!(dropped >= 900, "dropped {dropped}");
+    // What is left still comes out, beginning with a discontinuity.
+    let mut saw_discont = false;
+    while let Some(sample) = h.sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {
+        saw_discont |= sample
+            .buffer()
+            .is_some_and(|b| b.flags().contains(gst::BufferFlags::DISCONT));
+    }
+    assert!(saw_discont);
+}

@@ -65,3 +65,17 @@ where
 {
     handle().spawn(future)
 }
+
+/// Run `future` on the I/O thread we are on, if any (a timer armed from a
+/// packet's path stays on the thread that will be awake for the next one
+/// instead of waking another), else on one of the pool.
+pub fn spawn_here<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(current) => current.spawn(future),
+        Err(_) => spawn(future),
+    }
+}

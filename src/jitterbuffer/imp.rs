@@ -42,6 +42,13 @@ const NO_CLOCK_RECHECK: Duration = Duration::from_millis(50);
 /// Below this latency output is pushed at once rather than with the
 /// pool's next tick (which may add up to [`output_pool::TICK`]).
 const BATCHING_MIN_LATENCY_MS: u32 = 100;
+/// Output that downstream does not take in time is dropped rather than
+/// queued without bound (a consumer slower than the stream): packets that
+/// waited longer than this or twice the latency, whichever is more, and
+/// anything beyond [`MAX_OUTPUT_QUEUE`] packets. They would be late for a
+/// synchronising sink anyway.
+const MIN_OUTPUT_AGE_LIMIT_NS: u64 = 1_000_000_000;
+const MAX_OUTPUT_QUEUE: usize = 16_384;
 /// Deactivation waits at most this long for a push in progress.
 const DEACTIVATE_WAIT: Duration = Duration::from_secs(2);
 
@@ -69,7 +76,8 @@ impl Default for Settings {
 }
 
 enum Output {
-    Buffer(gst::Buffer),
+    /// A packet and the running time it arrived at.
+    Buffer(gst::Buffer, u64),
     Event(gst::Event),
 }
 
@@ -94,7 +102,11 @@ struct Shared {
     payload_type: Option<u8>,
     ssrc: Option<u32>,
     warned_no_clock_rate: bool,
+    /// Output dropped because downstream did not take it in time.
+    dropped: u64,
+    discont_after_drop: bool,
     /// Copies of settings used on the data path (no second lock there).
+    latency_ns: u64,
     do_lost: bool,
     ts_offset: i64,
 }
@@ -116,6 +128,9 @@ impl Default for Shared {
             payload_type: None,
             ssrc: None,
             warned_no_clock_rate: false,
+            dropped: 0,
+            discont_after_drop: false,
+            latency_ns: DEFAULT_LATENCY_MS as u64 * 1_000_000,
             do_lost: DEFAULT_DO_LOST,
             ts_offset: DEFAULT_TS_OFFSET,
         }
@@ -138,7 +153,9 @@ impl Shared {
     /// discontinuity, a loss).
     fn queue_released(&mut self) -> bool {
         let mut urgent = false;
-        for released in self.released.drain(..) {
+        let mut latest = 0;
+        let mut released = std::mem::take(&mut self.released);
+        for released in released.drain(..) {
             match released {
                 Released::Packet {
                     item: mut buffer,
@@ -154,7 +171,8 @@ impl Shared {
                     if discont {
                         b.set_flags(gst::BufferFlags::DISCONT);
                     }
-                    self.queue.push_back(Output::Buffer(buffer));
+                    self.queue.push_back(Output::Buffer(buffer, arrival));
+                    latest = latest.max(arrival);
                 }
                 Released::Lost {
                     seq,
@@ -181,7 +199,24 @@ impl Shared {
                 }
             }
         }
+        self.released = released;
+        self.drop_stale_output(latest);
         urgent
+    }
+}
+
+impl Shared {
+    /// Bound the output queue (see [`MAX_OUTPUT_QUEUE`]); events stay.
+    fn drop_stale_output(&mut self, now: u64) {
+        let age_limit = (2 * self.latency_ns).max(MIN_OUTPUT_AGE_LIMIT_NS);
+        while let Some(Output::Buffer(_, arrival)) = self.queue.front() {
+            if self.queue.len() <= MAX_OUTPUT_QUEUE && arrival.saturating_add(age_limit) >= now {
+                break;
+            }
+            self.queue.pop_front();
+            self.dropped += 1;
+            self.discont_after_drop = true;
+        }
     }
 }
 
@@ -561,7 +596,7 @@ impl LightJitterBuffer {
             None => NO_CLOCK_RECHECK,
         };
         let weak = self.obj().downgrade();
-        runtime::spawn(async move {
+        runtime::spawn_here(async move {
             tokio::time::sleep(delay).await;
             if let Some(element) = weak.upgrade() {
                 element.imp().expire_due(deadline);
@@ -595,7 +630,7 @@ impl LightJitterBuffer {
     /// when more was queued meanwhile.
     fn run_output(&self) -> bool {
         let mut spare = self.spare.lock().unwrap();
-        {
+        let discont = {
             let mut shared = self.lock();
             if shared.flushing || shared.queue.is_empty() || shared.flow.is_err() {
                 shared.scheduled = false;
@@ -603,8 +638,9 @@ impl LightJitterBuffer {
             }
             std::mem::swap(&mut shared.queue, &mut *spare);
             shared.pushing = true;
-        }
-        let result = self.push_all(&mut spare);
+            std::mem::take(&mut shared.discont_after_drop)
+        };
+        let result = self.push_all(&mut spare, discont);
         spare.clear();
         drop(spare);
         let mut shared = self.lock();
@@ -636,7 +672,12 @@ impl LightJitterBuffer {
     }
 
     /// Push items in order: consecutive buffers as one list.
-    fn push_all(&self, items: &mut VecDeque<Output>) -> Result<gst::FlowSuccess, gst::FlowError> {
+    /// `discont`: output before these was dropped.
+    fn push_all(
+        &self,
+        items: &mut VecDeque<Output>,
+        mut discont: bool,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut list: Option<gst::BufferList> = None;
         let flush_list = |list: &mut Option<gst::BufferList>| match list.take() {
             Some(list) if list.len() == 1 => {
@@ -648,7 +689,10 @@ impl LightJitterBuffer {
         };
         for item in items.drain(..) {
             match item {
-                Output::Buffer(buffer) => {
+                Output::Buffer(mut buffer, _) => {
+                    if std::mem::take(&mut discont) {
+                        buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
+                    }
                     let list = list.get_or_insert_with(|| gst::BufferList::new_sized(16));
                     list.get_mut().expect("ours").add(buffer);
                 }
@@ -737,6 +781,7 @@ impl LightJitterBuffer {
             .field("num-late", late)
             .field("num-duplicates", duplicates)
             .field("num-resyncs", resyncs)
+            .field("num-dropped", shared.dropped)
             .field(
                 "num-held",
                 shared.reorder.as_ref().map_or(0, |r| r.held()) as u64,
@@ -827,6 +872,7 @@ impl ObjectImpl for LightJitterBuffer {
                 let latency = settings.latency_ms as u64 * 1_000_000;
                 drop(settings);
                 let mut shared = self.lock();
+                shared.latency_ns = latency;
                 shared.immediate = latency < BATCHING_MIN_LATENCY_MS as u64 * 1_000_000;
                 if let Some(reorder) = shared.reorder.as_mut() {
                     reorder.set_latency(latency);
@@ -974,6 +1020,7 @@ impl ElementImpl for LightJitterBuffer {
             shared.do_lost = do_lost;
             shared.ts_offset = ts_offset;
             shared.immediate = latency_ms < BATCHING_MIN_LATENCY_MS;
+            shared.latency_ns = latency_ms as u64 * 1_000_000;
         }
         let result = self.parent_change_state(transition)?;
         // Like rtpjitterbuffer: a live element, it cannot preroll.

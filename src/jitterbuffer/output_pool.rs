@@ -97,7 +97,7 @@ impl OutputPool {
         if std::mem::replace(&mut state.tick_armed, true) {
             return;
         }
-        runtime::spawn(async move {
+        runtime::spawn_here(async move {
             tokio::time::sleep(TICK).await;
             self.tick();
         });
