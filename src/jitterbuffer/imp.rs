@@ -48,7 +48,7 @@ const BATCHING_MIN_LATENCY_MS: u32 = 100;
 /// anything beyond [`MAX_OUTPUT_QUEUE`] packets. They would be late for a
 /// synchronising sink anyway.
 const MIN_OUTPUT_AGE_LIMIT_NS: u64 = 1_000_000_000;
-const MAX_OUTPUT_QUEUE: usize = 16_384;
+const MAX_OUTPUT_QUEUE: usize = 65_536;
 /// Deactivation waits at most this long for a push in progress.
 const DEACTIVATE_WAIT: Duration = Duration::from_secs(2);
 
