@@ -295,7 +295,9 @@ fn output_for_a_stalled_consumer_is_bounded() {
         s().get::<u64>("num-pushed").unwrap() == 2000
     }));
     let dropped = stats().get::<u64>("num-dropped").unwrap();
-    assert!(dropped >= 900, "dropped {dropped}");
+    // About 1000 are more than 1 s older than the newest; those the
+    // worker had already taken before it blocked are not dropped.
+    assert!(dropped >= 500, "dropped {dropped}");
     // What is left still comes out, beginning with a discontinuity.
     let mut saw_discont = false;
     while let Some(sample) = h.sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {

@@ -2,8 +2,8 @@
 //! output. The sink pad's chain function (the thread that pushes into
 //! `rtpbin`, for `rtspsrc2` the shared I/O runtime) only orders and
 //! timestamps packets in [`Reorder`] and queues what can leave; the
-//! process-wide [`output_pool`] pushes each stream's queue downstream as
-//! one buffer list, and loss deadlines are timers on the shared runtime.
+//! process-wide [`output_pool`] pushes each stream's queue downstream in
+//! one go, and loss deadlines are timers on the shared runtime.
 //! No thread belongs to a stream.
 
 use std::collections::VecDeque;
@@ -671,33 +671,26 @@ impl LightJitterBuffer {
         true
     }
 
-    /// Push items in order: consecutive buffers as one list.
+    /// Push items in order, one buffer at a time. Not as buffer lists:
+    /// GStreamer 1.22's depayloaders (rtpbasedepayload's list path) then
+    /// leave some outputs without a PTS (mp4mux: "Buffer has no PTS"; 3 of
+    /// 8 loaded runs of `eos_event_finishes_an_mp4_recording`, 0 of 8 with
+    /// single buffers).
     /// `discont`: output before these was dropped.
     fn push_all(
         &self,
         items: &mut VecDeque<Output>,
         mut discont: bool,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut list: Option<gst::BufferList> = None;
-        let flush_list = |list: &mut Option<gst::BufferList>| match list.take() {
-            Some(list) if list.len() == 1 => {
-                let buffer = list.get(0).expect("one buffer").to_owned();
-                self.srcpad.push(buffer)
-            }
-            Some(list) => self.srcpad.push_list(list),
-            None => Ok(gst::FlowSuccess::Ok),
-        };
         for item in items.drain(..) {
             match item {
                 Output::Buffer(mut buffer, _) => {
                     if std::mem::take(&mut discont) {
                         buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
                     }
-                    let list = list.get_or_insert_with(|| gst::BufferList::new_sized(16));
-                    list.get_mut().expect("ours").add(buffer);
+                    self.srcpad.push(buffer)?;
                 }
                 Output::Event(event) => {
-                    flush_list(&mut list)?;
                     let eos = event.type_() == gst::EventType::Eos;
                     self.srcpad.push_event(event);
                     if eos {
@@ -706,7 +699,7 @@ impl LightJitterBuffer {
                 }
             }
         }
-        flush_list(&mut list)
+        Ok(gst::FlowSuccess::Ok)
     }
 
     /// `sink_rtcp`: sender reports of our SSRC become `handle-sync`, from
