@@ -294,16 +294,19 @@ fn output_for_a_stalled_consumer_is_bounded() {
     assert!(wait_for(Duration::from_secs(5), move || {
         s().get::<u64>("num-pushed").unwrap() == 2000
     }));
+    // How many the worker took before it blocked in the full appsink
+    // depends on timing; what reached the queue after that beyond 1 s of
+    // age is dropped, and every packet is either delivered or counted.
     let dropped = stats().get::<u64>("num-dropped").unwrap();
-    // About 1000 are more than 1 s older than the newest; those the
-    // worker had already taken before it blocked are not dropped.
-    assert!(dropped >= 500, "dropped {dropped}");
-    // What is left still comes out, beginning with a discontinuity.
+    assert!(dropped > 0, "nothing dropped");
     let mut saw_discont = false;
+    let mut delivered = 0u64;
     while let Some(sample) = h.sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {
+        delivered += 1;
         saw_discont |= sample
             .buffer()
             .is_some_and(|b| b.flags().contains(gst::BufferFlags::DISCONT));
     }
+    assert_eq!(delivered + dropped, 2000);
     assert!(saw_discont);
 }
