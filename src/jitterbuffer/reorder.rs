@@ -47,7 +47,6 @@ const RESTART_RUN: u32 = 3;
 pub enum Released<T> {
     Packet {
         item: T,
-        seq: u16,
         pts: u64,
         /// Running time it arrived at.
         arrival: u64,
@@ -83,7 +82,6 @@ pub struct Stats {
 
 struct Held<T> {
     item: T,
-    seq: u16,
     pts: u64,
     arrival: u64,
 }
@@ -184,19 +182,13 @@ impl<T> Reorder<T> {
         }
         self.restart_run = (0, None);
 
+        let held = Held { item, pts, arrival };
         if ext == next && self.held.is_empty() {
-            // The common case, in order with nothing waiting: straight out.
+            // The common case, in order with nothing waiting: straight
+            // out, without a round trip through the map.
             self.seqs.advance(ext);
             self.next = Some(ext + 1);
-            self.stats.pushed += 1;
-            self.last_pts = Some(pts);
-            out.push(Released::Packet {
-                item,
-                seq,
-                pts,
-                arrival,
-                discont: std::mem::take(&mut self.discont),
-            });
+            self.emit(held, out);
             return Verdict::Accepted;
         }
         if self.held.contains_key(&ext) {
@@ -204,15 +196,7 @@ impl<T> Reorder<T> {
             return Verdict::Duplicate;
         }
         self.seqs.advance(ext);
-        self.held.insert(
-            ext,
-            Held {
-                item,
-                seq,
-                pts,
-                arrival,
-            },
-        );
+        self.held.insert(ext, held);
         self.release_ready(out);
         while self.held.len() > self.limits.max_held {
             self.give_up_first_gap(out);
@@ -272,18 +256,21 @@ impl<T> Reorder<T> {
                 break;
             }
             let held = entry.remove();
-            self.stats.pushed += 1;
-            self.last_pts = Some(held.pts);
-            out.push(Released::Packet {
-                item: held.item,
-                seq: held.seq,
-                pts: held.pts,
-                arrival: held.arrival,
-                discont: std::mem::take(&mut self.discont),
-            });
+            self.emit(held, out);
             next += 1;
         }
         self.next = Some(next);
+    }
+
+    fn emit(&mut self, held: Held<T>, out: &mut Vec<Released<T>>) {
+        self.stats.pushed += 1;
+        self.last_pts = Some(held.pts);
+        out.push(Released::Packet {
+            item: held.item,
+            pts: held.pts,
+            arrival: held.arrival,
+            discont: std::mem::take(&mut self.discont),
+        });
     }
 
     fn give_up_first_gap(&mut self, out: &mut Vec<Released<T>>) {

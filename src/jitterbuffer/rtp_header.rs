@@ -4,7 +4,6 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpHeader {
-    pub marker: bool,
     pub payload_type: u8,
     pub seq: u16,
     pub rtptime: u32,
@@ -17,7 +16,6 @@ pub fn parse_rtp(data: &[u8]) -> Option<RtpHeader> {
         return None;
     }
     Some(RtpHeader {
-        marker: data[1] & 0x80 != 0,
         payload_type: data[1] & 0x7f,
         seq: u16::from_be_bytes([data[2], data[3]]),
         rtptime: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
@@ -71,7 +69,6 @@ mod tests {
         assert_eq!(
             parse_rtp(&packet),
             Some(RtpHeader {
-                marker: true,
                 payload_type: 96,
                 seq: 0x1234,
                 rtptime: 0x1000,
