@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 pub(crate) mod imp;
+mod packet_pool;
 mod session;
 mod settings;
 mod streams;

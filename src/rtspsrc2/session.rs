@@ -806,7 +806,7 @@ impl ChannelBatch {
             }
             match channels.get(*channel as usize) {
                 Some(Some((output, false))) => output.push_rtp_batch(packets.drain(..)),
-                Some(Some((output, true))) => packets.drain(..).for_each(|p| output.push_rtcp(p)),
+                Some(Some((output, true))) => packets.drain(..).for_each(|p| output.push_rtcp(&p)),
                 _ => {
                     unknown.push(*channel);
                     packets.clear();
@@ -821,11 +821,11 @@ impl ChannelBatch {
 fn route(channels: &[Option<(Arc<StreamOutput>, bool)>], channel: u8, payload: Bytes) -> bool {
     match channels.get(channel as usize) {
         Some(Some((output, false))) => {
-            output.push_rtp(payload);
+            output.push_rtp(&payload);
             true
         }
         Some(Some((output, true))) => {
-            output.push_rtcp(payload);
+            output.push_rtcp(&payload);
             true
         }
         _ => false,
@@ -925,17 +925,17 @@ async fn receive_udp(pair: UdpPair, output: Arc<StreamOutput>) {
                 // Everything waiting in the socket goes to rtpbin as one
                 // list; stopping before WouldBlock keeps the socket ready.
                 while batch.len() < MAX_BATCH {
-                    match recv_now(&pair.rtp) {
+                    match recv_now(&pair.rtp, &output) {
                         Some(packet) => batch.push(packet),
                         None => break,
                     }
                 }
-                output.push_rtp_batch(batch.drain(..));
+                output.push_rtp_buffers(batch.drain(..));
             }
             ready = pair.rtcp.readable() => {
                 if ready.is_err() { return; }
-                while let Some(packet) = recv_now(&pair.rtcp) {
-                    output.push_rtcp(packet);
+                while let Some(packet) = recv_now(&pair.rtcp, &output) {
+                    output.push_rtcp_buffer(packet);
                 }
             }
         }
@@ -949,15 +949,16 @@ thread_local! {
     static RECEIVE_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65536]);
 }
 
-/// One datagram if one is waiting, copied out at its exact size.
-fn recv_now(socket: &tokio::net::UdpSocket) -> Option<Bytes> {
+/// One datagram if one is waiting, copied into a buffer of the stream's
+/// pool.
+fn recv_now(socket: &tokio::net::UdpSocket, output: &StreamOutput) -> Option<gst::Buffer> {
     RECEIVE_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         loop {
             match socket.try_recv(&mut buffer) {
                 // Hole-punch echoes and empty datagrams carry nothing.
                 Ok(n) if n < 4 => continue,
-                Ok(n) => return Some(Bytes::copy_from_slice(&buffer[..n])),
+                Ok(n) => return Some(output.packet_buffer(&buffer[..n])),
                 Err(_) => return None,
             }
         }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use gst::prelude::*;
 use rtspclient_protocol::message::encode_interleaved;
 
+use super::packet_pool::PacketPool;
 use crate::driver::connection::Writer;
 
 /// The clock snapshot taken when the element goes to PLAYING; packets are
@@ -115,6 +116,7 @@ pub struct StreamOutput {
     rtcp_target: Arc<Mutex<Option<RtcpTarget>>>,
     rtcp_sink: Option<gst::Pad>,
     accept: AtomicBool,
+    pool: PacketPool,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
 }
@@ -196,6 +198,7 @@ impl StreamOutput {
             rtcp_target,
             rtcp_sink: rtcp_out_sink,
             accept: AtomicBool::new(true),
+            pool: PacketPool::new(),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
         }))
@@ -219,19 +222,28 @@ impl StreamOutput {
         *self.rtcp_target.lock().unwrap() = target;
     }
 
-    pub fn push_rtp(&self, data: Bytes) {
+    pub fn push_rtp(&self, data: &[u8]) {
         self.push_rtp_batch(std::iter::once(data));
     }
 
-    /// Push packets that arrived together (one socket read) as one buffer
-    /// list: rtpbin then takes its locks and wakes its jitterbuffer thread
-    /// once per batch instead of once per packet, which is most of the
-    /// per-packet cost (futex wake-ups and context switches).
-    pub fn push_rtp_batch(&self, packets: impl IntoIterator<Item = Bytes>) {
+    /// Push packets that arrived together (one socket read), each in a
+    /// buffer from this stream's pool.
+    pub fn push_rtp_batch<P: AsRef<[u8]>>(&self, packets: impl IntoIterator<Item = P>) {
+        self.push_rtp_buffers(packets.into_iter().map(|p| self.packet_buffer(p.as_ref())));
+    }
+
+    /// A buffer for one received packet, from this stream's pool: receive
+    /// paths that copy out of a shared read buffer anyway copy into this.
+    pub fn packet_buffer(&self, data: &[u8]) -> gst::Buffer {
+        self.pool.buffer(data)
+    }
+
+    /// Like [`Self::push_rtp_batch`], for packets already in buffers.
+    pub fn push_rtp_buffers(&self, packets: impl IntoIterator<Item = gst::Buffer>) {
         let mut bytes = 0;
         let mut count = 0;
         let packets = packets.into_iter().inspect(|p| {
-            bytes += p.len() as u64;
+            bytes += p.size() as u64;
             count += 1;
         });
         self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), packets);
@@ -239,12 +251,16 @@ impl StreamOutput {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn push_rtcp(&self, data: Bytes) {
+    pub fn push_rtcp(&self, data: &[u8]) {
+        self.push_rtcp_buffer(self.packet_buffer(data));
+    }
+
+    pub fn push_rtcp_buffer(&self, packet: gst::Buffer) {
         self.push(
             &self.rtcp_pad,
             &self.rtcp_state,
             || gst::Caps::new_empty_simple("application/x-rtcp"),
-            std::iter::once(data),
+            std::iter::once(packet),
         );
     }
 
@@ -256,7 +272,7 @@ impl StreamOutput {
         pad: &gst::Pad,
         state: &Mutex<PadState>,
         caps: impl FnOnce() -> gst::Caps,
-        packets: impl Iterator<Item = Bytes>,
+        packets: impl Iterator<Item = gst::Buffer>,
     ) {
         if !self.accept.load(Ordering::Acquire) {
             return;
@@ -281,30 +297,23 @@ impl StreamOutput {
                 pad.push_event(gst::event::Caps::new(&caps));
             }
         }
-        let stamp = |data: Bytes| {
-            let mut buffer = gst::Buffer::from_slice(data);
-            let b = buffer.get_mut().expect("new buffer is writable");
+        let stamp = |mut buffer: gst::Buffer| {
+            let b = buffer.make_mut();
             b.set_dts(now);
             b.set_pts(now);
             buffer
         };
-        let mut packets = packets.peekable();
-        let Some(first) = packets.next() else { return };
+        // One buffer at a time, not as a buffer list: rtpbin's rtpsession
+        // has no list function, so GStreamer splits the list there and each
+        // buffer reaches the jitterbuffer with the list still holding a
+        // reference. Setting its timestamps then copies every packet.
         // Flow errors (flushing, not-linked while the pipeline shuts down)
         // are not ours to report: rtpbin posts its own errors.
-        if packets.peek().is_none() {
-            let _ = pad.push(stamp(first));
-            return;
-        }
-        let mut list = gst::BufferList::new();
-        {
-            let list = list.get_mut().expect("new list is writable");
-            list.add(stamp(first));
-            for data in packets {
-                list.add(stamp(data));
+        for packet in packets {
+            if pad.push(stamp(packet)).is_err() {
+                return;
             }
         }
-        let _ = pad.push_list(list);
     }
 
     /// Send EOS into rtpbin so it reaches the stream's pad (server TEARDOWN).
@@ -317,6 +326,7 @@ impl StreamOutput {
     pub fn shutdown(&self) {
         self.accept.store(false, Ordering::Release);
         self.set_rtcp_target(None);
+        self.pool.stop();
         let _ = self.rtp_pad.set_active(false);
         let _ = self.rtcp_pad.set_active(false);
         if let Some(sink) = &self.rtcp_sink {
