@@ -7,6 +7,7 @@
 //! No thread belongs to a stream.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -247,6 +248,9 @@ pub struct LightJitterBuffer {
     push_done: Condvar,
     /// The pool worker's second queue, swapped with the shared one.
     spare: Mutex<VecDeque<Output>>,
+    /// Length of the output queue the last time it changed, for readers
+    /// that must not take the lock (see [`Self::backlog`]).
+    backlog: AtomicUsize,
     job: OnceLock<Arc<dyn Job>>,
 }
 
@@ -338,6 +342,7 @@ impl ObjectSubclass for LightJitterBuffer {
             shared: Mutex::new(Shared::default()),
             push_done: Condvar::new(),
             spare: Mutex::new(VecDeque::new()),
+            backlog: AtomicUsize::new(0),
             job: OnceLock::new(),
         }
     }
@@ -458,9 +463,18 @@ impl LightJitterBuffer {
             reorder.push(rtp.seq, rtp.rtptime, arrival, buffer, released);
         }
         let urgent = shared.queue_released();
+        self.backlog.store(shared.queue.len(), Ordering::Relaxed);
         self.schedule_output(&mut shared, urgent);
         self.arm_deadline(&mut shared);
         shared.flow
+    }
+
+    /// Output waiting for the pool worker. A receive path that can slow
+    /// its sender (TCP) reads less while this is high, so a consumer that
+    /// cannot keep up slows the server down instead of its packets being
+    /// dropped here after a second in the queue.
+    pub(crate) fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -640,6 +654,7 @@ impl LightJitterBuffer {
                 return false;
             }
             std::mem::swap(&mut shared.queue, &mut *spare);
+            self.backlog.store(0, Ordering::Relaxed);
             shared.pushing = true;
             std::mem::take(&mut shared.discont_after_drop)
         };

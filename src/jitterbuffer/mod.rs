@@ -37,6 +37,14 @@ glib::wrapper! {
     pub struct LightJitterBuffer(ObjectSubclass<imp::LightJitterBuffer>) @extends gst::Element, gst::Object;
 }
 
+impl LightJitterBuffer {
+    /// Output packets waiting for the output worker, read without locking.
+    pub(crate) fn backlog(&self) -> usize {
+        use gst::subclass::prelude::ObjectSubclassIsExt;
+        self.imp().backlog()
+    }
+}
+
 /// Timestamping modes; the values are `rtpbin`'s `buffer-mode` values so
 /// that `rtpbin` can set this element's `mode` like `rtpjitterbuffer`'s.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]

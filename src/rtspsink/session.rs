@@ -583,8 +583,12 @@ impl RecordSession {
                     }
                     // Every stream ended and we were only waiting for the
                     // RTCP BYE to go out: a server that closes now has all
-                    // the data (ffmpeg's listen mode ends on BYE).
-                    Err(_) if all_eos => {
+                    // the data (ffmpeg's listen mode ends on BYE). rtpbin
+                    // sends a stream's BYE when EOS passes its session, and
+                    // that can reach ffmpeg before the same EOS reaches our
+                    // sender: BYE sent on every stream also means that all
+                    // their RTP was written before it.
+                    Err(_) if all_eos || streams.iter().all(|s| s.sender.rtcp_eos()) => {
                         gst::debug!(CAT, "The server closed the connection after the end of all streams");
                         return Ok(streams.iter().find_map(|s| s.sender.eos()));
                     }

@@ -21,6 +21,7 @@ use crate::driver::runtime;
 use crate::driver::udp::{UdpOptions, parse_port_range};
 use crate::element_config;
 use crate::element_error::post_client_error;
+use crate::jitterbuffer::LightJitterBuffer;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -563,11 +564,17 @@ impl RtspSrc2 {
             // Made through its factory (registered by this plugin) so that
             // applications see what it is; None would fall back to
             // rtpjitterbuffer.
-            rtpbin.connect("request-jitterbuffer", false, |_args| {
-                gst::ElementFactory::make("rtplightjitterbuffer")
+            let weak = self.obj().downgrade();
+            rtpbin.connect("request-jitterbuffer", false, move |args| {
+                let jitterbuffer = gst::ElementFactory::make("rtplightjitterbuffer")
                     .build()
-                    .ok()
-                    .map(|e| e.to_value())
+                    .ok()?;
+                if let (Some(element), Ok(session)) = (weak.upgrade(), args[1].get::<u32>()) {
+                    element
+                        .imp()
+                        .attach_jitterbuffer(session as usize, &jitterbuffer);
+                }
+                Some(jitterbuffer.to_value())
             });
         }
 
@@ -749,6 +756,17 @@ impl RtspSrc2 {
         rtpbin.set_property("ignore-pt", single_payload);
         gst::debug!(CAT, imp = self, "Stream {index} caps {}", output.caps());
         Ok(output)
+    }
+
+    /// Let the stream's receive path see its jitterbuffer's backlog.
+    fn attach_jitterbuffer(&self, session: usize, jitterbuffer: &gst::Element) {
+        let state = self.state.lock().unwrap();
+        if let (Some(Some(output)), Some(jitterbuffer)) = (
+            state.streams.get(session),
+            jitterbuffer.downcast_ref::<LightJitterBuffer>(),
+        ) {
+            output.set_jitterbuffer(jitterbuffer.clone());
+        }
     }
 
     fn caps_for_pt(&self, session: usize, pt: u32) -> Option<gst::Caps> {

@@ -19,6 +19,7 @@ use rtspclient_protocol::message::encode_interleaved;
 
 use super::packet_pool::PacketPool;
 use crate::driver::connection::Writer;
+use crate::jitterbuffer::LightJitterBuffer;
 
 /// The clock snapshot taken when the element goes to PLAYING; packets are
 /// stamped with the running time of their arrival, like `udpsrc`
@@ -117,6 +118,8 @@ pub struct StreamOutput {
     rtcp_sink: Option<gst::Pad>,
     accept: AtomicBool,
     pool: PacketPool,
+    /// The light jitterbuffer rtpbin made for this stream, if it uses one.
+    jitterbuffer: Mutex<Option<LightJitterBuffer>>,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
 }
@@ -199,6 +202,7 @@ impl StreamOutput {
             rtcp_sink: rtcp_out_sink,
             accept: AtomicBool::new(true),
             pool: PacketPool::new(),
+            jitterbuffer: Mutex::new(None),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
         }))
@@ -216,6 +220,20 @@ impl StreamOutput {
         if !state.need_events {
             state.pending_caps = Some(caps);
         }
+    }
+
+    pub fn set_jitterbuffer(&self, jitterbuffer: LightJitterBuffer) {
+        *self.jitterbuffer.lock().unwrap() = Some(jitterbuffer);
+    }
+
+    /// Packets waiting for the jitterbuffer's output worker (0 with
+    /// `rtpjitterbuffer`, which queues on its own thread).
+    pub fn output_backlog(&self) -> usize {
+        self.jitterbuffer
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, LightJitterBuffer::backlog)
     }
 
     pub fn set_rtcp_target(&self, target: Option<RtcpTarget>) {
@@ -327,6 +345,7 @@ impl StreamOutput {
         self.accept.store(false, Ordering::Release);
         self.set_rtcp_target(None);
         self.pool.stop();
+        self.jitterbuffer.lock().unwrap().take();
         let _ = self.rtp_pad.set_active(false);
         let _ = self.rtcp_pad.set_active(false);
         if let Some(sink) = &self.rtcp_sink {
