@@ -463,7 +463,6 @@ impl LightJitterBuffer {
             reorder.push(rtp.seq, rtp.rtptime, arrival, buffer, released);
         }
         let urgent = shared.queue_released();
-        self.backlog.store(shared.queue.len(), Ordering::Relaxed);
         self.schedule_output(&mut shared, urgent);
         self.arm_deadline(&mut shared);
         shared.flow
@@ -590,7 +589,10 @@ impl LightJitterBuffer {
     }
 
     /// Hand our queue to the output pool unless it is there already.
+    /// Every path that queues output comes through here, so this is also
+    /// where the lock-free [`Self::backlog`] is brought up to date.
     fn schedule_output(&self, shared: &mut Shared, urgent: bool) {
+        self.backlog.store(shared.queue.len(), Ordering::Relaxed);
         if shared.queue.is_empty() || shared.scheduled || shared.flushing {
             return;
         }

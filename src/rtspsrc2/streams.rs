@@ -321,10 +321,10 @@ impl StreamOutput {
             b.set_pts(now);
             buffer
         };
-        // One buffer at a time, not as a buffer list: rtpbin's rtpsession
-        // has no list function, so GStreamer splits the list there and each
-        // buffer reaches the jitterbuffer with the list still holding a
-        // reference. Setting its timestamps then copies every packet.
+        // One buffer at a time, not as a buffer list: inside rtpbin the
+        // list is split into single buffers while it still holds a
+        // reference to each, so the jitterbuffer's timestamping copied
+        // every packet (GST_DEBUG showed a make_writable copy per buffer).
         // Flow errors (flushing, not-linked while the pipeline shuts down)
         // are not ours to report: rtpbin posts its own errors.
         for packet in packets {
