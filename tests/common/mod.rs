@@ -172,10 +172,18 @@ fn run_bus(
 ) -> Outcome {
     let deadline = Instant::now() + timeout;
     let bus = pipeline.bus().expect("pipeline without bus");
-    // Idempotent when the pipeline is already (going to) PLAYING.
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        // The reason is usually posted as an ERROR message; report it.
+    // A pipeline already in PLAYING is left alone: GstBin fails even a
+    // PLAYING -> PLAYING change when a child posts an ERROR meanwhile, and
+    // callers waiting for that very error would lose the race.
+    let (_, current, pending) = pipeline.state(gst::ClockTime::ZERO);
+    let already_playing = current == gst::State::Playing && pending == gst::State::VoidPending;
+    if !already_playing && pipeline.set_state(gst::State::Playing).is_err() {
+        // The reason is usually posted as an ERROR message; the caller
+        // sees it too.
         while let Some(msg) = bus.pop() {
+            if f(&msg) == Control::Stop {
+                return Outcome::Stopped;
+            }
             if let gst::MessageView::Error(err) = msg.view() {
                 return error_outcome(err);
             }
