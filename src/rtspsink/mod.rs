@@ -3,6 +3,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod datagrams;
 pub(crate) mod imp;
 mod payloader;
 mod sender;

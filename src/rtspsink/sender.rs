@@ -35,9 +35,10 @@ use gst::prelude::*;
 use rtspclient_protocol::message::encode_interleaved;
 use tokio::sync::{Notify, watch};
 
+use super::datagrams::{Segmentation, send_datagrams};
 use super::imp::CAT;
 use super::settings::Backpressure;
-use super::wire::{MappedPackets, Packets, send_datagrams, send_when_writable};
+use super::wire::{MappedPackets, Packets, send_when_writable};
 use crate::driver::connection::{SendError, Writer};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::runtime;
@@ -276,6 +277,8 @@ pub struct UdpRoute {
     pub rtcp_socket: Arc<tokio::net::UdpSocket>,
     pub rtp: SocketAddr,
     pub rtcp: SocketAddr,
+    /// Whether RTP may go out as segmented messages (see `datagrams`).
+    pub segmentation: Segmentation,
 }
 
 /// Where a stream is before RECORD, as the record task sees it.
@@ -901,7 +904,13 @@ impl StreamSender {
         let dest = socket2::SockAddr::from(udp.rtp);
         let mut next = 0;
         while next < datagrams.len() {
-            let (sent, err) = send_datagrams(&udp.rtp_socket, &dest, &slices, &datagrams[next..]);
+            let (sent, err) = send_datagrams(
+                &udp.rtp_socket,
+                &dest,
+                &slices,
+                &datagrams[next..],
+                &udp.segmentation,
+            );
             next += sent;
             let Some(err) = err else { break };
             let datagram = &slices[datagrams[next].clone()];

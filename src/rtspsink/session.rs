@@ -20,6 +20,7 @@ use rtspclient_protocol::url::{RtspUrl, join_control, join_control_rfc3986, reso
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::datagrams::Segmentation;
 use super::imp::CAT;
 use super::sender::{Control, Readiness, Reporter, Route, StreamSender, UdpRoute};
 use super::settings::Protocol;
@@ -699,6 +700,7 @@ fn udp_route(pair: UdpPair, rtp: SocketAddr, rtcp: SocketAddr) -> Result<UdpRout
         rtcp_socket: pair.rtcp,
         rtp,
         rtcp,
+        segmentation: Segmentation::new(),
     })
 }
 

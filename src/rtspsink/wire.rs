@@ -6,8 +6,8 @@
 //! list. Mapping such a buffer whole makes GStreamer merge (allocate and
 //! copy) its memories, for every packet; here each memory is mapped on its
 //! own and handed to the kernel as an I/O slice, and a list goes out with
-//! one `sendmsg` (TCP, the interleaved frames back to back) or one
-//! `sendmmsg` (UDP, one datagram per packet), as C's `multiudpsink` does.
+//! one `sendmsg` (TCP, the interleaved frames back to back) or, over UDP,
+//! as few messages as `datagrams` can make of it.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -157,86 +157,6 @@ impl<'a> MappedPackets<'a> {
         }
         (slices, ranges)
     }
-}
-
-/// Send datagrams (each a range of `slices`) to `dest` without blocking.
-/// Returns how many were sent and, if not all, why the next one was not:
-/// `WouldBlock` when the socket buffer is full, or another error that
-/// belongs to that datagram (or to an earlier one: ICMP errors).
-pub fn send_datagrams(
-    socket: &std::net::UdpSocket,
-    dest: &socket2::SockAddr,
-    slices: &[IoSlice<'_>],
-    datagrams: &[Range<usize>],
-) -> (usize, Option<io::Error>) {
-    #[cfg(target_os = "linux")]
-    {
-        send_datagrams_mmsg(socket, dest, slices, datagrams)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let socket = socket2::SockRef::from(socket);
-        for (sent, range) in datagrams.iter().enumerate() {
-            if let Err(err) = socket.send_to_vectored(&slices[range.clone()], dest) {
-                return (sent, Some(err));
-            }
-        }
-        (datagrams.len(), None)
-    }
-}
-
-/// `sendmmsg`: one system call for a whole buffer list.
-#[cfg(target_os = "linux")]
-fn send_datagrams_mmsg(
-    socket: &std::net::UdpSocket,
-    dest: &socket2::SockAddr,
-    slices: &[IoSlice<'_>],
-    datagrams: &[Range<usize>],
-) -> (usize, Option<io::Error>) {
-    use std::os::fd::AsRawFd;
-
-    // The kernel takes at most UIO_MAXIOV (1024) messages per call.
-    const MAX_MESSAGES: usize = 1024;
-    let mut headers: Vec<libc::mmsghdr> = datagrams
-        .iter()
-        .map(|range| {
-            let iov = &slices[range.clone()];
-            // SAFETY: all-zero is a valid mmsghdr (null pointers, zero
-            // lengths); the fields that matter are set below.
-            let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            header.msg_hdr.msg_name = dest.as_ptr() as *mut libc::c_void;
-            header.msg_hdr.msg_namelen = dest.len();
-            // IoSlice is ABI-compatible with iovec on Unix (std guarantee).
-            header.msg_hdr.msg_iov = iov.as_ptr() as *mut libc::iovec;
-            header.msg_hdr.msg_iovlen = iov.len() as _;
-            header
-        })
-        .collect();
-    let mut sent = 0;
-    while sent < headers.len() {
-        let count = (headers.len() - sent).min(MAX_MESSAGES);
-        // SAFETY: `headers[sent..sent + count]` are initialised mmsghdrs
-        // whose pointers (`dest`, `slices` and the memory they point to)
-        // outlive this call; the kernel only reads them and writes
-        // `msg_len`.
-        let result = unsafe {
-            libc::sendmmsg(
-                socket.as_raw_fd(),
-                headers[sent..].as_mut_ptr(),
-                count as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if result < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return (sent, Some(err));
-        }
-        sent += result as usize;
-    }
-    (sent, None)
 }
 
 /// Send one datagram on a socket that is not registered with the reactor,
