@@ -123,7 +123,9 @@ impl Plan {
 }
 
 /// Whole-machine busy and total jiffies (/proc/stat).
-fn machine_jiffies() -> (u64, u64) {
+/// Busy and total jiffies of all CPUs, and the steal among the busy ones
+/// (time the hypervisor gave this VM's CPUs to someone else).
+fn machine_jiffies() -> (u64, u64, u64) {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let v: Vec<u64> = s
         .lines()
@@ -134,11 +136,11 @@ fn machine_jiffies() -> (u64, u64) {
         .filter_map(|x| x.parse().ok())
         .collect();
     if v.len() < 8 {
-        return (0, 0);
+        return (0, 0, 0);
     }
     let idle = v[3] + v[4];
     let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    (busy, busy + idle)
+    (busy, busy + idle, v[7])
 }
 
 fn pid_ticks(pid: u32) -> u64 {
@@ -165,7 +167,7 @@ fn loadavg() -> f64 {
 #[derive(Clone, Copy)]
 struct LoadSnap {
     at: Instant,
-    machine: (u64, u64),
+    machine: (u64, u64, u64),
     server: u64,
 }
 
@@ -179,13 +181,16 @@ impl LoadSnap {
     }
 
     /// Busy cores of the machine and of the server between `self` and
-    /// `later`.
-    fn cores(&self, later: &LoadSnap) -> (f64, f64) {
+    /// `later`, and how many of the machine's were stolen.
+    fn cores(&self, later: &LoadSnap) -> (f64, f64, f64) {
         let hz = procstat::clock_ticks();
         let wall = (later.at - self.at).as_secs_f64().max(1e-3);
-        let machine = (later.machine.0 - self.machine.0) as f64 / hz / wall;
-        let server = later.server.saturating_sub(self.server) as f64 / hz / wall;
-        (machine, server)
+        let per_s = |a: u64, b: u64| b.saturating_sub(a) as f64 / hz / wall;
+        (
+            per_s(self.machine.0, later.machine.0),
+            per_s(self.server, later.server),
+            per_s(self.machine.2, later.machine.2),
+        )
     }
 }
 
@@ -406,12 +411,14 @@ impl Runner {
         let mut result = result.unwrap_or(Value::Null);
         let last = last.unwrap_or_else(|| LoadSnap::take(spid));
         wait_exit(&mut child, Duration::from_secs(40));
-        let (machine, server) = first.cores(&last);
+        let (machine, server, steal) = first.cores(&last);
         let own = result["cpu_cores"].as_f64().unwrap_or(0.0);
         result["conditions"] = json!({
             "machine_busy_cores": machine,
             "server_cores": server,
             "other_cores": (machine - server - own).max(0.0),
+            // Part of other_cores: the hypervisor's.
+            "steal_cores": steal,
             "loadavg": loadavg(),
         });
         // Publishing to the light endpoint, or playing from the light
@@ -476,7 +483,7 @@ impl Runner {
         while Instant::now() < end {
             let a = LoadSnap::take(self.server.pid());
             std::thread::sleep(Duration::from_secs(1));
-            let (machine, server) = a.cores(&LoadSnap::take(self.server.pid()));
+            let (machine, server, _) = a.cores(&LoadSnap::take(self.server.pid()));
             other = (machine - server).max(0.0);
             if other < 0.3 {
                 break;

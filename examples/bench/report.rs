@@ -682,8 +682,9 @@ pub fn markdown(results: &Value) -> String {
                 let other = r["conditions"]["other_cores"].as_f64().unwrap_or(0.0);
                 if other > 0.25 {
                     busy.push(format!(
-                        "{key} {el} {}: {other:.2} cores",
-                        r["nominal_mbps"]
+                        "{key} {el} {}: {other:.2} cores{}",
+                        r["nominal_mbps"],
+                        steal_note(r)
                     ));
                 }
             }
@@ -694,24 +695,33 @@ pub fn markdown(results: &Value) -> String {
             let other = r["conditions"]["other_cores"].as_f64().unwrap_or(0.0);
             if other > 0.25 {
                 busy.push(format!(
-                    "{} {} {} {}: {:.2} cores",
+                    "{} {} {} {}: {:.2} cores{}",
                     key,
                     r["element"].as_str().unwrap_or("?"),
                     r["protocol"].as_str().unwrap_or("?"),
                     r["label"].as_str().unwrap_or(""),
-                    other
+                    other,
+                    steal_note(r)
                 ));
             }
         }
     }
     let _ = writeln!(
         o,
-        "Conditions: other processes (not the client, not the server) used more than 0.25 of a core during {} of the measurement windows{}{}\n",
+        "Conditions: other processes (not the client, not the server) or the hypervisor (steal: CPU time given to other VMs) took more than 0.25 of a core during {} of the measurement windows{}{}\n",
         busy.len(),
         if busy.is_empty() { "." } else { ": " },
         busy.join("; ")
     );
     o
+}
+
+/// " (steal N)" when the hypervisor took a noticeable part of the cores.
+fn steal_note(r: &Value) -> String {
+    match r["conditions"]["steal_cores"].as_f64() {
+        Some(steal) if steal >= 0.05 => format!(" (steal {steal:.2})"),
+        _ => String::new(),
+    }
 }
 
 fn bars(a: Option<f64>, b: Option<f64>) -> Vec<Bar> {

@@ -126,14 +126,9 @@ impl PacketPool {
             && let Ok(mut buffer) = pool.acquire_buffer(None)
         {
             let b = buffer.get_mut().expect("a pooled buffer is ours alone");
-            let copied = match b.map_writable() {
-                Ok(mut map) => {
-                    map[..data.len()].copy_from_slice(data);
-                    true
-                }
-                Err(_) => false,
-            };
-            if copied {
+            // gst_buffer_fill maps the one memory directly; mapping the
+            // buffer costs a memory ref/unref and more checks per packet.
+            if b.copy_from_slice(0, data).is_ok() {
                 b.set_size(data.len());
                 return buffer;
             }
