@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,25 @@ use gst::prelude::*;
 
 fn init() {
     common::init_plugin();
+}
+
+/// Counts the buffers without PTS that reach `element`'s `pad`.
+fn count_untimed(pipeline: &gst::Pipeline, element: &str, pad: &str) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    let pad = pipeline
+        .by_name(element)
+        .and_then(|e| e.static_pad(pad))
+        .expect("pad to watch");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer()
+            && buffer.pts().is_none()
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    count
 }
 
 fn player(url: &str, protocols: &str) -> (gst::Pipeline, gst::Element, MediaCounters) {
@@ -333,10 +352,15 @@ fn eos_event_finishes_an_mp4_recording() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("out.mp4");
     let pipeline = common::parse_pipeline(&format!(
-        "rtspsrc2 location={} protocols=tcp ! rtph264depay ! h264parse ! mp4mux ! filesink location={}",
+        "rtspsrc2 location={} protocols=tcp ! rtph264depay name=depay ! h264parse name=parse ! mp4mux ! filesink location={}",
         server.url(paths::H264),
         file.display()
     ));
+    // Buffers without PTS, counted where they leave rtspsrc2 and where
+    // they leave the depayloader: mp4mux refuses them ("Buffer has no
+    // PTS", seen once in CI), and these say whose they were.
+    let untimed_from_src = count_untimed(&pipeline, "depay", "sink");
+    let untimed_from_depay = count_untimed(&pipeline, "parse", "sink");
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     // Let about a second of video arrive, bounded.
@@ -353,7 +377,16 @@ fn eos_event_finishes_an_mp4_recording() {
     );
     stop_pipeline(&pipeline);
     let msg = msg.expect("EOS within 5 s");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let untimed = (
+        untimed_from_src.load(Ordering::Relaxed),
+        untimed_from_depay.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        msg.type_(),
+        gst::MessageType::Eos,
+        "{msg:?}; buffers without PTS out of rtspsrc2 / out of rtph264depay: {untimed:?}"
+    );
+    assert_eq!(untimed, (0, 0), "buffers without PTS");
     // A finalised MP4 has its moov box.
     let data = std::fs::read(&file).unwrap();
     assert!(data.windows(4).any(|w| w == b"moov"), "mp4 finalised");
