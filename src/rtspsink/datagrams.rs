@@ -82,7 +82,8 @@ pub fn segment_runs(sizes: &[usize], max_segments: usize) -> Vec<Range<usize>> {
     runs
 }
 
-/// Send datagrams (each a range of `slices`) to `dest` without blocking.
+/// Send datagrams (each a range of `slices`, one after the other, as
+/// `MappedPackets::slices` makes them) to `dest` without blocking.
 /// Returns how many were sent and, if not all, why the next one was not:
 /// `WouldBlock` when the socket buffer is full, or another error that
 /// belongs to that datagram (or to an earlier one: ICMP errors).
@@ -126,11 +127,21 @@ mod linux {
         segmentation: &Segmentation,
         max_segments: usize,
     ) -> (usize, Option<io::Error>) {
-        let runs: Vec<Range<usize>> = if segmentation.enabled() {
-            let sizes: Vec<usize> = datagrams
+        // A run's message is the slices from its first datagram's start to
+        // its last one's end: the datagrams must follow each other.
+        debug_assert!(datagrams.windows(2).all(|w| w[0].end == w[1].start));
+        // Sizes only matter for segmenting (empty otherwise: every run is
+        // one datagram then).
+        let segmenting = segmentation.enabled();
+        let sizes: Vec<usize> = if segmenting {
+            datagrams
                 .iter()
                 .map(|range| slices[range.clone()].iter().map(|s| s.len()).sum())
-                .collect();
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let runs: Vec<Range<usize>> = if segmenting {
             segment_runs(&sizes, max_segments)
         } else {
             (0..datagrams.len()).map(|i| i..i + 1).collect()
@@ -152,10 +163,7 @@ mod linux {
             header.msg_hdr.msg_iov = iov.as_ptr() as *mut libc::iovec;
             header.msg_hdr.msg_iovlen = iov.len() as _;
             if run.len() > 1 {
-                let segment: usize = slices[datagrams[run.start].clone()]
-                    .iter()
-                    .map(|s| s.len())
-                    .sum();
+                let segment = sizes[run.start];
                 let buffer = &mut control[index * words..(index + 1) * words];
                 header.msg_hdr.msg_control = buffer.as_mut_ptr().cast();
                 header.msg_hdr.msg_controllen = control_len as _;
