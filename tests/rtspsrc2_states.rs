@@ -19,6 +19,32 @@ fn init() {
     common::init_plugin();
 }
 
+/// Gives buffers leaving `element` without PTS their DTS or the previous
+/// PTS; counts them.
+fn restamp_untimed(pipeline: &gst::Pipeline, element: &str) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    let pad = pipeline
+        .by_name(element)
+        .and_then(|e| e.static_pad("src"))
+        .expect("pad to watch");
+    let last = std::sync::Mutex::new(None);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+            match buffer.pts() {
+                Some(pts) => *last.lock().unwrap() = Some(pts),
+                None => {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let pts = buffer.dts().or(*last.lock().unwrap());
+                    buffer.make_mut().set_pts(pts);
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    count
+}
+
 /// Counts the buffers without PTS that reach `element`'s `pad`.
 fn count_untimed(pipeline: &gst::Pipeline, element: &str, pad: &str) -> Arc<AtomicUsize> {
     let count = Arc::new(AtomicUsize::new(0));
@@ -361,6 +387,12 @@ fn eos_event_finishes_an_mp4_recording() {
     // PTS", seen once in CI), and these say whose they were.
     let untimed_from_src = count_untimed(&pipeline, "depay", "sink");
     let untimed_from_depay = count_untimed(&pipeline, "parse", "sink");
+    // GstBaseParse in 1.22 now and then emits a buffer without PTS even
+    // when every input had one (seen in CI with the two counts above at
+    // 0; livekit/egress#1049 works around the same). It is not what this
+    // test is about, so such a buffer takes its DTS or the previous PTS
+    // before the muxer, as that workaround does.
+    let untimed_from_parse = restamp_untimed(&pipeline, "parse");
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     // Let about a second of video arrive, bounded.
@@ -387,6 +419,10 @@ fn eos_event_finishes_an_mp4_recording() {
         "{msg:?}; buffers without PTS out of rtspsrc2 / out of rtph264depay: {untimed:?}"
     );
     assert_eq!(untimed, (0, 0), "buffers without PTS");
+    eprintln!(
+        "h264parse emitted {} buffers without PTS",
+        untimed_from_parse.load(Ordering::Relaxed)
+    );
     // A finalised MP4 has its moov box.
     let data = std::fs::read(&file).unwrap();
     assert!(data.windows(4).any(|w| w == b"moov"), "mp4 finalised");
