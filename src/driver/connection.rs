@@ -309,7 +309,6 @@ fn send_nonblocking(stream: &TcpStream, parts: &[IoSlice<'_>]) -> io::Result<usi
 pub struct Connection {
     stream: Arc<TcpStream>,
     framer: Framer,
-    chunk: Vec<u8>,
     eof: bool,
     writer: Writer,
     local_addr: SocketAddr,
@@ -353,7 +352,6 @@ impl Connection {
         Ok(Connection {
             stream,
             framer: Framer::new(Limits::default()),
-            chunk: vec![0; READ_CHUNK],
             eof: false,
             writer: Writer { shared },
             local_addr,
@@ -415,32 +413,40 @@ impl Connection {
             })?;
             if n == 0 {
                 self.eof = true;
-            } else {
-                self.framer.push(&self.chunk[..n]);
             }
         }
     }
 
-    /// One read of whatever the socket has. Cancel-safe: nothing is kept
-    /// between the readiness wait and the read.
+    /// One read of whatever the socket has, straight into the framer's
+    /// buffer (no per-connection read chunk, no copy). Cancel-safe: the
+    /// bytes are appended to the framer by the read itself, nothing is
+    /// kept between the readiness wait and the read.
     ///
-    /// A read that does not fill the chunk has drained the socket, so the
+    /// Interleaved packets split off that buffer are copied into pooled
+    /// packet buffers and dropped right away, so `reserve` normally moves
+    /// the partial tail to the front of the same allocation instead of
+    /// allocating. Only the pages a read actually fills count towards the
+    /// process's memory, so a quiet camera stays small.
+    ///
+    /// A read that does not fill the room has drained the socket, so the
     /// readiness is cleared right away instead of by a second read that
     /// would only get `EAGAIN` (tokio does the same in its `AsyncRead`, see
     /// tokio-rs/tokio#5866; edge-triggered epoll reports data that arrives
-    /// later). `try_read` cannot do that, and the stream is shared with the
-    /// writer, so the read runs inside `try_io`, which clears readiness when
-    /// the closure says `WouldBlock`. With hundreds of mostly idle streams
-    /// this halves the receive system calls.
+    /// later). `try_read_buf` cannot do that, and the stream is shared with
+    /// the writer, so the read runs inside `try_io`, which clears readiness
+    /// when the closure says `WouldBlock`. With hundreds of mostly idle
+    /// streams this halves the receive system calls.
     async fn read_some(&mut self) -> io::Result<usize> {
         let stream = &self.stream;
-        let chunk = &mut self.chunk;
+        let buffer = self.framer.buffer_mut();
+        buffer.reserve(READ_CHUNK);
+        let room = buffer.capacity() - buffer.len();
         loop {
             stream.readable().await?;
             let mut drained = None;
             let result = stream.try_io(Interest::READABLE, || {
-                let n = stream.try_read(chunk)?;
-                if n > 0 && n < chunk.len() {
+                let n = stream.try_read_buf(buffer)?;
+                if n > 0 && n < room {
                     drained = Some(n);
                     return Err(io::ErrorKind::WouldBlock.into());
                 }

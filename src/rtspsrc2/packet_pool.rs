@@ -5,10 +5,19 @@
 //! With a fresh allocation per packet, glibc's allocator then frees into
 //! the I/O thread's arena from the other thread, and the two threads fight
 //! over that arena's lock: at 1.6 Gbit/s over TCP that was 59 000 futex
-//! calls a second, most of the process's system calls. A pool per stream
-//! hands the same buffers round instead, so steady-state reception
-//! allocates nothing. Each packet is copied once into its pooled buffer,
-//! which also lets the socket's read buffer be reused on the I/O thread.
+//! calls a second, most of the process's system calls. A pool hands the
+//! same buffers round instead, so steady-state reception allocates
+//! nothing. Each packet is copied once into its pooled buffer, which also
+//! lets the socket's read buffer be reused on the I/O thread.
+//!
+//! One pool per receiving thread, shared by all the streams that thread
+//! serves, rather than one per stream: a free list only ever grows to the
+//! packets that were in flight at once, and across hundreds of cameras
+//! the key frames do not all arrive in the same few milliseconds, so the
+//! shared list stays far smaller than the sum of per-stream lists (at 256
+//! low-rate streams a list per stream kept about 17 KiB per stream of
+//! idle buffers). A buffer always returns to the pool it came from, so a
+//! stream that stops leaves nothing behind but buffers for the next one.
 //!
 //! Why not the stock `GstBufferPool`: its free list signals through a
 //! `GstPoll`, which makes a system call each time the list empties or
@@ -24,9 +33,9 @@ use gst::subclass::prelude::*;
 /// Size of a pooled buffer: a full Ethernet-MTU datagram, and the packet
 /// sizes servers use over TCP. Larger packets get a buffer of their own.
 const PACKET_SIZE: usize = 1600;
-/// At most this many free buffers are kept per stream (about 6.5 MiB), so
-/// a burst does not keep its memory forever. A stream only fills its list
-/// up to the packets it had in flight at once: a few for a camera,
+/// At most this many free buffers are kept per pool (about 6.5 MiB), so
+/// a burst does not keep its memory forever. A pool only fills its list
+/// up to the packets its thread had in flight at once: a few per camera,
 /// thousands at gigabit rates, where the output worker takes up to 5 ms of
 /// packets at a time.
 const MAX_FREE: usize = 4096;
@@ -104,6 +113,20 @@ glib::wrapper! {
 
 pub struct PacketPool {
     pool: Option<PacketBufferPool>,
+}
+
+thread_local! {
+    /// The pool of the receiving thread: packets are copied on the runtime
+    /// thread that read them.
+    static THREAD_POOL: PacketPool = PacketPool::new();
+}
+
+/// A buffer holding a copy of `data`, from the calling thread's pool.
+pub fn packet_buffer(data: &[u8]) -> gst::Buffer {
+    THREAD_POOL
+        .try_with(|pool| pool.buffer(data))
+        // Only while the thread exits: an unpooled buffer.
+        .unwrap_or_else(|_| gst::Buffer::from_mut_slice(data.to_vec()))
 }
 
 impl PacketPool {
@@ -222,6 +245,27 @@ mod tests {
         pool.stop();
         assert_eq!(free_count(&pool), 0);
         assert_eq!(pool.buffer(b"after stop").size(), 10);
+    }
+
+    #[test]
+    fn the_thread_pool_takes_back_buffers_released_on_another_thread() {
+        gst::init().unwrap();
+        let first = packet_buffer(b"stream one");
+        let first_ptr = first.as_ptr();
+        // The output worker drops it: it goes back to this thread's pool.
+        std::thread::spawn(move || drop(first)).join().unwrap();
+        let second = packet_buffer(b"stream two");
+        assert_eq!(
+            second.as_ptr(),
+            first_ptr,
+            "the released buffer was not reused"
+        );
+        assert_eq!(second.map_readable().unwrap().as_slice(), b"stream two");
+        // Another thread has a pool of its own.
+        let other_ptr = std::thread::spawn(|| packet_buffer(b"x").as_ptr() as usize)
+            .join()
+            .unwrap();
+        assert_ne!(other_ptr, second.as_ptr() as usize);
     }
 
     #[test]

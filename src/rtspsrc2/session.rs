@@ -985,7 +985,7 @@ thread_local! {
     static RECEIVE_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65536]);
 }
 
-/// One datagram if one is waiting, copied into a buffer of the stream's
+/// One datagram if one is waiting, copied into a buffer of this thread's
 /// pool.
 fn recv_now(socket: &tokio::net::UdpSocket, output: &StreamOutput) -> Option<gst::Buffer> {
     RECEIVE_BUFFER.with(|buffer| {

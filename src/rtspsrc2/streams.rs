@@ -17,7 +17,7 @@ use bytes::Bytes;
 use gst::prelude::*;
 use rtspclient_protocol::message::encode_interleaved;
 
-use super::packet_pool::PacketPool;
+use super::packet_pool;
 use crate::driver::connection::Writer;
 use crate::jitterbuffer::LightJitterBuffer;
 
@@ -117,7 +117,6 @@ pub struct StreamOutput {
     rtcp_target: Arc<Mutex<Option<RtcpTarget>>>,
     rtcp_sink: Option<gst::Pad>,
     accept: AtomicBool,
-    pool: PacketPool,
     /// The light jitterbuffer rtpbin made for this stream, if it uses one.
     jitterbuffer: Mutex<Option<LightJitterBuffer>>,
     pub packets: AtomicU64,
@@ -201,7 +200,6 @@ impl StreamOutput {
             rtcp_target,
             rtcp_sink: rtcp_out_sink,
             accept: AtomicBool::new(true),
-            pool: PacketPool::new(),
             jitterbuffer: Mutex::new(None),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -245,15 +243,16 @@ impl StreamOutput {
     }
 
     /// Push packets that arrived together (one socket read), each in a
-    /// buffer from this stream's pool.
+    /// buffer from the receiving thread's pool.
     pub fn push_rtp_batch<P: AsRef<[u8]>>(&self, packets: impl IntoIterator<Item = P>) {
         self.push_rtp_buffers(packets.into_iter().map(|p| self.packet_buffer(p.as_ref())));
     }
 
-    /// A buffer for one received packet, from this stream's pool: receive
-    /// paths that copy out of a shared read buffer anyway copy into this.
+    /// A buffer for one received packet, from the receiving thread's pool:
+    /// receive paths that copy out of a shared read buffer anyway copy into
+    /// this.
     pub fn packet_buffer(&self, data: &[u8]) -> gst::Buffer {
-        self.pool.buffer(data)
+        packet_pool::packet_buffer(data)
     }
 
     /// Like [`Self::push_rtp_batch`], for packets already in buffers.
@@ -344,7 +343,6 @@ impl StreamOutput {
     pub fn shutdown(&self) {
         self.accept.store(false, Ordering::Release);
         self.set_rtcp_target(None);
-        self.pool.stop();
         self.jitterbuffer.lock().unwrap().take();
         let _ = self.rtp_pad.set_active(false);
         let _ = self.rtcp_pad.set_active(false);
