@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use crate::broadcast::Broadcast;
 use crate::rtsp_lite::{Incoming, Reader, Request, response};
 
 /// The payloader's MTU: `rtpvrawpay`'s (`GstRTPBasePayload`'s) default.
@@ -207,8 +208,11 @@ impl PlayStats {
     }
 }
 
+/// The shared H.264 mounts (`/h264`, `/h264-low`), by name.
+pub type Broadcasts = Arc<Vec<(String, Arc<Broadcast>)>>;
+
 /// Starts the endpoint on 127.0.0.1; returns its port.
-pub fn start(frame: Arc<Frame>, stats: Arc<PlayStats>) -> io::Result<u16> {
+pub fn start(frame: Arc<Frame>, broadcasts: Broadcasts, stats: Arc<PlayStats>) -> io::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     std::thread::Builder::new()
@@ -218,7 +222,7 @@ pub fn start(frame: Arc<Frame>, stats: Arc<PlayStats>) -> io::Result<u16> {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 id += 1;
-                let mut c = Conn::new(id, frame.clone(), stats.clone());
+                let mut c = Conn::new(id, frame.clone(), broadcasts.clone(), stats.clone());
                 let _ = std::thread::Builder::new()
                     .name("play-conn".into())
                     .spawn(move || {
@@ -256,6 +260,9 @@ impl Cursor {
 struct Session {
     id: String,
     mbps: u32,
+    /// A shared H.264 mount instead of raw video, with the interleaved
+    /// channel; `true` while this client is subscribed.
+    broadcast: Option<(Arc<Broadcast>, u8, bool)>,
     /// The URL of the stream (SETUP's), for RTP-Info.
     control: String,
     cursor: Cursor,
@@ -277,6 +284,7 @@ enum After {
 struct Conn {
     id: u64,
     frame: Arc<Frame>,
+    broadcasts: Broadcasts,
     stats: Arc<PlayStats>,
     session: Option<Session>,
     sending: Option<Sending>,
@@ -301,11 +309,22 @@ fn seed(id: u64) -> u64 {
     (t ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
 }
 
+/// `(base URL up to the mount, broadcast)` of `rtsp://host:port/NAME[/...]`.
+fn broadcast_mount<'a>(uri: &'a str, broadcasts: &Broadcasts) -> Option<(&'a str, Arc<Broadcast>)> {
+    let rest = uri.split_once("://")?.1;
+    let path = &rest[rest.find('/')? + 1..];
+    let first = path.split('/').next()?;
+    let (_, b) = broadcasts.iter().find(|(name, _)| name == first)?;
+    let end = uri.len() - path.len() + first.len();
+    Some((&uri[..end], b.clone()))
+}
+
 impl Conn {
-    fn new(id: u64, frame: Arc<Frame>, stats: Arc<PlayStats>) -> Conn {
+    fn new(id: u64, frame: Arc<Frame>, broadcasts: Broadcasts, stats: Arc<PlayStats>) -> Conn {
         Conn {
             id,
             frame,
+            broadcasts,
             stats,
             session: None,
             sending: None,
@@ -324,6 +343,28 @@ impl Conn {
                 let Incoming::Request(req) = item else {
                     continue;
                 };
+                if req.method() == "PLAY"
+                    && let Some(s) = &mut self.session
+                    && let Some((b, channel, subscribed)) = &mut s.broadcast
+                {
+                    // The reply goes out under the stream's lock, so its
+                    // RTP-Info names exactly the first packet that follows.
+                    let headers = format!("Range: npt=now-\r\nSession: {}\r\n", s.id);
+                    let cseq = req.cseq();
+                    if *subscribed {
+                        let reply = response("200 OK", cseq, &headers, "");
+                        writer.lock().unwrap().write_all(&reply)?;
+                    } else {
+                        let control = &s.control;
+                        b.subscribe(self.id, *channel, writer.clone(), |seq, ts| {
+                            let info =
+                                format!("RTP-Info: url={control};seq={seq};rtptime={ts}\r\n");
+                            response("200 OK", cseq, &format!("{headers}{info}"), "")
+                        })?;
+                        *subscribed = true;
+                    }
+                    continue;
+                }
                 let (reply, after) = self.handle(&req);
                 writer.lock().unwrap().write_all(&reply)?;
                 match after {
@@ -337,6 +378,7 @@ impl Conn {
         // Wakes a sender blocked in write, then waits for it.
         let _ = rd.shutdown(Shutdown::Both);
         self.stop_sending();
+        self.unsubscribe();
         result
     }
 
@@ -352,16 +394,26 @@ impl Conn {
                 );
                 "200 OK"
             }
-            "DESCRIBE" => match mount(req.uri()) {
-                Some((base, mbps)) => {
-                    body = self.sdp(mbps);
+            "DESCRIBE" => match broadcast_mount(req.uri(), &self.broadcasts) {
+                Some((base, b)) => {
+                    body = self.h264_sdp(&b);
                     let _ = write!(
                         headers,
                         "Content-Type: application/sdp\r\nContent-Base: {base}/\r\n"
                     );
                     "200 OK"
                 }
-                None => "404 Not Found",
+                None => match mount(req.uri()) {
+                    Some((base, mbps)) => {
+                        body = self.sdp(mbps);
+                        let _ = write!(
+                            headers,
+                            "Content-Type: application/sdp\r\nContent-Base: {base}/\r\n"
+                        );
+                        "200 OK"
+                    }
+                    None => "404 Not Found",
+                },
             },
             "SETUP" => self.setup(req, &mut headers),
             "PLAY" => match &self.session {
@@ -382,10 +434,12 @@ impl Conn {
             },
             "PAUSE" => {
                 self.stop_sending();
+                self.unsubscribe();
                 "200 OK"
             }
             "TEARDOWN" => {
                 self.stop_sending();
+                self.unsubscribe();
                 after = After::Close;
                 "200 OK"
             }
@@ -425,10 +479,46 @@ impl Conn {
         )
     }
 
+    fn h264_sdp(&self, b: &Broadcast) -> String {
+        format!(
+            "v=0\r\n\
+             o=- {id} 1 IN IP4 127.0.0.1\r\n\
+             s=bench H.264\r\n\
+             t=0 0\r\n\
+             a=control:*\r\n\
+             a=range:npt=now-\r\n\
+             m=video 0 RTP/AVP 96\r\n\
+             c=IN IP4 0.0.0.0\r\n\
+             a=rtpmap:96 H264/90000\r\n\
+             a=framerate:{fps}\r\n\
+             a=fmtp:96 {fmtp}\r\n\
+             a=control:stream=0\r\n",
+            id = self.id,
+            fps = b.fps(),
+            fmtp = b.fmtp,
+        )
+    }
+
+    /// Stops a shared H.264 stream to this client.
+    fn unsubscribe(&mut self) {
+        if let Some(Session {
+            broadcast: Some((b, _, subscribed)),
+            ..
+        }) = &mut self.session
+            && *subscribed
+        {
+            b.unsubscribe(self.id);
+            *subscribed = false;
+        }
+    }
+
     /// SETUP: TCP interleaved only; 461 for UDP (clients fall back).
     fn setup(&mut self, req: &Request, headers: &mut String) -> &'static str {
-        let Some((_, mbps)) = mount(req.uri()) else {
-            return "404 Not Found";
+        let broadcast = broadcast_mount(req.uri(), &self.broadcasts).map(|(_, b)| b);
+        let mbps = match (&broadcast, mount(req.uri())) {
+            (Some(_), _) => 0,
+            (None, Some((_, mbps))) => mbps,
+            (None, None) => return "404 Not Found",
         };
         let transport = req.header("Transport").unwrap_or("");
         let Some(tcp) = transport.split(',').find(|t| {
@@ -442,13 +532,24 @@ impl Conn {
             .and_then(|v| v.split('-').next()?.trim().parse().ok())
             .filter(|&c| c < 255)
             .unwrap_or(0);
-        if self.sending.is_some() {
+        let subscribed = matches!(
+            &self.session,
+            Some(Session {
+                broadcast: Some((_, _, true)),
+                ..
+            })
+        );
+        if self.sending.is_some() || subscribed {
             return "455 Method Not Valid in This State";
         }
-        let mut buf = self.frame.framed.clone();
-        for &p in &self.frame.packets {
-            buf[p - 3] = channel;
-        }
+        let buf = broadcast.is_none().then(|| {
+            let mut buf = self.frame.framed.clone();
+            for &p in &self.frame.packets {
+                buf[p - 3] = channel;
+            }
+            buf
+        });
+        let ssrc = broadcast.as_ref().map_or(self.frame.ssrc, |b| b.ssrc());
         let seed = seed(self.id);
         let (id, cursor) = match self.session.take() {
             Some(s) => (s.id, s.cursor),
@@ -468,14 +569,15 @@ impl Conn {
             headers,
             "Transport: RTP/AVP/TCP;unicast;interleaved={channel}-{};ssrc={:08X};mode=\"PLAY\"\r\nSession: {id};timeout=60\r\n",
             channel + 1,
-            self.frame.ssrc
+            ssrc
         );
         self.session = Some(Session {
             id,
             mbps,
+            broadcast: broadcast.map(|b| (b, channel, false)),
             control: req.uri().to_string(),
             cursor,
-            buf: Some(buf),
+            buf,
         });
         "200 OK"
     }
