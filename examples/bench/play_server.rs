@@ -459,44 +459,32 @@ impl Conn {
         (response(status, cseq, &headers, &body), after)
     }
 
-    fn sdp(&self, mbps: u32) -> String {
+    /// The one-video-stream SDP of both kinds of mount.
+    fn sdp_with(&self, title: &str, encoding: &str, fps: &str, fmtp: &str) -> String {
         format!(
             "v=0\r\n\
              o=- {id} 1 IN IP4 127.0.0.1\r\n\
-             s=bench raw video\r\n\
+             s={title}\r\n\
              t=0 0\r\n\
              a=control:*\r\n\
              a=range:npt=now-\r\n\
              m=video 0 RTP/AVP 96\r\n\
              c=IN IP4 0.0.0.0\r\n\
-             a=rtpmap:96 RAW/90000\r\n\
-             a=framerate:{fps:.3}\r\n\
-             a=fmtp:96 {fmtp}\r\n\
-             a=control:stream=0\r\n",
-            id = self.id,
-            fps = self.frame.fps(mbps),
-            fmtp = self.frame.fmtp,
-        )
-    }
-
-    fn h264_sdp(&self, b: &Broadcast) -> String {
-        format!(
-            "v=0\r\n\
-             o=- {id} 1 IN IP4 127.0.0.1\r\n\
-             s=bench H.264\r\n\
-             t=0 0\r\n\
-             a=control:*\r\n\
-             a=range:npt=now-\r\n\
-             m=video 0 RTP/AVP 96\r\n\
-             c=IN IP4 0.0.0.0\r\n\
-             a=rtpmap:96 H264/90000\r\n\
+             a=rtpmap:96 {encoding}/90000\r\n\
              a=framerate:{fps}\r\n\
              a=fmtp:96 {fmtp}\r\n\
              a=control:stream=0\r\n",
             id = self.id,
-            fps = b.fps(),
-            fmtp = b.fmtp,
         )
+    }
+
+    fn sdp(&self, mbps: u32) -> String {
+        let fps = format!("{:.3}", self.frame.fps(mbps));
+        self.sdp_with("bench raw video", "RAW", &fps, &self.frame.fmtp)
+    }
+
+    fn h264_sdp(&self, b: &Broadcast) -> String {
+        self.sdp_with("bench H.264", "H264", &b.fps().to_string(), &b.fmtp)
     }
 
     /// Stops a shared H.264 stream to this client.
