@@ -238,6 +238,46 @@ fn comparison_table(
     }
 }
 
+/// Every round's CPU per stream-second behind a comparison table's
+/// figures (which are each configuration's median round).
+fn rounds_table(out: &mut String, results: &Value, key: &str, ours: &str, c: &str) {
+    let per_round = |el: &str, proto: &str, label: &str| -> Option<String> {
+        let r = find(results, key, el, proto, Some(label))?;
+        let cpu: Vec<String> = r["cpu_rounds"]
+            .as_array()?
+            .iter()
+            .map(|v| cell(v.as_f64().map(|s| s * 1000.0)))
+            .collect();
+        Some(cpu.join(" / "))
+    };
+    let mut rows = Vec::new();
+    for label in labels(results, key) {
+        for proto in ["tcp", "udp"] {
+            let (a, b) = (per_round(ours, proto, &label), per_round(c, proto, &label));
+            if a.is_some() || b.is_some() {
+                rows.push(format!(
+                    "| {} | {label} | {} | {} |",
+                    proto.to_uppercase(),
+                    a.unwrap_or_default(),
+                    b.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nCPU per stream-second of every round, ms (rounds alternate the elements; the figures above are each configuration's median round):\n"
+    );
+    let _ = writeln!(out, "| transport | streams | `{ours}` | `{c}` (C) |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+}
+
 fn ttfb_of(results: &Value, el: &str, proto: &str) -> Option<f64> {
     find(results, "ttfb", el, proto, None).and_then(|r| f(r, "median_ms"))
 }
@@ -493,6 +533,7 @@ pub fn markdown(results: &Value) -> String {
             "### Playing: N concurrent streams in one process (`SRC ! rtph264depay ! fakesink` each)\n"
         );
         comparison_table(&mut o, results, "play", SRC_OURS, SRC_C, PLAY_METRICS);
+        rounds_table(&mut o, results, "play", SRC_OURS, SRC_C);
         let _ = writeln!(o);
     }
 
@@ -595,6 +636,7 @@ pub fn markdown(results: &Value) -> String {
             SINK_C,
             PUBLISH_METRICS,
         );
+        rounds_table(&mut o, results, "publish", SINK_OURS, SINK_C);
         let _ = writeln!(o);
     }
 
