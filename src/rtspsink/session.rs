@@ -34,6 +34,14 @@ use crate::driver::udp::{self, UdpOptions, UdpPair};
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// After the last RTP EOS, how long to wait for rtpbin's RTCP BYE.
 const BYE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Over UDP nothing orders the last datagrams before the TEARDOWN on the
+/// TCP connection: a server that has not read its sockets yet when the
+/// TEARDOWN arrives loses the end of the recording (gst-rtsp-server ends
+/// the media with EOS from its sources then; under load the test suite
+/// lost the last 1-5 of 45 frames that way). The datagrams get this long to
+/// be read first. It only delays EOS after a recording over UDP; going to
+/// NULL does not wait for it (`shutdown`).
+const UDP_DRAIN_GRACE: Duration = Duration::from_millis(200);
 const MAX_REDIRECTS: u32 = 5;
 
 /// Everything the task needs, copied from the settings when it starts.
@@ -611,10 +619,13 @@ impl RecordSession {
         }
     }
 
-    /// TEARDOWN after EOS. The request queues behind every packet already
-    /// accepted (one FIFO write queue), so its answer means the server has
-    /// read them all.
+    /// TEARDOWN after EOS. Over TCP the request queues behind every packet
+    /// already accepted (one FIFO write queue), so its answer means the
+    /// server has read them all; over UDP it follows a short grace.
     async fn teardown(&mut self) {
+        if !self.udp_tasks.is_empty() && self.client.is_some() {
+            tokio::time::sleep(UDP_DRAIN_GRACE).await;
+        }
         for task in self.udp_tasks.drain(..) {
             task.abort();
         }
