@@ -953,6 +953,16 @@ impl StreamSender {
             return;
         };
         let bye = contains_bye(&map);
+        if bye {
+            // rtpbin sends BYE right after EOS; its RTCP EOS event does not
+            // always follow, so the BYE itself marks the stream done. Marked
+            // before it goes out: ffmpeg's listen mode closes the connection
+            // as soon as the BYE arrives, and the session task must know
+            // by then that the close is the normal end (a fresh-clone CI
+            // run lost that race once, with this thread preempted between
+            // the send and the mark).
+            self.state.lock().unwrap().rtcp_eos = true;
+        }
         match route {
             Route::Interleaved { writer, rtcp, .. } => {
                 let mut frame = Vec::with_capacity(map.len() + 4);
@@ -965,10 +975,7 @@ impl StreamSender {
             }
         }
         if bye {
-            // rtpbin sends BYE right after EOS; its RTCP EOS event does not
-            // always follow, so the BYE itself marks the stream done.
             gst::debug!(CAT, obj = self.rtcp_pad, "BYE sent");
-            self.state.lock().unwrap().rtcp_eos = true;
             if let Some(control) = self.control.upgrade() {
                 control.changed.notify_one();
             }
