@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -285,8 +286,29 @@ fn a_blocked_pipeline_does_not_hold_up_others() {
 fn output_for_a_stalled_consumer_is_bounded() {
     init_plugin();
     let h = Harness::with_sink(200, AppSink::builder().sync(false).max_buffers(1).build());
+    // First get the output worker stuck: the appsink holds one buffer, so
+    // the second one's push blocks. The worker takes the whole queue at
+    // once and pushes it outside the lock; what it holds then is not in
+    // the queue any more, so the stall must start before the bulk arrives
+    // (under load the worker used to take all 2000 in one go, and nothing
+    // was left to drop).
+    let entered = Arc::new(AtomicU64::new(0));
+    let counter = entered.clone();
+    h.sink
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    for seq in 1..=2u16 {
+        h.push(seq, seq as u64);
+    }
+    assert!(wait_for(Duration::from_secs(5), || entered
+        .load(Ordering::SeqCst)
+        >= 2));
     // 2 s of packets (arrival times), far more than the 1 s age limit.
-    for seq in 1..=2000u16 {
+    for seq in 3..=2000u16 {
         h.push(seq, seq as u64);
     }
     // appsrc hands them over on its own thread: wait (bounded) for all.
@@ -296,11 +318,10 @@ fn output_for_a_stalled_consumer_is_bounded() {
     assert!(wait_for(Duration::from_secs(5), move || {
         s().get::<u64>("num-pushed").unwrap() == 2000
     }));
-    // How many the worker took before it blocked in the full appsink
-    // depends on timing; what reached the queue after that beyond 1 s of
-    // age is dropped, and every packet is either delivered or counted.
+    // What reached the queue beyond 1 s of age is dropped, and every
+    // packet is either delivered or counted.
     let dropped = stats().get::<u64>("num-dropped").unwrap();
-    assert!(dropped > 0, "nothing dropped");
+    assert!(dropped > 0, "nothing dropped: {:?}", stats());
     let mut saw_discont = false;
     let mut delivered = 0u64;
     while let Some(sample) = h.sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {

@@ -208,6 +208,10 @@ impl Shared {
 
 impl Shared {
     /// Bound the output queue (see [`MAX_OUTPUT_QUEUE`]); events stay.
+    /// A batch a worker has already taken (`run_output` swaps the whole
+    /// queue out) is pushed as it is: it was within these bounds when
+    /// taken, so at most one more bounded queue is held while downstream
+    /// stalls.
     fn drop_stale_output(&mut self, now: u64) {
         let age_limit = (2 * self.latency_ns).max(MIN_OUTPUT_AGE_LIMIT_NS);
         while let Some(Output::Buffer(_, arrival)) = self.queue.front() {
