@@ -23,6 +23,8 @@
 
 #[path = "bench/client.rs"]
 mod client;
+#[path = "bench/floor.rs"]
+mod floor;
 #[path = "bench/plot.rs"]
 mod plot;
 #[path = "bench/procstat.rs"]
@@ -43,6 +45,13 @@ pub const SRC_OURS: &str = "rtspsrc2";
 pub const SRC_C: &str = "rtspsrc";
 pub const SINK_OURS: &str = "rtspsink";
 pub const SINK_C: &str = "rtspclientsink";
+/// The publishing floor: what both sinks run besides their own glue and
+/// the kernel's send path (`bench client publish --element floor`).
+pub const SINK_FLOOR: &str = "floor";
+/// The floor's tail after `appsrc ! rtph264pay`: `rtpbin`'s send path, which
+/// `rtspclientsink` has inside and `rtspsink` feeds, into `fakesink`.
+const FLOOR_TAIL: &str =
+    "rtpbin.send_rtp_sink_0 rtpbin name=rtpbin rtpbin.send_rtp_src_0 ! fakesink sync=false";
 
 /// One set of concurrent streams: N, the mount, and a label.
 #[derive(Clone)]
@@ -103,6 +112,8 @@ struct Plan {
     publish_sets: Vec<StreamSet>,
     publish_rates: Vec<u32>,
     tcp_seconds: f64,
+    /// Packets pushed per `rtpbin-floor` run.
+    floor_packets: usize,
     encode_seconds: u32,
     latency: u32,
 }
@@ -124,6 +135,7 @@ impl Plan {
                 publish_sets: vec![set(1, "/h264"), set(8, "/h264")],
                 publish_rates: vec![200, 800],
                 tcp_seconds: 1.0,
+                floor_packets: 300_000,
                 encode_seconds: 4,
                 latency: 200,
             }
@@ -151,6 +163,7 @@ impl Plan {
                     50, 100, 200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400, 3200, 4000,
                 ],
                 tcp_seconds: 3.0,
+                floor_packets: 1_000_000,
                 encode_seconds: 10,
                 latency: 200,
             }
@@ -977,6 +990,23 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("      {:.0} Mbit/s", t["mbps"].as_f64().unwrap_or(0.0));
         results["tcp_raw"] = t;
     }
+    if wants("ceiling") {
+        // What rtpbin alone costs per packet: the bound on any rtpbin-based
+        // client's single-stream ceiling on this machine.
+        let mut runs: Vec<Value> = (0..plan.rounds)
+            .map(|i| {
+                let mut a = vec!["rtpbin-floor".to_string()];
+                a.extend(args(&[("packets", plan.floor_packets.to_string())]));
+                r.client(&format!("rtpbin-floor-{i}"), &a, 120.0)
+            })
+            .collect();
+        let cost = |r: &Value| r["us_per_packet"].as_f64().unwrap_or(f64::INFINITY);
+        let all: Vec<Value> = runs.iter().map(|r| json!(r["us_per_packet"])).collect();
+        runs.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
+        let mut median = runs.swap_remove(runs.len() / 2);
+        median["us_rounds"] = json!(all);
+        results["rtpbin_floor"] = median;
+    }
 
     // 4. Publishing.
     let sinks = [SINK_OURS, SINK_C];
@@ -994,9 +1024,16 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let mut v = Vec::new();
         for s in &plan.publish_sets {
             for proto in ["tcp", "udp"] {
-                let mut runs = vec![Vec::new(); sinks.len()];
+                // The floor does not depend on the transport: it runs in
+                // the UDP rounds, alternating with both elements.
+                let els: &[&str] = if proto == "udp" {
+                    &[SINK_OURS, SINK_C, SINK_FLOOR]
+                } else {
+                    &sinks
+                };
+                let mut runs = vec![Vec::new(); els.len()];
                 for _ in 0..plan.rounds {
-                    for (i, el) in sinks.iter().enumerate() {
+                    for (i, el) in els.iter().enumerate() {
                         let start_timeout = 30.0 + s.n as f64 * 0.1;
                         let mut a = vec!["publish".to_string()];
                         a.extend(args(&[
@@ -1010,6 +1047,7 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                             ("source", "h264".into()),
                             ("au-file", au_file(s.mount)),
                             ("start-timeout", start_timeout.to_string()),
+                            ("tail", FLOOR_TAIL.into()),
                         ]));
                         let mut res = r.measured(
                             &format!("publish-{el}-{proto}-n{}{}", s.n, s.mount.replace('/', "-")),

@@ -560,6 +560,9 @@ fn publish(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
             "rtspclientsink" => {
                 format!("rtspclientsink location={url} protocols={protocol} latency={latency}")
             }
+            // The floor both elements share: our payloader into a bare tail
+            // (e.g. `fakesink`), for attributing the publishing cost.
+            "floor" => format!("{} ! {}", source.pay, opt(o, "tail", "fakesink sync=false")),
             other => return Err(format!("unknown sink element {other}").into()),
         };
         let pipeline = gst::parse::launch(&format!("appsrc name=src ! {sink}"))?
@@ -721,6 +724,7 @@ pub fn main(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "play" => play(&o),
         "ttfb" => ttfb(&o),
         "publish" => publish(&o),
+        "rtpbin-floor" => crate::floor::rtpbin_floor(&o),
         m => Err(format!("unknown client mode {m}").into()),
     };
     if let Err(e) = &res {

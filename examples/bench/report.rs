@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::plot::{self, Bar, Group, Panel};
-use crate::{SINK_C, SINK_OURS, SRC_C, SRC_OURS};
+use crate::{SINK_C, SINK_FLOOR, SINK_OURS, SRC_C, SRC_OURS};
 
 fn f(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(Value::as_f64)
@@ -297,6 +297,76 @@ fn ceiling_cpu_per_gbit(results: &Value, key: &str, el: &str) -> Option<f64> {
     Some(cores / (mbps / 1000.0))
 }
 
+/// The publishing floor's run for a stream set (it runs in the UDP rounds
+/// but does not depend on the transport).
+fn publish_floor<'a>(results: &'a Value, label: &str) -> Option<&'a Value> {
+    find(results, "publish", SINK_FLOOR, "udp", Some(label))
+}
+
+/// `rtpbin` alone, one thread, 1400-byte packets: Gbit/s per core.
+fn rtpbin_floor_gbit(results: &Value) -> Option<f64> {
+    f(&results["rtpbin_floor"], "gbit_per_core")
+}
+
+/// What both sinks share, and each one's cost above it.
+fn publish_floor_table(out: &mut String, results: &Value) {
+    let mut rows = Vec::new();
+    for label in labels(results, "publish") {
+        let Some(floor) = publish_floor(results, &label).and_then(cpu_ms) else {
+            continue;
+        };
+        for proto in ["tcp", "udp"] {
+            let a = find(results, "publish", SINK_OURS, proto, Some(&label)).and_then(cpu_ms);
+            let b = find(results, "publish", SINK_C, proto, Some(&label)).and_then(cpu_ms);
+            let above = |v: Option<f64>| v.map(|v| v - floor);
+            rows.push(format!(
+                "| {} | {label} | {} | {} | {} | {} | {} |",
+                proto.to_uppercase(),
+                cell(Some(floor)),
+                cell(above(a)),
+                cell(above(b)),
+                rcell(ratio(above(a), above(b))),
+                rcell(ratio(Some(floor), b)),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nWhat both sinks share: the same `appsrc ! rtph264pay` into `rtpbin`'s send path and `fakesink`, without any network (`rtspclientsink` has both inside), run in the same rounds. Above it, each element's CPU is its own glue plus the kernel's send path; floor / C is the lowest ratio a sink built on the payloader and `rtpbin` can reach (ms per stream-second):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| transport | streams | shared floor | `{SINK_OURS}` above it | `{SINK_C}` above it | ours / C above it | floor / C |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+}
+
+/// `rtpbin` alone per packet: the bound on any `rtpbin`-based client's
+/// single-stream ceiling here.
+fn rtpbin_floor_note(out: &mut String, results: &Value) {
+    let r = &results["rtpbin_floor"];
+    let (Some(us), Some(gbit)) = (f(r, "us_per_packet"), f(r, "gbit_per_core")) else {
+        return;
+    };
+    let rounds: Vec<String> = r["us_rounds"]
+        .as_array()
+        .map(|v| v.iter().map(|x| cell(x.as_f64())).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "`rtpbin` alone (`bench client rtpbin-floor`: 1400-byte RTP packets pushed into `recv_rtp_sink_0` on one thread, `identity` as jitterbuffer, `ignore-pt`, into `fakesink`, no network): {} µs per packet (rounds: {}), i.e. {} Mbit/s per core. A stream's packets pass `rtpbin` on one thread, so this bounds the single-stream ceiling of any client built on `rtpbin` on this machine.\n",
+        cell(Some(us)),
+        rounds.join(" / "),
+        cell(Some(gbit * 1000.0))
+    );
+}
+
 /// (goal, verdict, detail) lines.
 pub fn goals(results: &Value) -> Vec<(String, Option<bool>, String)> {
     let mut g = Vec::new();
@@ -328,6 +398,15 @@ pub fn goals(results: &Value) -> Vec<(String, Option<bool>, String)> {
                 if let Some(r) = r {
                     ok = Some(ok.unwrap_or(true) && r <= 0.5);
                     details.push(format!("{} {l}: {:.2}×", proto.to_uppercase(), r));
+                }
+            }
+        }
+        if key == "publish" {
+            for l in ["N=32", "N=256 low"] {
+                let floor = publish_floor(results, l).and_then(cpu_ms);
+                let c = find(results, key, c, "udp", Some(l)).and_then(cpu_ms);
+                if let Some(r) = ratio(floor, c) {
+                    details.push(format!("shared floor {l} {r:.2}× of C (UDP)"));
                 }
             }
         }
@@ -436,11 +515,12 @@ pub fn goals(results: &Value) -> Vec<(String, Option<bool>, String)> {
             "TCP ceiling ≥ 2× rtspsrc and ≥ ½ raw loopback TCP".into(),
             ok,
             format!(
-                "ours {} Mbit/s, C {} Mbit/s, raw TCP {} Mbit/s (highest step offered {})",
+                "ours {} Mbit/s, C {} Mbit/s, raw TCP {} Mbit/s (highest step offered {}); rtpbin alone passes {} Mbit/s per core",
                 cell(a),
                 cell(b),
                 cell(raw),
-                cell(stepmax)
+                cell(stepmax),
+                cell(rtpbin_floor_gbit(results).map(|g| g * 1000.0))
             ),
         ));
     }
@@ -596,6 +676,7 @@ pub fn markdown(results: &Value) -> String {
             cell(f(raw, "mbps")),
             cell(f(raw, "cpu_s_per_gbit"))
         );
+        rtpbin_floor_note(&mut o, results);
         for el in [SRC_OURS, SRC_C] {
             if let Some(steps) = results["ceiling"][el]["steps"].as_array() {
                 let s: Vec<String> = steps
@@ -637,6 +718,7 @@ pub fn markdown(results: &Value) -> String {
             PUBLISH_METRICS,
         );
         rounds_table(&mut o, results, "publish", SINK_OURS, SINK_C);
+        publish_floor_table(&mut o, results);
         let _ = writeln!(o);
     }
 
