@@ -24,7 +24,7 @@ fn num<T: std::str::FromStr>(o: &Opts, key: &str, default: T) -> T {
     o.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn mark(what: &str) {
+pub fn mark(what: &str) {
     println!("MARK {what}");
     let _ = std::io::stdout().flush();
 }

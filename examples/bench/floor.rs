@@ -16,7 +16,7 @@ use std::time::Instant;
 use gst::prelude::*;
 use serde_json::{Value, json};
 
-use crate::client::Opts;
+use crate::client::{Opts, mark};
 use crate::procstat;
 
 /// The ceiling's RTP packet size (`rtpvrawpay`'s default MTU).
@@ -93,6 +93,9 @@ pub fn rtpbin_floor(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
     for buffer in ready.iter().take(1000) {
         src.push(buffer.clone())?;
     }
+    // The markers delimit the window in which the parent samples the
+    // machine's other load.
+    mark("start");
     let cpu0 = procstat::cpu_seconds();
     let t0 = Instant::now();
     for i in 0..packets {
@@ -100,6 +103,7 @@ pub fn rtpbin_floor(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = procstat::cpu_seconds() - cpu0;
+    mark("end");
     pipeline.set_state(gst::State::Null)?;
     let gbit = (packets * PACKET_SIZE * 8) as f64 / 1e9;
     let result = json!({
@@ -108,6 +112,7 @@ pub fn rtpbin_floor(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
         "packet_size": PACKET_SIZE,
         "cpu_s": cpu,
         "wall_s": wall,
+        "cpu_cores": cpu / wall,
         "us_per_packet": cpu / packets as f64 * 1e6,
         "cpu_s_per_gbit": cpu / gbit,
         "gbit_per_core": gbit / cpu,
