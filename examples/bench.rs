@@ -69,12 +69,18 @@ pub struct StreamSet {
 /// round's figure in `cpu_rounds`. Rounds alternate the two elements, so
 /// a machine that is busier for a while weighs on both alike, and one
 /// disturbed window no longer decides a ratio.
-fn median_run(mut runs: Vec<Value>) -> Value {
-    let cpu = |r: &Value| r["cpu_per_stream_s"].as_f64().unwrap_or(f64::INFINITY);
-    let all: Vec<Value> = runs.iter().map(|r| json!(r["cpu_per_stream_s"])).collect();
-    runs.sort_by(|a, b| cpu(a).total_cmp(&cpu(b)));
+fn median_run(runs: Vec<Value>) -> Value {
+    median_by(runs, "cpu_per_stream_s", "cpu_rounds")
+}
+
+/// Of several runs, the one with the median `key` (a run without it counts
+/// as the most expensive), with every run's `key` listed under `rounds`.
+fn median_by(mut runs: Vec<Value>, key: &str, rounds: &str) -> Value {
+    let cost = |r: &Value| r[key].as_f64().unwrap_or(f64::INFINITY);
+    let all: Vec<Value> = runs.iter().map(|r| json!(r[key])).collect();
+    runs.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
     let mut median = runs.swap_remove(runs.len() / 2);
-    median["cpu_rounds"] = json!(all);
+    median[rounds] = json!(all);
     median
 }
 
@@ -993,19 +999,14 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     if wants("ceiling") {
         // What rtpbin alone costs per packet: the bound on any rtpbin-based
         // client's single-stream ceiling on this machine.
-        let mut runs: Vec<Value> = (0..plan.rounds)
+        let runs: Vec<Value> = (0..plan.rounds)
             .map(|i| {
                 let mut a = vec!["rtpbin-floor".to_string()];
                 a.extend(args(&[("packets", plan.floor_packets.to_string())]));
                 r.client(&format!("rtpbin-floor-{i}"), &a, 120.0)
             })
             .collect();
-        let cost = |r: &Value| r["us_per_packet"].as_f64().unwrap_or(f64::INFINITY);
-        let all: Vec<Value> = runs.iter().map(|r| json!(r["us_per_packet"])).collect();
-        runs.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
-        let mut median = runs.swap_remove(runs.len() / 2);
-        median["us_rounds"] = json!(all);
-        results["rtpbin_floor"] = median;
+        results["rtpbin_floor"] = median_by(runs, "us_per_packet", "us_rounds");
     }
 
     // 4. Publishing.
@@ -1047,8 +1048,10 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                             ("source", "h264".into()),
                             ("au-file", au_file(s.mount)),
                             ("start-timeout", start_timeout.to_string()),
-                            ("tail", FLOOR_TAIL.into()),
                         ]));
+                        if *el == SINK_FLOOR {
+                            a.extend(args(&[("tail", FLOOR_TAIL.into())]));
+                        }
                         let mut res = r.measured(
                             &format!("publish-{el}-{proto}-n{}{}", s.n, s.mount.replace('/', "-")),
                             &a,

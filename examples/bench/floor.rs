@@ -48,6 +48,8 @@ pub fn rtpbin_floor(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
     let rtpbin = gst::ElementFactory::make("rtpbin")
         .property("ignore-pt", true)
         .build()?;
+    // rtpbin then sets `latency` on it, which `identity` does not have: a
+    // harmless GLib warning in the client's log.
     rtpbin.connect("request-jitterbuffer", false, |_| {
         gst::ElementFactory::make("identity")
             .build()
