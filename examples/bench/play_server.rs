@@ -394,18 +394,14 @@ impl Conn {
                 );
                 "200 OK"
             }
-            "DESCRIBE" => match broadcast_mount(req.uri(), &self.broadcasts) {
-                Some((base, b)) => {
-                    body = self.h264_sdp(&b);
-                    let _ = write!(
-                        headers,
-                        "Content-Type: application/sdp\r\nContent-Base: {base}/\r\n"
-                    );
-                    "200 OK"
-                }
-                None => match mount(req.uri()) {
-                    Some((base, mbps)) => {
-                        body = self.sdp(mbps);
+            "DESCRIBE" => {
+                let described = match broadcast_mount(req.uri(), &self.broadcasts) {
+                    Some((base, b)) => Some((base, self.h264_sdp(&b))),
+                    None => mount(req.uri()).map(|(base, mbps)| (base, self.sdp(mbps))),
+                };
+                match described {
+                    Some((base, sdp)) => {
+                        body = sdp;
                         let _ = write!(
                             headers,
                             "Content-Type: application/sdp\r\nContent-Base: {base}/\r\n"
@@ -413,8 +409,8 @@ impl Conn {
                         "200 OK"
                     }
                     None => "404 Not Found",
-                },
-            },
+                }
+            }
             "SETUP" => self.setup(req, &mut headers),
             "PLAY" => match &self.session {
                 None => "454 Session Not Found",
