@@ -43,7 +43,10 @@
 //!
 //! Protocol on stdio: one line `READY {json}` when serving; then every
 //! line `stats` on stdin is answered with `STATS {json}` (the RECORD
-//! counters, the light endpoints' under `count` and `play`); end of stdin (the parent went away) or `quit` stops it.
+//! counters, the light endpoints' under `count` and `play`, and under
+//! `feeders` per looped mount what its newest feeders pushed and the
+//! payloader put out); end of stdin (the parent went away) or `quit` stops
+//! it.
 
 #[path = "bench/broadcast.rs"]
 mod broadcast;
@@ -159,6 +162,75 @@ fn dump(path: &std::path::Path, enc: &Encoded) -> std::io::Result<()> {
     out.flush()
 }
 
+/// What one shared media's feeder did, so that a run in which no client
+/// got data can be told apart: frames never pushed, pushed into a flushing
+/// `appsrc`, or pushed but never out of the payloader.
+#[derive(Default)]
+struct FeederCounters {
+    pushed: AtomicU64,
+    flushing: AtomicU64,
+    failed: AtomicU64,
+    /// Buffers (or lists) out of the payloader.
+    payloaded: AtomicU64,
+    /// Set by the media's `unprepared` signal.
+    stopped: AtomicBool,
+    /// Set when the thread left its loop.
+    ended: AtomicBool,
+}
+
+/// The feeders of one mount, newest last; only the last few are kept.
+struct FeederLog {
+    mount: String,
+    started: Instant,
+    feeders: Mutex<Vec<(f64, Arc<FeederCounters>)>>,
+}
+
+const FEEDERS_KEPT: usize = 4;
+
+impl FeederLog {
+    fn new(mount: &str) -> Arc<Self> {
+        Arc::new(Self {
+            mount: mount.to_string(),
+            started: Instant::now(),
+            feeders: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn add(&self) -> Arc<FeederCounters> {
+        let counters = Arc::new(FeederCounters::default());
+        let mut feeders = self.feeders.lock().unwrap();
+        feeders.push((self.started.elapsed().as_secs_f64(), counters.clone()));
+        let excess = feeders.len().saturating_sub(FEEDERS_KEPT);
+        feeders.drain(..excess);
+        counters
+    }
+
+    /// `"MOUNT":[{...}, ...]`, oldest feeder first.
+    fn json(&self) -> String {
+        let feeders = self.feeders.lock().unwrap();
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let items: Vec<serde_json::Value> = feeders
+            .iter()
+            .map(|(at, c)| {
+                serde_json::json!({
+                    "created_s": (at * 10.0).round() / 10.0,
+                    "pushed": load(&c.pushed),
+                    "flushing": load(&c.flushing),
+                    "failed": load(&c.failed),
+                    "payloaded": load(&c.payloaded),
+                    "stopped": c.stopped.load(Ordering::Relaxed),
+                    "ended": c.ended.load(Ordering::Relaxed),
+                })
+            })
+            .collect();
+        format!(
+            "{}:{}",
+            serde_json::json!(self.mount),
+            serde_json::json!(items)
+        )
+    }
+}
+
 /// Pushes `frames` (looped) into `appsrc` at `fps_num/fps_den` frames per
 /// second of wall-clock time until the media is unprepared. `appsrc` stamps
 /// them (do-timestamp) with the running time.
@@ -166,12 +238,11 @@ fn spawn_feeder(
     appsrc: gst_app::AppSrc,
     media: &gst_rtsp_server::RTSPMedia,
     frames: Arc<Vec<Au>>,
-    fps_num: u64,
-    fps_den: u64,
+    (fps_num, fps_den): (u64, u64),
+    counters: Arc<FeederCounters>,
 ) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    media.connect_unprepared(move |_| s.store(true, Ordering::SeqCst));
+    let c = counters.clone();
+    media.connect_unprepared(move |_| c.stopped.store(true, Ordering::SeqCst));
     let weak = appsrc.downgrade();
     drop(appsrc);
     std::thread::Builder::new()
@@ -181,7 +252,7 @@ fn spawn_feeder(
             let mut i: u64 = 0;
             let mut base = start;
             let mut base_i = 0u64;
-            while !stop.load(Ordering::SeqCst) {
+            while !counters.stopped.load(Ordering::SeqCst) {
                 let Some(src) = weak.upgrade() else { break };
                 let au = &frames[(i % frames.len() as u64) as usize];
                 let mut buffer = au.data.copy();
@@ -199,7 +270,12 @@ fn spawn_feeder(
                 }
                 // Flushing before PLAYING and after the media stopped:
                 // the frame is dropped, the clock keeps going.
-                let _ = src.push_buffer(buffer);
+                let counter = match src.push_buffer(buffer) {
+                    Ok(_) => &counters.pushed,
+                    Err(gst::FlowError::Flushing) => &counters.flushing,
+                    Err(_) => &counters.failed,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
                 drop(src);
                 i += 1;
                 let due =
@@ -214,6 +290,7 @@ fn spawn_feeder(
                     base_i = i;
                 }
             }
+            counters.ended.store(true, Ordering::SeqCst);
         })
         .expect("spawn feeder thread");
 }
@@ -223,9 +300,9 @@ fn looped_factory(
     caps: &str,
     pay: &str,
     frames: Arc<Vec<Au>>,
-    fps_num: u64,
-    fps_den: u64,
+    rate: (u64, u64),
     max_bytes: u64,
+    log: Arc<FeederLog>,
 ) -> gst_rtsp_server::RTSPMediaFactory {
     let factory = gst_rtsp_server::RTSPMediaFactory::new();
     factory.set_launch(&format!(
@@ -247,7 +324,18 @@ fn looped_factory(
         // then sees less than the nominal rate (not a gap in sequence
         // numbers), and the benchmark compares achieved and nominal rates.
         src.set_leaky_type(gst_app::AppLeakyType::Downstream);
-        spawn_feeder(src, media, frames.clone(), fps_num, fps_den);
+        let counters = log.add();
+        if let Some(pad) = bin.by_name("pay0").and_then(|e| e.static_pad("src")) {
+            let c = counters.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, _| {
+                    c.payloaded.fetch_add(1, Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+        spawn_feeder(src, media, frames.clone(), rate, counters);
     });
     factory
 }
@@ -386,6 +474,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Up to a few thousand clients.
     server.set_backlog(4096);
     let mounts = server.mount_points().ok_or("no mount points")?;
+    let feeder_logs: Arc<Mutex<Vec<Arc<FeederLog>>>> = Arc::default();
+    let feeder_log = |mount: &str| {
+        let log = FeederLog::new(mount);
+        feeder_logs.lock().unwrap().push(log.clone());
+        log
+    };
 
     for (path, enc) in [("/h264", &hd), ("/h264-low", &low)] {
         let caps = format!(
@@ -396,9 +490,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &caps,
             "rtph264pay name=pay0 pt=96 config-interval=-1",
             Arc::new(enc.aus.clone()),
-            enc.fps as u64,
-            1,
+            (enc.fps as u64, 1),
             8 << 20,
+            feeder_log(path),
         );
         mounts.add_factory(path, factory);
     }
@@ -422,9 +516,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &caps,
             "rtpvrawpay name=pay0 pt=96",
             raw.clone(),
-            fps_milli,
-            1000,
+            (fps_milli, 1000),
             64 << 20,
+            feeder_log(&format!("/raw-{mbps}")),
         );
         mounts.add_factory(&format!("/raw-{mbps}"), factory);
     }
@@ -466,7 +560,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match line.trim() {
                 "stats" => {
                     println!(
-                        "STATS {{\"medias\":{},\"packets\":{},\"bytes\":{},\"gaps\":{},\"count\":{},\"play\":{},\"play_h264\":{{{}}}}}",
+                        "STATS {{\"medias\":{},\"packets\":{},\"bytes\":{},\"gaps\":{},\"count\":{},\"play\":{},\"play_h264\":{{{}}},\"feeders\":{{{}}}}}",
                         counters.medias.load(Ordering::Relaxed),
                         counters.packets.load(Ordering::Relaxed),
                         counters.bytes.load(Ordering::Relaxed),
@@ -476,6 +570,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         broadcasts
                             .iter()
                             .map(|(name, b)| format!("\"{name}\":{}", b.json()))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        feeder_logs
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .map(|log| log.json())
                             .collect::<Vec<_>>()
                             .join(",")
                     );

@@ -66,7 +66,13 @@ fn play_server_line(r: &Value) -> String {
             f(&r["conditions"], "server_cores").unwrap_or(0.0),
             f(s, "late_frames").unwrap_or(0.0)
         ),
-        None => String::new(),
+        None => match s.get("feeder") {
+            Some(feeder) => format!(
+                "; server fed {} frames, payloaded {}",
+                feeder["pushed"], feeder["payloaded"]
+            ),
+            None => String::new(),
+        },
     }
 }
 
@@ -850,7 +856,46 @@ pub fn markdown(results: &Value) -> String {
         if busy.is_empty() { "." } else { ": " },
         busy.join("; ")
     );
+    let mut no_data = Vec::new();
+    collect_no_data_runs(results, &mut no_data);
+    if !no_data.is_empty() {
+        let _ = writeln!(
+            o,
+            "Runs in which no stream got any data, measured again: {}\n",
+            no_data.join("; ")
+        );
+    }
     o
+}
+
+/// Every run kept as `no_data_run` (a rerun by `Runner::measured`), as
+/// "element protocol label (errors, what the server's feeder did)".
+fn collect_no_data_runs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(r) = map.get("no_data_run") {
+                let feeder = &r["server"]["feeder"];
+                out.push(format!(
+                    "{} {} {} ({} errors{})",
+                    r["element"].as_str().unwrap_or("?"),
+                    r["protocol"].as_str().unwrap_or("?"),
+                    map.get("label").and_then(Value::as_str).unwrap_or(""),
+                    u(r, "errors").unwrap_or(0),
+                    if feeder.is_null() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; server fed {} frames, payloaded {}",
+                            feeder["pushed"], feeder["payloaded"]
+                        )
+                    }
+                ));
+            }
+            map.values().for_each(|x| collect_no_data_runs(x, out));
+        }
+        Value::Array(list) => list.iter().for_each(|x| collect_no_data_runs(x, out)),
+        _ => {}
+    }
 }
 
 /// " (steal N)" when the hypervisor took a noticeable part of the cores.
