@@ -172,6 +172,10 @@ struct FeederCounters {
     failed: AtomicU64,
     /// Buffers (or lists) out of the payloader.
     payloaded: AtomicU64,
+    /// The first payloaded buffer's PTS and the pipeline's running time
+    /// when it passed, in ms (diagnostics; u64::MAX until then).
+    first_pts_ms: AtomicU64,
+    first_running_ms: AtomicU64,
     /// Set by the media's `unprepared` signal.
     stopped: AtomicBool,
     /// Set when the thread left its loop.
@@ -197,7 +201,11 @@ impl FeederLog {
     }
 
     fn add(&self) -> Arc<FeederCounters> {
-        let counters = Arc::new(FeederCounters::default());
+        let counters = Arc::new(FeederCounters {
+            first_pts_ms: AtomicU64::new(u64::MAX),
+            first_running_ms: AtomicU64::new(u64::MAX),
+            ..Default::default()
+        });
         let mut feeders = self.feeders.lock().unwrap();
         feeders.push((self.started.elapsed().as_secs_f64(), counters.clone()));
         let excess = feeders.len().saturating_sub(FEEDERS_KEPT);
@@ -218,6 +226,8 @@ impl FeederLog {
                     "flushing": load(&c.flushing),
                     "failed": load(&c.failed),
                     "payloaded": load(&c.payloaded),
+                    "first_pts_ms": load(&c.first_pts_ms),
+                    "first_running_ms": load(&c.first_running_ms),
                     "stopped": c.stopped.load(Ordering::Relaxed),
                     "ended": c.ended.load(Ordering::Relaxed),
                 })
@@ -329,8 +339,20 @@ fn looped_factory(
             let c = counters.clone();
             pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                move |_, _| {
-                    c.payloaded.fetch_add(1, Ordering::Relaxed);
+                move |pad, info| {
+                    if c.payloaded.fetch_add(1, Ordering::Relaxed) == 0 {
+                        let pts = match &info.data {
+                            Some(gst::PadProbeData::Buffer(b)) => b.pts(),
+                            Some(gst::PadProbeData::BufferList(l)) => {
+                                l.get(0).and_then(|b| b.pts())
+                            }
+                            _ => None,
+                        };
+                        let running = pad.parent_element().and_then(|e| e.current_running_time());
+                        let ms = |t: Option<gst::ClockTime>| t.map_or(u64::MAX, |t| t.mseconds());
+                        c.first_pts_ms.store(ms(pts), Ordering::Relaxed);
+                        c.first_running_ms.store(ms(running), Ordering::Relaxed);
+                    }
                     gst::PadProbeReturn::Ok
                 },
             );

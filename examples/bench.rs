@@ -632,8 +632,9 @@ fn no_stream_got_data(r: &Value) -> bool {
 
 /// What the server's feeder of a shared mount did between two `STATS`
 /// snapshots (`feeders` of one mount, newest last): frames pushed into its
-/// `appsrc`, refused as flushing, and buffers out of its payloader. `new`
-/// when the media was not there yet at the first snapshot.
+/// `appsrc`, refused as flushing, and buffers out of its payloader; the
+/// first payloaded buffer's PTS and the running time then. `new` when the
+/// media was not there yet at the first snapshot.
 fn feeder_delta(before: &Value, after: &Value) -> Option<Value> {
     let newest = after.as_array()?.last()?;
     let created = newest["created_s"].as_f64()?;
@@ -649,6 +650,8 @@ fn feeder_delta(before: &Value, after: &Value) -> Option<Value> {
         "failed": delta("failed"),
         "payloaded": delta("payloaded"),
         "stopped": newest["stopped"],
+        "first_pts_ms": newest["first_pts_ms"],
+        "first_running_ms": newest["first_running_ms"],
         "new": earlier.is_none(),
     }))
 }
