@@ -176,6 +176,9 @@ struct FeederCounters {
     /// when it passed, in ms (diagnostics; u64::MAX until then).
     first_pts_ms: AtomicU64,
     first_running_ms: AtomicU64,
+    /// Buffers whose `do-timestamp` PTS lay far ahead of the pipeline's
+    /// running time and were stamped again (see `guard_first_stamps`).
+    restamped: AtomicU64,
     /// Set by the media's `unprepared` signal.
     stopped: AtomicBool,
     /// Set when the thread left its loop.
@@ -228,6 +231,7 @@ impl FeederLog {
                     "payloaded": load(&c.payloaded),
                     "first_pts_ms": load(&c.first_pts_ms),
                     "first_running_ms": load(&c.first_running_ms),
+                    "restamped": load(&c.restamped),
                     "stopped": c.stopped.load(Ordering::Relaxed),
                     "ended": c.ended.load(Ordering::Relaxed),
                 })
@@ -305,6 +309,43 @@ fn spawn_feeder(
         .expect("spawn feeder thread");
 }
 
+/// Works around a start-up race of `appsrc do-timestamp` in gst-rtsp-server's
+/// live media (GStreamer 1.22): about one media in 300 stamped its first
+/// buffer with the clock's absolute time (15.6 h on this machine, as if the
+/// element's base time were still 0) while the running time was 0. The
+/// media's RTP sinks (`sync=true`) then waited that long on the first
+/// buffer and every client of the media got nothing. A buffer more than
+/// 10 s ahead of the pipeline's running time gets that running time.
+fn guard_stamps(appsrc: &gst_app::AppSrc, counters: Arc<FeederCounters>) {
+    let Some(pad) = appsrc.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (Some(pts), Some(now)) = (buffer.pts(), pipeline_running_time(pad)) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if pts > now + gst::ClockTime::from_seconds(10) {
+            let b = buffer.make_mut();
+            b.set_pts(now);
+            b.set_dts(now);
+            counters.restamped.fetch_add(1, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The running time of the top-level pipeline `pad` is in.
+fn pipeline_running_time(pad: &gst::Pad) -> Option<gst::ClockTime> {
+    let mut element = pad.parent_element()?;
+    while let Some(parent) = element.parent() {
+        element = parent.downcast::<gst::Element>().ok()?;
+    }
+    element.current_running_time()
+}
+
 /// A shared mount looping `frames` through `appsrc ! PAY`.
 fn looped_factory(
     caps: &str,
@@ -335,6 +376,7 @@ fn looped_factory(
         // numbers), and the benchmark compares achieved and nominal rates.
         src.set_leaky_type(gst_app::AppLeakyType::Downstream);
         let counters = log.add();
+        guard_stamps(&src, counters.clone());
         if let Some(pad) = bin.by_name("pay0").and_then(|e| e.static_pad("src")) {
             let c = counters.clone();
             pad.add_probe(

@@ -652,6 +652,7 @@ fn feeder_delta(before: &Value, after: &Value) -> Option<Value> {
         "stopped": newest["stopped"],
         "first_pts_ms": newest["first_pts_ms"],
         "first_running_ms": newest["first_running_ms"],
+        "restamped": newest["restamped"],
         "new": earlier.is_none(),
     }))
 }
