@@ -177,7 +177,7 @@ struct FeederCounters {
     first_pts_ms: AtomicU64,
     first_running_ms: AtomicU64,
     /// Buffers whose `do-timestamp` PTS lay far ahead of the pipeline's
-    /// running time and were stamped again (see `guard_first_stamps`).
+    /// running time and were stamped again (see `guard_stamps`).
     restamped: AtomicU64,
     /// Set by the media's `unprepared` signal.
     stopped: AtomicBool,
