@@ -172,7 +172,7 @@ struct FeederCounters {
     failed: AtomicU64,
     /// Buffers (or lists) out of the payloader.
     payloaded: AtomicU64,
-    /// The first payloaded buffer's PTS and the pipeline's running time
+    /// The first payloaded buffer's PTS and the payloader's running time
     /// when it passed, in ms (diagnostics; u64::MAX until then).
     first_pts_ms: AtomicU64,
     first_running_ms: AtomicU64,

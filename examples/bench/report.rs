@@ -66,14 +66,17 @@ fn play_server_line(r: &Value) -> String {
             f(&r["conditions"], "server_cores").unwrap_or(0.0),
             f(s, "late_frames").unwrap_or(0.0)
         ),
-        None => match s.get("feeder") {
-            Some(feeder) => format!(
-                "; server fed {} frames, payloaded {}",
-                feeder["pushed"], feeder["payloaded"]
-            ),
-            None => String::new(),
-        },
+        None => s.get("feeder").map(feeder_note).unwrap_or_default(),
     }
+}
+
+/// "; server fed N frames, payloaded M": what a gst-rtsp-server mount's
+/// feeder did in a run's window (`server.feeder`).
+fn feeder_note(feeder: &Value) -> String {
+    format!(
+        "; server fed {} frames, payloaded {}",
+        feeder["pushed"], feeder["payloaded"]
+    )
 }
 
 /// Nominal Mbit/s of the streams of a play result at `/h264-low` (None if
@@ -874,21 +877,16 @@ fn collect_no_data_runs(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             if let Some(r) = map.get("no_data_run") {
-                let feeder = &r["server"]["feeder"];
                 out.push(format!(
                     "{} {} {} ({} errors{})",
                     r["element"].as_str().unwrap_or("?"),
                     r["protocol"].as_str().unwrap_or("?"),
                     map.get("label").and_then(Value::as_str).unwrap_or(""),
                     u(r, "errors").unwrap_or(0),
-                    if feeder.is_null() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; server fed {} frames, payloaded {}",
-                            feeder["pushed"], feeder["payloaded"]
-                        )
-                    }
+                    r["server"]
+                        .get("feeder")
+                        .map(feeder_note)
+                        .unwrap_or_default()
                 ));
             }
             map.values().for_each(|x| collect_no_data_runs(x, out));
