@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod caps;
+pub mod h26x;
 pub mod headers;
 pub mod message;
 pub mod sdp;

@@ -5,6 +5,7 @@ use gst::prelude::*;
 
 mod datagrams;
 pub(crate) mod imp;
+mod parameter_sets;
 mod payloader;
 mod sender;
 mod session;

@@ -32,13 +32,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gst::prelude::*;
+use rtspclient_protocol::h26x::ParameterSetGuard;
 use rtspclient_protocol::message::encode_interleaved;
 use tokio::sync::{Notify, watch};
 
 use super::datagrams::{Segmentation, send_datagrams};
 use super::imp::CAT;
+use super::parameter_sets::{self, Kept};
 use super::settings::Backpressure;
-use super::wire::{MappedPackets, Packets, send_when_writable};
+use super::wire::{MappedPackets, Outgoing, Packets, send_when_writable};
 use crate::driver::connection::{SendError, Writer};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::runtime;
@@ -313,9 +315,12 @@ struct StreamState {
     /// The stream is video (`media=video`): an RTP marker bit ends a frame.
     video: bool,
     /// Packets of the current video frame held back until its last packet
-    /// (see [`StreamSender::chain_rtp`]), and their timestamp.
-    held: Vec<gst::Buffer>,
+    /// (see [`StreamSender::chain_rtp`]) with the sequence number to write
+    /// into each, and their timestamp.
+    held: Vec<(gst::Buffer, Option<u16>)>,
     held_pts: Option<gst::ClockTime>,
+    /// H.264/H.265: removes parameter sets between the slices of a picture.
+    parameter_sets: Option<ParameterSetGuard>,
 }
 
 impl StreamState {
@@ -333,6 +338,7 @@ impl StreamState {
             video: false,
             held: Vec::new(),
             held_pts: None,
+            parameter_sets: None,
         }
     }
 }
@@ -628,7 +634,7 @@ impl StreamSender {
         if self.flushing.load(Ordering::SeqCst) {
             return Err(gst::FlowError::Flushing);
         }
-        let (running_time, video, mut held, held_pts) = {
+        let (running_time, video, mut held, held_pts, kept) = {
             let mut state = self.state.lock().unwrap();
             if state.first_caps.is_none() {
                 let caps = self
@@ -639,6 +645,7 @@ impl StreamSender {
                     .structure(0)
                     .and_then(|s| s.get::<&str>("media").ok())
                     .is_some_and(|media| media.eq_ignore_ascii_case("video"));
+                state.parameter_sets = parameter_sets::guard_for(&caps);
                 state.first_caps = Some(caps);
                 gst::debug!(CAT, obj = self.rtp_pad, "First buffer: stream ready");
                 control.changed.notify_one();
@@ -647,8 +654,21 @@ impl StreamSender {
                 .dts_or_pts()
                 .and_then(|ts| state.segment.to_running_time(ts))
                 .map(|rt| rt + state.time_offset);
+            let guard = state.parameter_sets.as_mut();
+            let removed_before = guard.as_ref().map_or(0, |g| g.removed);
+            let kept = parameter_sets::filter(guard, packets);
+            if let Some(guard) = &state.parameter_sets
+                && guard.removed > removed_before
+            {
+                gst::debug!(
+                    CAT,
+                    obj = self.rtp_pad,
+                    "Removed parameter sets between the slices of a picture ({} so far)",
+                    guard.removed
+                );
+            }
             let held = std::mem::take(&mut state.held);
-            (running_time, state.video, held, state.held_pts.take())
+            (running_time, state.video, held, state.held_pts.take(), kept)
         };
         // Returns at once while recording; the first buffer waits here.
         let (route, pt_rewrite, run) = self.wait_for_record(&control)?;
@@ -656,8 +676,7 @@ impl StreamSender {
         if !held.is_empty() && (pts.is_none() || pts != held_pts) {
             // The held frame never got its marker: it goes now, before
             // this packet's clock wait.
-            let batch: Vec<&gst::BufferRef> = held.iter().map(|b| b.as_ref()).collect();
-            self.send(&control, &run, &route, pt_rewrite, &batch)?;
+            self.send(&control, &run, &route, pt_rewrite, &held_batch(&held))?;
             held.clear();
         }
         if run.sync
@@ -665,8 +684,8 @@ impl StreamSender {
         {
             self.wait_clock(&control, running_time)?;
         }
-        if video && pts.is_some() && !ends_frame(last) && held.len() + packets.len() <= MAX_HELD {
-            held.extend(packets.iter().map(|b| b.to_owned()));
+        if video && pts.is_some() && !ends_frame(last) && held.len() + kept.len() <= MAX_HELD {
+            held.extend(kept.iter().map(Kept::to_held));
             let mut state = self.state.lock().unwrap();
             // A flush or stop that came in the meantime drops them.
             if self.flushing.load(Ordering::SeqCst) {
@@ -676,11 +695,8 @@ impl StreamSender {
             state.held_pts = pts;
             return Ok(gst::FlowSuccess::Ok);
         }
-        let batch: Vec<&gst::BufferRef> = held
-            .iter()
-            .map(|b| b.as_ref())
-            .chain(packets.iter())
-            .collect();
+        let mut batch = held_batch(&held);
+        batch.extend(kept.iter().map(Kept::outgoing));
         self.send(&control, &run, &route, pt_rewrite, &batch)?;
         Ok(gst::FlowSuccess::Ok)
     }
@@ -696,8 +712,7 @@ impl StreamSender {
         };
         // Packets were held only while recording: returns at once.
         if let Ok((route, pt_rewrite, run)) = self.wait_for_record(&control) {
-            let batch: Vec<&gst::BufferRef> = held.iter().map(|b| b.as_ref()).collect();
-            let _ = self.send(&control, &run, &route, pt_rewrite, &batch);
+            let _ = self.send(&control, &run, &route, pt_rewrite, &held_batch(&held));
         }
     }
 
@@ -707,7 +722,7 @@ impl StreamSender {
         run: &RunConfig,
         route: &Route,
         pt_rewrite: Option<u8>,
-        packets: &[&gst::BufferRef],
+        packets: &[Outgoing<'_>],
     ) -> Result<(), gst::FlowError> {
         match route {
             Route::Interleaved { writer, rtp, .. } => {
@@ -834,7 +849,7 @@ impl StreamSender {
         writer: &Writer,
         channel: u8,
         pt_rewrite: Option<u8>,
-        packets: &[&gst::BufferRef],
+        packets: &[Outgoing<'_>],
     ) -> Result<(), gst::FlowError> {
         let mapped = MappedPackets::map(&self.rtp_pad, packets, Some(channel), pt_rewrite)?;
         if mapped.is_empty() {
@@ -893,7 +908,7 @@ impl StreamSender {
         run: &RunConfig,
         udp: &UdpRoute,
         pt_rewrite: Option<u8>,
-        packets: &[&gst::BufferRef],
+        packets: &[Outgoing<'_>],
     ) -> Result<(), gst::FlowError> {
         let mapped = MappedPackets::map(&self.rtp_pad, packets, None, pt_rewrite)?;
         if mapped.is_empty() {
@@ -1063,6 +1078,13 @@ where
         }
         Err(_) => runtime::handle().block_on(future),
     }
+}
+
+/// The held packets, ready for [`StreamSender::send`].
+fn held_batch(held: &[(gst::Buffer, Option<u16>)]) -> Vec<Outgoing<'_>> {
+    held.iter()
+        .map(|(buffer, seq)| Outgoing { buffer, seq: *seq })
+        .collect()
 }
 
 /// Video packets held back at most, waiting for their frame's last one.

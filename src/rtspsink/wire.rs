@@ -54,6 +54,21 @@ impl<'a> Packets<'a> {
     }
 }
 
+/// One packet to send and what to write into its first RTP bytes.
+#[derive(Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub buffer: &'a gst::BufferRef,
+    /// The sequence number to write, when it differs from the packet's
+    /// (see `h26x::ParameterSetGuard`).
+    pub seq: Option<u16>,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn unchanged(buffer: &'a gst::BufferRef) -> Self {
+        Outgoing { buffer, seq: None }
+    }
+}
+
 /// A chain call's packets with their memories mapped, ready to be sent as
 /// I/O slices.
 pub struct MappedPackets<'a> {
@@ -61,9 +76,10 @@ pub struct MappedPackets<'a> {
     /// by the packet's prefix instead).
     maps: Vec<(gst::MemoryMap<'a, gst::memory::Readable>, usize)>,
     /// Per packet: the bytes sent before its memories (interleaved header
-    /// and/or the first two RTP bytes with a rewritten payload type), their
-    /// length, and the range of `maps` that follows.
-    packets: Vec<([u8; 6], usize, Range<usize>)>,
+    /// and/or the first four RTP bytes with a rewritten payload type or
+    /// sequence number), their length, and the range of `maps` that
+    /// follows.
+    packets: Vec<([u8; 8], usize, Range<usize>)>,
     /// RTP bytes of the packets to send, for the statistics.
     pub bytes: u64,
 }
@@ -75,7 +91,7 @@ impl<'a> MappedPackets<'a> {
     /// the payload type to write into each packet.
     pub fn map(
         pad: &gst::Pad,
-        packets: &[&'a gst::BufferRef],
+        packets: &[Outgoing<'a>],
         channel: Option<u8>,
         pt_rewrite: Option<u8>,
     ) -> Result<MappedPackets<'a>, gst::FlowError> {
@@ -84,12 +100,12 @@ impl<'a> MappedPackets<'a> {
             packets: Vec::with_capacity(packets.len()),
             bytes: 0,
         };
-        for buffer in packets {
+        for &Outgoing { buffer, seq } in packets {
             let size = buffer.size();
             if size < 12 {
                 continue;
             }
-            let mut prefix = [0u8; 6];
+            let mut prefix = [0u8; 8];
             let mut prefix_len = 0;
             if let Some(channel) = channel {
                 let Ok(len) = u16::try_from(size) else {
@@ -102,15 +118,20 @@ impl<'a> MappedPackets<'a> {
                 prefix_len = 4;
             }
             let mut skip = 0;
-            if let Some(pt) = pt_rewrite {
-                let mut start = [0u8; 2];
+            if pt_rewrite.is_some() || seq.is_some() {
+                let mut start = [0u8; 4];
                 if buffer.copy_to_slice(0, &mut start).is_err() {
                     continue;
                 }
-                prefix[prefix_len] = start[0];
-                prefix[prefix_len + 1] = (start[1] & 0x80) | (pt & 0x7f);
-                prefix_len += 2;
-                skip = 2;
+                if let Some(pt) = pt_rewrite {
+                    start[1] = (start[1] & 0x80) | (pt & 0x7f);
+                }
+                if let Some(seq) = seq {
+                    start[2..4].copy_from_slice(&seq.to_be_bytes());
+                }
+                prefix[prefix_len..prefix_len + 4].copy_from_slice(&start);
+                prefix_len += 4;
+                skip = 4;
             }
             let first = mapped.maps.len();
             for memory in buffer.iter_memories() {
