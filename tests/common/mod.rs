@@ -19,6 +19,7 @@
 //! `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod media_hash;
 pub mod relay;
 pub mod server;
 
@@ -981,4 +982,22 @@ pub fn rtspsrc2_player(
         }
     });
     (pipeline, src, counters)
+}
+
+/// Whether something listens on TCP `port` (from the kernel's socket
+/// table: connecting to find out would use up a one-shot listener such
+/// as `ffmpeg -rtsp_flags listen`).
+pub fn is_listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|text| {
+            text.lines().any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // local_address is field 1, state field 3 (0A = LISTEN).
+                fields.len() > 3
+                    && format!("{} ", fields[1]).ends_with(&needle)
+                    && fields[3] == "0A"
+            })
+        })
+    })
 }
