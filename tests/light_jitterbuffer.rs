@@ -168,10 +168,13 @@ fn a_gap_is_given_up_after_the_latency_with_a_lost_event() {
 #[test]
 fn sender_reports_become_handle_sync() {
     let h = Harness::new(200);
-    let synced: Arc<Mutex<Option<gst::Structure>>> = Arc::new(Mutex::new(None));
+    // Every handle-sync, in order.
+    let synced: Arc<Mutex<Vec<gst::Structure>>> = Arc::new(Mutex::new(Vec::new()));
     let seen = synced.clone();
     h.jitterbuffer.connect("handle-sync", false, move |args| {
-        *seen.lock().unwrap() = args[1].get::<gst::Structure>().ok();
+        if let Ok(mut seen) = seen.lock() {
+            seen.extend(args[1].get::<gst::Structure>().ok());
+        }
         None
     });
     let rtcp_src = AppSrc::builder()
@@ -190,21 +193,24 @@ fn sender_reports_become_handle_sync() {
     h.push(10, 500);
     h.push(11, 540);
     assert_eq!(h.pull(2).len(), 2);
+    let sender_report = |ssrc: u32, rtptime: u32| {
+        let mut sr = vec![0x80, 200, 0, 6];
+        sr.extend_from_slice(&ssrc.to_be_bytes());
+        sr.extend_from_slice(&0xe000_0000_0000_0000u64.to_be_bytes());
+        sr.extend_from_slice(&rtptime.to_be_bytes());
+        sr.extend_from_slice(&[0; 8]);
+        gst::Buffer::from_mut_slice(sr)
+    };
     // SR for our SSRC, RTP time 20 ms after packet 11.
     let sr_rtptime = 11 * 3600 + 1800;
-    let mut sr = vec![0x80, 200, 0, 6];
-    sr.extend_from_slice(&0x1234u32.to_be_bytes());
-    sr.extend_from_slice(&0xe000_0000_0000_0000u64.to_be_bytes());
-    sr.extend_from_slice(&(sr_rtptime as u32).to_be_bytes());
-    sr.extend_from_slice(&[0; 8]);
     rtcp_src
-        .push_buffer(gst::Buffer::from_mut_slice(sr))
+        .push_buffer(sender_report(0x1234, sr_rtptime as u32))
         .unwrap();
-    assert!(wait_for(Duration::from_secs(3), || synced
+    assert!(wait_for(Duration::from_secs(3), || !synced
         .lock()
         .unwrap()
-        .is_some()));
-    let s = synced.lock().unwrap().clone().unwrap();
+        .is_empty()));
+    let s = synced.lock().unwrap()[0].clone();
     assert_eq!(s.name(), "application/x-rtp-sync");
     assert_eq!(s.get::<u32>("clock-rate").unwrap(), 90_000);
     let base_rtp = s.get::<u64>("base-rtptime").unwrap();
@@ -213,16 +219,24 @@ fn sender_reports_become_handle_sync() {
     assert_eq!(s.get::<u64>("base-time").unwrap(), 500 * MS);
     assert!(s.get::<gst::Buffer>("sr-buffer").is_ok());
 
-    // An SR of another SSRC is not ours.
-    *synced.lock().unwrap() = None;
-    let mut other = vec![0x80, 200, 0, 6];
-    other.extend_from_slice(&0x9999u32.to_be_bytes());
-    other.extend_from_slice(&[0; 20]);
+    // An SR of another SSRC is not ours. RTCP is handled in order on
+    // appsrc's thread: once a later SR of ours has become handle-sync, the
+    // other one was handled before it, and must have left no trace.
+    rtcp_src.push_buffer(sender_report(0x9999, 0)).unwrap();
+    let later_rtptime = sr_rtptime + 3600;
     rtcp_src
-        .push_buffer(gst::Buffer::from_mut_slice(other))
+        .push_buffer(sender_report(0x1234, later_rtptime as u32))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(synced.lock().unwrap().is_none());
+    let later_ext = base_rtp + (later_rtptime - 10 * 3600);
+    let later = |s: &gst::Structure| s.get::<u64>("sr-ext-rtptime").ok() == Some(later_ext);
+    assert!(wait_for(Duration::from_secs(3), || synced
+        .lock()
+        .unwrap()
+        .iter()
+        .any(later)));
+    let all = synced.lock().unwrap().clone();
+    assert_eq!(all.len(), 2, "handle-sync for another SSRC: {all:?}");
+    assert!(later(&all[1]));
 }
 
 #[test]
@@ -263,11 +277,26 @@ fn eos_releases_held_packets_then_passes() {
 fn a_blocked_pipeline_does_not_hold_up_others() {
     init_plugin();
     let blocked = Harness::with_sink(200, AppSink::builder().sync(false).max_buffers(1).build());
+    // Count the pushes that reach the appsink: it holds one buffer, so a
+    // second one means a worker is stuck pushing it.
+    let entered = Arc::new(AtomicU64::new(0));
+    let counter = entered.clone();
+    blocked
+        .sink
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
     for seq in 1..=20 {
         blocked.push(seq, seq as u64 * 40);
     }
-    // Give a worker time to get stuck in the full appsink.
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        wait_for(Duration::from_secs(5), || entered.load(Ordering::SeqCst)
+            >= 2),
+        "no worker got stuck in the full appsink"
+    );
     let flowing = Harness::new(200);
     for round in 0..3u16 {
         for seq in round * 5 + 1..=round * 5 + 5 {

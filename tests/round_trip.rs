@@ -11,6 +11,14 @@ use gst::prelude::*;
 
 fn round_trip(publish_protocols: &str, play_protocols: &str) {
     common::init_plugin();
+    // What the relay server's two media (tests/common/relay.rs) are made of.
+    common::tools::require_elements(&[
+        "rtph264depay",
+        "h264parse",
+        "appsink",
+        "appsrc",
+        "rtph264pay",
+    ]);
     let server = relay::start().expect("relay server");
     let publisher = common::parse_pipeline(&format!(
         "videotestsrc is-live=true pattern=ball ! {} ! \

@@ -252,7 +252,8 @@ fn record_h264_opus_udp() {
 }
 
 /// `sync=true` (default) publishes a non-live source in real time;
-/// 45 frames at 30 fps take about 1.5 s.
+/// 45 frames at 30 fps take about 1.5 s. With `sync=false` 150 frames
+/// (5 s of video) go out faster than real time.
 #[test]
 fn sync_paces_non_live_sources() {
     let server = record_server(paths::RECORD, 1);
@@ -264,16 +265,22 @@ fn sync_paces_non_live_sources() {
         took >= Duration::from_millis(1400),
         "not paced: {took:?} for 1.5 s of video"
     );
+    // Unpaced, the encoder and the link set the speed (well under a
+    // second here): anything below the video's own 5 s shows that nothing
+    // waits for the clock, even on a loaded machine.
     let publisher = Publisher::new(
         &server.url(paths::RECORD),
         "tcp",
-        &[h264_branch(45)],
+        &[h264_branch(150)],
         "sync=false",
     );
     let (outcome, took) = publisher.run_to_end();
     assert_eq!(outcome, Outcome::Eos);
-    eprintln!("sync=false: 45 frames published in {took:?}");
-    assert!(took < Duration::from_millis(1400), "sync=false still paced");
+    eprintln!("sync=false: 150 frames published in {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "sync=false still paced: {took:?} for 5 s of video"
+    );
 }
 
 /// Input already RTP (application/x-rtp from a payloader), and an explicit
@@ -307,6 +314,7 @@ fn rtp_input_and_custom_payloader(protocols: &str) {
     // The default for Opus would be rtpopuspay as well; name it anyway,
     // with the same payload type as the video, to check the SDP keeps
     // payload types unique.
+    common::tools::require_elements(&["rtpopuspay"]);
     let custom = gst::ElementFactory::make("rtpopuspay")
         .property("pt", 96u32)
         .build()
@@ -443,7 +451,8 @@ fn connection_refused_is_an_error() {
     let posted = run_until_error(&publisher.pipeline, WAIT).expect("an error");
     eprintln!("refused: '{}' after {:?}", posted.message, posted.after);
     assert!(posted.error.matches(gst::ResourceError::OpenWrite));
-    assert!(posted.after < Duration::from_secs(2));
+    // At once, not after the 5 s tcp-timeout.
+    assert!(posted.after < Duration::from_secs(3), "{:?}", posted.after);
 }
 
 /// A server refusing the SDP (415) gives a format error with the status.
@@ -1157,6 +1166,8 @@ fn clock_wait_is_interrupted_by_stop() {
     // time to come.
     let outcome = wait_until(&publisher.pipeline, WAIT, || server.n_sessions() == 1);
     assert_eq!(outcome, Outcome::Stopped);
+    // Deliberately let 300 ms pass: no frame may arrive in them, the first
+    // one is due at 10 s.
     assert!(!wait_for(Duration::from_millis(300), || stats
         .stream(0)
         .count()

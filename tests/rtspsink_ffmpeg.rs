@@ -22,15 +22,11 @@ fn init() {
     gstrtspclient::plugin_register_static().expect("register plugin");
 }
 
-fn have_ffmpeg() -> bool {
-    ["ffmpeg", "ffprobe"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("-version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+/// ffmpeg receives and ffprobe checks the file: both come with the
+/// `ffmpeg` package, and without them these tests fail.
+fn require_ffmpeg() {
+    common::tools::require_program("ffmpeg", "ffmpeg");
+    common::tools::require_program("ffprobe", "ffmpeg");
 }
 
 /// `ffmpeg` listening for one RTSP publisher; killed on drop.
@@ -74,16 +70,15 @@ impl FfmpegReceiver {
         receiver
     }
 
-    /// Wait (bounded) for ffmpeg to finish the file after TEARDOWN.
+    /// Wait (bounded) for ffmpeg to finish the file after TEARDOWN; whether
+    /// it exited successfully.
     fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        let mut status = None;
+        common::wait_for(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status.is_some_and(|s| s.success())
     }
 }
 
@@ -143,6 +138,7 @@ fn publish_to_ffmpeg(
     branches: &[String],
 ) -> (Vec<u64>, Vec<(String, String, u64)>) {
     init();
+    require_ffmpeg();
     let mut ffmpeg = FfmpegReceiver::start();
     let mut line = format!(
         "rtspsink name=sink location={} protocols={protocols} tcp-timeout=5000000 ",
@@ -195,10 +191,6 @@ fn audio(encoder: &str, buffers: u32) -> String {
 
 #[test]
 fn ffmpeg_records_h264_and_aac_over_tcp() {
-    if !have_ffmpeg() {
-        eprintln!("ffmpeg/ffprobe not installed, skipping");
-        return;
-    }
     let aac = format!("{} ! aacparse", launch::aac_encoder());
     let (sent, probed) = publish_to_ffmpeg("tcp", &[video(x264(), 60), audio(&aac, 100)]);
     assert_eq!(probed.len(), 2, "{probed:?}");
@@ -216,10 +208,7 @@ fn ffmpeg_records_h264_and_aac_over_tcp() {
 
 #[test]
 fn ffmpeg_records_h265_and_opus_over_tcp() {
-    if !have_ffmpeg() || !common::has_element("x265enc") {
-        eprintln!("ffmpeg or x265enc not installed, skipping");
-        return;
-    }
+    // A missing x265enc fails in parse_pipeline, naming its package.
     let x265 = "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! h265parse";
     let (sent, probed) = publish_to_ffmpeg("tcp", &[video(x265, 45), audio("opusenc", 75)]);
     assert_eq!(probed.len(), 2, "{probed:?}");
@@ -237,10 +226,6 @@ fn ffmpeg_records_h265_and_opus_over_tcp() {
 
 #[test]
 fn ffmpeg_records_h264_over_udp() {
-    if !have_ffmpeg() {
-        eprintln!("ffmpeg/ffprobe not installed, skipping");
-        return;
-    }
     let (sent, probed) = publish_to_ffmpeg("udp", &[video(x264(), 60)]);
     assert_eq!(probed.len(), 1, "{probed:?}");
     assert_eq!(

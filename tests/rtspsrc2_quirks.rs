@@ -1,5 +1,6 @@
-//! A scripted "camera" that bends RTSP the way real ones do (QUIRKS.md),
-//! streaming real H.264 RTP over TCP: rtspsrc2 must play it.
+//! A scripted "camera" that bends RTSP the way real ones do (docs/QUIRKS.md
+//! names this test under each quirk it covers), streaming real H.264 RTP
+//! over TCP: rtspsrc2 must play it.
 
 mod common;
 

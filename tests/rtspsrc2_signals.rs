@@ -77,7 +77,12 @@ fn call_with_promise(
     signal: &str,
     args: &[&dyn ToValue],
 ) -> (bool, gst::Structure) {
-    let promise = gst::Promise::new();
+    // Promise::wait() blocks until a reply with no bound; the change
+    // function hands the reply over a channel, read with a timeout.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let promise = gst::Promise::with_change_func(move |reply| {
+        let _ = tx.send(reply.map(|r| r.map(|s| s.to_owned())));
+    });
     let mut values: Vec<glib::Value> = args.iter().map(|a| a.to_value()).collect();
     values.push(promise.to_value());
     let queued = src
@@ -85,11 +90,11 @@ fn call_with_promise(
         .unwrap()
         .get::<bool>()
         .unwrap();
-    let start = std::time::Instant::now();
-    while promise.wait() == gst::PromiseResult::Pending && start.elapsed() < Duration::from_secs(5)
-    {
-    }
-    let reply = promise.get_reply().expect("promise replied").to_owned();
+    let reply = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("promise answered within 5 s")
+        .expect("promise replied")
+        .expect("reply with a structure");
     (queued, reply)
 }
 

@@ -29,6 +29,7 @@ fn play(
     min_audio: u64,
 ) -> PlayResult {
     init();
+    tools::require_elements(&["rtspsrc"]);
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("rtspsrc")
         .property("location", url)

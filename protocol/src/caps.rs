@@ -21,7 +21,7 @@
 //! * `ssrc` (uint) when the media announces exactly one SSRC (RFC 5576).
 //!
 //! Deliberate differences from GStreamer, all in the direction of surviving
-//! real cameras (QUIRKS.md, "SDP"): garbage `a=framerate` values are dropped,
+//! real cameras (docs/QUIRKS.md, "SDP"): garbage `a=framerate` values are dropped,
 //! invalid H.264 `profile-level-id` is dropped, `sprop-*` parameter sets are
 //! cleaned (invalid base64 and Annex-B start codes removed), fields whose name
 //! would not be a valid GStreamer field name are skipped, value-less
@@ -182,8 +182,7 @@ pub struct StreamDescription {
 /// has a known encoding (an rtpmap, or a static payload type). Port 0 is
 /// fine (RTSP servers put it in m= lines routinely, RFC 2326 C.1.1). Unusable
 /// sections are skipped, not an error; the caller fails DESCRIBE only if the
-/// result is empty (QUIRKS.md: "Media sections the client does not
-/// understand: skip them").
+/// result is empty (docs/QUIRKS.md, "Unusable media sections").
 pub fn streams_from_sdp(sdp: &SessionDescription) -> Vec<StreamDescription> {
     sdp.media
         .iter()
@@ -596,7 +595,8 @@ fn parse_payload_type(format: &str) -> Option<u8> {
 /// Split `<pt> <rest>` attribute values (rtpmap, fmtp, framesize; RFC 8866
 /// §6.6, §6.15) into the payload type (0..=127) and the rest. Tolerates extra
 /// spaces and a `;` right after the number (`a=fmtp:96;packetization-mode=1`),
-/// and nothing at all after it (`a=fmtp:96`, QUIRKS.md).
+/// and nothing at all after it (`a=fmtp:96`; docs/QUIRKS.md, "fmtp
+/// parameters").
 fn split_pt(value: &str) -> Option<(u8, &str)> {
     let v = value.trim_start();
     let digits = v.bytes().take_while(u8::is_ascii_digit).count();

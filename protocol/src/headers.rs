@@ -3,7 +3,7 @@
 //!
 //! All functions are pure and take the header value as received (already
 //! trimmed by [`crate::message::Headers`], but they trim again so they can be
-//! used on any string). They follow the principle of `shared/docs/QUIRKS.md`:
+//! used on any string). They follow the principle of `docs/QUIRKS.md`:
 //! trim, compare case-insensitively, skip what is not understood, and return
 //! `None` or an empty list only when nothing usable is left. None of them
 //! panics on any input.
@@ -26,8 +26,8 @@ pub struct SessionHeader {
 impl SessionHeader {
     /// Parses a `Session` value such as `9a90de54; timeout=60`.
     ///
-    /// Tolerated: spaces anywhere (QUIRKS.md "`Session: 9a90de54;
-    /// timeout=60` with spaces", Hikvision pads the value with many spaces),
+    /// Tolerated: spaces anywhere (docs/QUIRKS.md, "Session header":
+    /// `9a90de54; timeout=60`, Hikvision pads the value with many spaces),
     /// any case for `timeout`, a quoted timeout, unknown parameters. A
     /// missing, garbage or zero timeout gives `timeout_secs: None` (a zero
     /// timeout would make keep-alives spin; the default applies instead).
@@ -59,8 +59,8 @@ impl SessionHeader {
         })
     }
 
-    /// The announced timeout, or [`DEFAULT_SESSION_TIMEOUT_SECS`] (QUIRKS.md
-    /// "no `timeout` (assume 60 s)").
+    /// The announced timeout, or [`DEFAULT_SESSION_TIMEOUT_SECS`]
+    /// (docs/QUIRKS.md, "Session header").
     pub fn timeout_or_default(&self) -> u64 {
         self.timeout_secs.unwrap_or(DEFAULT_SESSION_TIMEOUT_SECS)
     }
@@ -133,7 +133,7 @@ fn starts_with_rtp_info_param(s: &str) -> bool {
 /// Parses an SSRC written in hexadecimal or decimal.
 ///
 /// RFC 7826 writes SSRCs as 8 hex digits, RFC 2326 section 12.39 too, but
-/// servers drop leading zeros (QUIRKS.md `ssrc= d6d6627`) and a few write
+/// servers drop leading zeros (docs/QUIRKS.md, "RTP-Info") and a few write
 /// decimal. Rule: `0x` prefix, any hex letter, or at most 8 digits with
 /// `prefer_hex` → hex; otherwise all-decimal values are decimal. With
 /// `prefer_hex == false` only exactly 8 digits or hex letters mean hex.
@@ -242,10 +242,10 @@ fn parse_rtp_info_entry(entry: &str) -> Option<RtpInfo> {
 ///
 /// Tolerated: spaces around separators, unknown parameters (ignored),
 /// garbage numbers (that field becomes `None`), URLs containing `,` or `;`,
-/// quoted URLs, SSRC in hex or decimal (see QUIRKS.md "SSRC given only in
-/// `RTP-Info`"). Entries are returned for every URL, including streams that
+/// quoted URLs, SSRC in hex or decimal (docs/QUIRKS.md, "RTP-Info").
+/// Entries are returned for every URL, including streams that
 /// were not set up; the caller matches them against its streams and skips
-/// the rest (QUIRKS.md). `seq`/`rtptime` are reported as given, even when
+/// the rest. `seq`/`rtptime` are reported as given, even when
 /// they look suspicious (`seq=0`): deciding whether to trust them is the
 /// caller's job.
 pub fn parse_rtp_info(value: &str) -> Vec<RtpInfo> {
@@ -400,8 +400,8 @@ mod tests {
 
     #[test]
     fn quirk_session_with_spaces() {
-        // QUIRKS.md: "`Session: 9a90de54; timeout=60` with spaces", and
-        // Hikvision's `Session:        708345999;timeout=60` padding.
+        // docs/QUIRKS.md, "Session header": `9a90de54; timeout=60` with
+        // spaces, and Hikvision's `Session:        708345999;timeout=60`.
         let s = SessionHeader::parse("9a90de54; timeout=60").unwrap();
         assert_eq!(s.id, "9a90de54");
         assert_eq!(s.timeout_secs, Some(60));
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn quirk_session_without_timeout_defaults_to_60() {
-        // QUIRKS.md: "no `timeout` (assume 60 s)".
+        // docs/QUIRKS.md, "Session header": no `timeout` means 60 s.
         let s = SessionHeader::parse("1273222592").unwrap();
         assert_eq!(s.timeout_secs, None);
         assert_eq!(s.timeout_or_default(), DEFAULT_SESSION_TIMEOUT_SECS);
@@ -480,8 +480,8 @@ mod tests {
 
     #[test]
     fn quirk_only_methods_listed_in_public() {
-        // QUIRKS.md: "Some servers drop the connection on an unknown method:
-        // start with OPTIONS and only use methods listed in `Public:`".
+        // docs/QUIRKS.md, "Methods not in Public": some servers drop the
+        // connection on an unknown method, so only listed methods are used.
         // Recorded-style live555 OPTIONS answer.
         let public = parse_public(
             "OPTIONS, DESCRIBE, SETUP, TEARDOWN, PLAY, PAUSE, GET_PARAMETER, SET_PARAMETER",
@@ -591,8 +591,8 @@ mod tests {
 
     #[test]
     fn quirk_ssrc_only_in_rtp_info() {
-        // QUIRKS.md: "SSRC given only in `RTP-Info`, not in `Transport`",
-        // in hex or decimal.
+        // docs/QUIRKS.md, "RTP-Info": the SSRC only in `RTP-Info`, not in
+        // `Transport`, in hex or decimal.
         let infos = parse_rtp_info("url=rtsp://h/t1;seq=1;rtptime=2;ssrc=d6d6627");
         assert_eq!(infos[0].ssrc, Some(0x0d6d6627));
         let infos = parse_rtp_info("url=rtsp://h/t1;seq=1;rtptime=2;ssrc=3735928559");
@@ -608,8 +608,8 @@ mod tests {
 
     #[test]
     fn quirk_rtp_info_for_streams_not_set_up() {
-        // QUIRKS.md: "`RTP-Info` entries for streams that were not set up:
-        // skip them": the parser returns all of them; the caller matches by
+        // docs/QUIRKS.md, "RTP-Info": entries for streams that were not set
+        // up are skipped: the parser returns all of them; the caller matches by
         // URL. Recorded-style: audio was not set up but is listed.
         let infos = parse_rtp_info(
             "url=rtsp://10.0.0.5/live/track0;seq=100;rtptime=1000,url=rtsp://10.0.0.5/live/track1;seq=200;rtptime=2000",
@@ -626,8 +626,8 @@ mod tests {
 
     #[test]
     fn quirk_rtp_info_suspicious_seq_is_reported_as_given() {
-        // QUIRKS.md: "`RTP-Info` with `seq=0` or `seq=1` that do not match
-        // the packets": the parser reports them; the depayloader decides.
+        // docs/QUIRKS.md, "RTP-Info": `seq=0` or `seq=1` that do not match
+        // the packets: the parser reports them; the depayloader decides.
         let infos = parse_rtp_info("url=rtsp://h/a;seq=0;rtptime=0");
         assert_eq!(infos[0].seq, Some(0));
         assert_eq!(infos[0].rtptime, Some(0));

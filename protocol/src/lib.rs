@@ -6,7 +6,7 @@
 //!
 //! Why hand-written parsers instead of `rtsp-types`/`sdp-types`: those crates
 //! reject input that real cameras send (bare `\n` line endings, odd header
-//! case, SDP lines out of order, trailing whitespace; see `shared/docs/QUIRKS.md`).
+//! case, SDP lines out of order, trailing whitespace; see `docs/QUIRKS.md`).
 //! The parsers here are tolerant of such quirks and strict about sizes.
 
 pub mod auth;

@@ -7,7 +7,7 @@
 //! stream: `$`, a channel byte, a 16-bit big-endian length and the payload.
 //!
 //! [`Framer`] turns a byte stream into [`Message`]s. It is written for real
-//! cameras rather than for the RFC grammar: see `shared/docs/QUIRKS.md` and
+//! cameras rather than for the RFC grammar: see `docs/QUIRKS.md` and
 //! the comments at each tolerance below. It never panics on any input and
 //! never buffers more than the configured [`Limits`] for one message.
 
@@ -592,9 +592,9 @@ fn is_binary_byte(b: u8) -> bool {
 }
 
 /// Separators tolerated between messages: RFC 2326 does not allow any, but
-/// servers send a stray CRLF after a body or before a `$` frame (QUIRKS.md,
-/// "Stray `\r\n` between a response and a `$`-framed interleaved packet";
-/// seen from several Hikvision and Dahua firmwares), sometimes a bare LF.
+/// servers send a stray CRLF after a body or before a `$` frame
+/// (docs/QUIRKS.md, "Stray line ends between messages"; seen from several
+/// Hikvision and Dahua firmwares), sometimes a bare LF.
 fn is_separator(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -675,7 +675,7 @@ fn parse_content_length(value: &str) -> Option<usize> {
 /// [`Framer::next_message`] until it returns `Ok(None)`. At end of stream
 /// call [`Framer::finish`] until it returns `Ok(None)`.
 ///
-/// Tolerated deviations (see `shared/docs/QUIRKS.md`):
+/// Tolerated deviations (see docs/QUIRKS.md, "Framing and headers"):
 /// bare `\n` and mixed line endings; header names in any case; values with
 /// surrounding spaces and tabs; stray whitespace between messages and before
 /// `$` frames; header lines without a colon (skipped); continuation lines;
@@ -1056,9 +1056,9 @@ impl Framer {
             .get("Content-Type")
             .is_some_and(|t| t.to_ascii_lowercase().contains("sdp"));
         if is_response && sdp_body {
-            // QUIRKS.md "Missing Content-Length with a body that ends at
-            // connection close": some camera web stacks answer DESCRIBE
-            // HTTP/1.0-style, delimiting the SDP by closing the connection.
+            // docs/QUIRKS.md, "Body until close": some camera web stacks
+            // answer DESCRIBE HTTP/1.0-style, delimiting the SDP by closing
+            // the connection.
             // Only SDP bodies get this: a GET_PARAMETER answer with
             // `Content-Type: text/parameters` and no length must not
             // swallow the interleaved data that follows it.
@@ -1399,8 +1399,8 @@ Date:  Tue, Jan 07 2025 10:00:00 GMT\r\n\
 
     #[test]
     fn quirk_header_name_case_and_value_whitespace() {
-        // QUIRKS.md: "Header names in odd case (`Cseq:`), values with
-        // leading or trailing spaces and tabs".
+        // docs/QUIRKS.md, "Header case and padding": header names in odd
+        // case (`Cseq:`), values with leading or trailing spaces and tabs.
         let msgs = frame_all(
             b"RTSP/1.0 200 OK\r\nCseq: 1 \r\nsession:        708345999;timeout=60\t\r\nCONTENT-LENGTH:\t3 \r\n\r\nabc",
         );
@@ -1412,8 +1412,8 @@ Date:  Tue, Jan 07 2025 10:00:00 GMT\r\n\
 
     #[test]
     fn quirk_bare_lf_line_endings() {
-        // QUIRKS.md: "Bare `\n` line endings instead of `\r\n`", here mixed
-        // with CRLF in one message.
+        // docs/QUIRKS.md, "Bare LF line endings": `\n` instead of `\r\n`,
+        // here mixed with CRLF in one message.
         let msgs = frame_all(
             b"RTSP/1.0 200 OK\nCSeq: 3\r\nPublic: OPTIONS, DESCRIBE\nContent-Length: 2\n\nhiRTSP/1.0 404 Not Found\nCSeq: 4\n\n",
         );
@@ -1429,8 +1429,8 @@ Date:  Tue, Jan 07 2025 10:00:00 GMT\r\n\
 
     #[test]
     fn quirk_stray_crlf_before_interleaved_frame() {
-        // QUIRKS.md: "Stray `\r\n` between a response and a `$`-framed
-        // interleaved packet".
+        // docs/QUIRKS.md, "Stray line ends between messages": `\r\n`
+        // between a response and a `$`-framed interleaved packet.
         let msgs =
             frame_all(b"RTSP/1.0 200 OK\r\nCSeq: 5\r\n\r\n\r\n$\x00\x00\x02hi\r\n\n$\x01\x00\x01x");
         assert_eq!(msgs.len(), 3);
@@ -1453,7 +1453,7 @@ Date:  Tue, Jan 07 2025 10:00:00 GMT\r\n\
 
     #[test]
     fn quirk_describe_without_content_type() {
-        // QUIRKS.md: "DESCRIBE response without `Content-Type`": the framer
+        // docs/QUIRKS.md, "DESCRIBE without Content-Type": the framer
         // must still deliver the body announced by Content-Length.
         let msgs = frame_all(b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Length: 5\r\n\r\nv=0\r\n");
         assert_eq!(response(&msgs[0]).body, b"v=0\r\n");
@@ -1461,8 +1461,8 @@ Date:  Tue, Jan 07 2025 10:00:00 GMT\r\n\
 
     #[test]
     fn quirk_body_ends_at_connection_close() {
-        // QUIRKS.md: "Missing `Content-Length` with a body that ends at
-        // connection close" (DESCRIBE answered HTTP/1.0-style).
+        // docs/QUIRKS.md, "Body until close": no `Content-Length`, the body
+        // ends at connection close (DESCRIBE answered HTTP/1.0-style).
         let mut framer = Framer::default();
         framer.push(b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n");
         assert_eq!(framer.next_message(), Ok(None));

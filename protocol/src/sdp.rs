@@ -2,7 +2,7 @@
 //!
 //! The parser is built for what RTSP servers and IP cameras actually send in
 //! DESCRIBE responses, not for what the RFC allows (see
-//! `shared/docs/QUIRKS.md`, section "SDP"):
+//! `docs/QUIRKS.md`, "SDP layout"):
 //!
 //! * lines may come in any order (`a=tool` before `t=`), `v=`, `o=`, `s=` and
 //!   `t=` may be missing;
@@ -544,7 +544,7 @@ mod tests {
         assert_eq!(sdp.control(), Some("rtsp://10.0.0.1:554/stream1/trackID=1"));
     }
 
-    // Quirk (QUIRKS.md, SDP): lines in the wrong order, no t=, no o=.
+    // docs/QUIRKS.md, "SDP layout": lines in the wrong order, no t=, no o=.
     #[test]
     fn quirk_wrong_order_and_missing_lines() {
         let sdp = parse(

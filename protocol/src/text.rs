@@ -12,8 +12,9 @@ pub(crate) fn trim(s: &str) -> &str {
     s.trim_matches(is_lws)
 }
 
-/// Removes one pair of surrounding double quotes, if present (QUIRKS.md
-/// `mode="play"`; RFC 7826 quotes `mode` and addresses).
+/// Removes one pair of surrounding double quotes, if present
+/// (docs/QUIRKS.md, "Transport header": `mode="play"`; RFC 7826 quotes
+/// `mode` and addresses).
 pub(crate) fn unquote(s: &str) -> &str {
     let s = trim(s);
     s.strip_prefix('"')

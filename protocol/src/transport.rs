@@ -4,9 +4,9 @@
 //! `protocol/profile[/lower-transport]` followed by `;`-separated
 //! parameters. Servers answer SETUP with the one they chose.
 //!
-//! Parsing is tolerant (see `shared/docs/QUIRKS.md`, "SETUP and PLAY
-//! responses"): parameters in any order and any case, spaces around `;` and
-//! `=`, quoted values, single ports instead of ranges, short hex SSRCs.
+//! Parsing is tolerant (see `docs/QUIRKS.md`, "Transport header"):
+//! parameters in any order and any case, spaces around `;` and `=`, quoted
+//! values, single ports instead of ranges, short hex SSRCs.
 //! Unknown parameters are kept in [`Transport::other`]; a known parameter
 //! with a value that cannot be parsed is kept there too rather than failing
 //! the whole header.
@@ -112,10 +112,11 @@ fn parse_range<T: std::str::FromStr>(value: &str) -> Option<(T, Option<T>)> {
 }
 
 /// Parses a Transport `ssrc`. RFC 2326 section 12.39 writes it as 8 hex
-/// digits, but cameras drop leading zeros and pad with spaces (QUIRKS.md
-/// `ssrc= d6d6627`), so up to 8 hex digits are read as hex. A longer
-/// all-decimal value cannot be hex for a 32-bit SSRC and is read as decimal
-/// (some servers print the SSRC with `%u`). RFC 7826 allows several SSRCs
+/// digits, but cameras drop leading zeros and pad with spaces
+/// (docs/QUIRKS.md, "Transport header": `ssrc= d6d6627`), so up to 8 hex
+/// digits are read as hex. A longer all-decimal value cannot be hex for a
+/// 32-bit SSRC and is read as decimal (some servers print the SSRC with
+/// `%u`). RFC 7826 allows several SSRCs
 /// separated by `/`; the first is taken.
 fn parse_ssrc(value: &str) -> Option<u32> {
     let value = unquote(value);
@@ -262,7 +263,8 @@ impl Transport {
                 Some(range) => self.client_port = Some(range),
                 None => return false,
             },
-            // QUIRKS.md: "a single `server_port=N` instead of a range".
+            // docs/QUIRKS.md, "Transport header": a single `server_port=N`
+            // instead of a range.
             ("server_port", Some(v)) => match parse_range(v) {
                 Some(range) => self.server_port = Some(range),
                 None => return false,
@@ -468,7 +470,7 @@ mod tests {
 
     #[test]
     fn quirk_params_in_any_order_and_case() {
-        // QUIRKS.md: "`Transport` parameters in any order".
+        // docs/QUIRKS.md, "Transport header": parameters in any order.
         let t = Transport::parse(
             "RTP/AVP ; server_port = 6970-6971 ;Client_Port=5000-5001; SSRC=0000ABCD ;UNICAST",
         )
@@ -484,8 +486,8 @@ mod tests {
 
     #[test]
     fn quirk_ssrc_leading_space_short_hex() {
-        // QUIRKS.md: "`ssrc= d6d6627` (leading space, fewer than 8 hex
-        // digits)".
+        // docs/QUIRKS.md, "Transport header": `ssrc= d6d6627` (leading
+        // space, fewer than 8 hex digits).
         let t = Transport::parse("RTP/AVP/TCP;unicast;interleaved=0-1;ssrc= d6d6627;mode=\"play\"")
             .unwrap();
         assert_eq!(t.ssrc, Some(0x0d6d6627));
@@ -494,7 +496,7 @@ mod tests {
 
     #[test]
     fn quirk_mode_quoted() {
-        // QUIRKS.md: "`mode="play"` quoted".
+        // docs/QUIRKS.md, "Transport header": `mode="play"` quoted.
         let t = Transport::parse("RTP/AVP;unicast;mode=\"play\"").unwrap();
         assert_eq!(t.mode.as_deref(), Some("PLAY"));
         let t = Transport::parse("RTP/AVP;unicast;mode= \"PLAY,RECORD\" ").unwrap();
@@ -505,7 +507,8 @@ mod tests {
 
     #[test]
     fn quirk_single_server_port() {
-        // QUIRKS.md: "a single `server_port=N` instead of a range".
+        // docs/QUIRKS.md, "Transport header": a single `server_port=N`
+        // instead of a range.
         let t = Transport::parse("RTP/AVP;unicast;client_port=5000-5001;server_port=6970").unwrap();
         assert_eq!(t.server_port, Some((6970, None)));
         assert_eq!(t.rtp_rtcp_ports_server(), Some((6970, 6971)));

@@ -102,7 +102,8 @@ impl RtspClient {
 
     /// Whether `method` may be used: listed in `Public:` (or no `Public:`
     /// seen) and not refused earlier with 405/501/551. Some cameras drop
-    /// the connection on unknown methods (QUIRKS.md, session life).
+    /// the connection on unknown methods (docs/QUIRKS.md, "Methods not in
+    /// Public").
     pub fn supports(&self, method: &str) -> bool {
         if self.refused.iter().any(|m| m.eq_ignore_ascii_case(method)) {
             return false;
@@ -387,7 +388,7 @@ impl RtspClient {
 
     fn note_session(&mut self, response: &Response) {
         // Session ids may change between SETUPs of one presentation
-        // (QUIRKS.md): the latest one wins.
+        // (docs/QUIRKS.md, "Session id changes"): the latest one wins.
         if let Some(mut session) = response
             .headers
             .get("Session")

@@ -441,8 +441,8 @@ impl RecordSession {
             let mut response = client
                 .request("SETUP", &control_url, &headers, &[], &mut |_| {})
                 .await?;
-            // Servers disagree on how controls join the base (QUIRKS.md):
-            // retry the other join once on 400/404.
+            // Servers disagree on how controls join the base (docs/QUIRKS.md,
+            // "Control URL joining"): retry the other join once on 400/404.
             if matches!(response.status, 400 | 404)
                 && let Some(alternative) = join_control_rfc3986(base, &control)
             {

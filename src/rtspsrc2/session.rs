@@ -270,7 +270,7 @@ impl PlaySession {
                 .take()
                 .unwrap_or_else(|| client.url().request_url().to_string());
             // 454 or 500 answers mean the session is gone already
-            // (QUIRKS.md, session life); nothing to do either way.
+            // (docs/QUIRKS.md, "TEARDOWN answers"); nothing to do either way.
             let _ = tokio::time::timeout(
                 TEARDOWN_TIMEOUT,
                 client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
@@ -463,8 +463,8 @@ impl PlaySession {
             let mut response = client
                 .request("SETUP", &control_url, &headers, &[], &mut |_| {})
                 .await?;
-            // Servers disagree on how controls join the base (QUIRKS.md):
-            // retry the other join once on 400/404.
+            // Servers disagree on how controls join the base (docs/QUIRKS.md,
+            // "Control URL joining"): retry the other join once on 400/404.
             if matches!(response.status, 400 | 404)
                 && let Some(alternative) = join_control_rfc3986(base, control)
             {
@@ -917,7 +917,7 @@ fn punch_holes(pair: &UdpPair, rtp: SocketAddr, rtcp: SocketAddr) {
 
 /// Put RTP-Info's seq and rtptime into the stream caps as seqnum-base and
 /// clock-base. Entries for streams that were not set up are skipped
-/// (QUIRKS.md, SETUP and PLAY responses).
+/// (docs/QUIRKS.md, "RTP-Info").
 fn apply_rtp_info(streams: &[SetUpStream], entries: &[RtpInfo]) {
     for entry in entries {
         let Some(stream) = streams

@@ -22,6 +22,7 @@
 pub mod media_hash;
 pub mod relay;
 pub mod server;
+pub mod tools;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -47,11 +48,6 @@ pub fn init() {
 pub fn has_element(name: &str) -> bool {
     init();
     gst::ElementFactory::find(name).is_some()
-}
-
-/// The first available element factory among `names`.
-pub fn first_available<'a>(names: &[&'a str]) -> Option<&'a str> {
-    names.iter().copied().find(|n| has_element(n))
 }
 
 /// Wait (polling every 10 ms) until `cond` is true or `timeout` elapsed.
@@ -130,12 +126,20 @@ impl Outcome {
 }
 
 fn error_outcome(err: &gst::message::Error) -> Outcome {
+    let mut message = err.error().to_string();
+    if err.error().matches(gst::CoreError::MissingPlugin) {
+        // decodebin found no decoder; the debug text names the format.
+        message.push_str(
+            " (a decoder is missing: scripts/install-deps.sh installs the packages; \
+             a 'no decoder for' line above names it)",
+        );
+    }
     Outcome::Error {
         source: err
             .src()
             .map(|s| s.path_string().to_string())
             .unwrap_or_default(),
-        message: err.error().to_string(),
+        message,
         debug: err.debug().map(|d| d.to_string()),
     }
 }
@@ -221,11 +225,10 @@ pub fn stop_pipeline(pipeline: &gst::Pipeline) {
     let _ = pipeline.state(gst::ClockTime::from_seconds(5));
 }
 
-/// Parse a launch line into a [`gst::Pipeline`].
+/// Parse a launch line into a [`gst::Pipeline`]; a missing element fails
+/// the test with its package ([`tools::parse_launch`]).
 pub fn parse_pipeline(launch: &str) -> gst::Pipeline {
-    init();
-    gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("failed to parse '{launch}': {e}"))
+    tools::parse_launch(launch)
         .downcast::<gst::Pipeline>()
         .expect("launch line did not produce a pipeline")
 }
@@ -379,6 +382,7 @@ pub fn decode_and_count(
     let decodebin = gst::ElementFactory::make("decodebin")
         .build()
         .map_err(|e| e.to_string())?;
+    tools::explain_missing_decoders(&decodebin, "player");
     let pipeline_weak = pipeline.downgrade();
     let c = counters.clone();
     decodebin.connect_pad_added(move |_db, pad| {

@@ -100,7 +100,7 @@ pub mod paths {
 
 /// Launch-line building blocks (without the surrounding parentheses).
 pub mod launch {
-    use super::super::first_available;
+    use super::super::has_element;
 
     /// Raw test video caps used everywhere: small so that 2 cores suffice.
     pub const VIDEO_CAPS: &str = "video/x-raw,format=I420,width=320,height=240,framerate=30/1";
@@ -149,10 +149,17 @@ pub mod launch {
         )
     }
 
-    /// The AAC encoder available here (`avenc_aac` preferred, else
-    /// `voaacenc`, else `fdkaacenc`).
+    /// The AAC encoder available here: `avenc_aac` preferred, else
+    /// `voaacenc`, else `fdkaacenc` (any of them makes the AAC the tests
+    /// need). With none, `avenc_aac`: a test that uses the launch line
+    /// then fails naming it and its package (the check happens when the
+    /// line is parsed or its mount's URL is asked for, so a server that
+    /// merely has an AAC mount does not fail tests that never play it).
     pub fn aac_encoder() -> &'static str {
-        first_available(&["avenc_aac", "voaacenc", "fdkaacenc"]).unwrap_or("avenc_aac")
+        ["avenc_aac", "voaacenc", "fdkaacenc"]
+            .into_iter()
+            .find(|e| has_element(e))
+            .unwrap_or("avenc_aac")
     }
 
     fn audio_src() -> &'static str {
@@ -427,6 +434,8 @@ pub struct TestServer {
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
     records: Mutex<HashMap<String, RecordStats>>,
+    /// Launch line of each mount, and whether its elements were checked.
+    launches: Mutex<HashMap<String, (String, bool)>>,
 }
 
 impl TestServer {
@@ -481,6 +490,7 @@ impl TestServer {
             main_loop,
             thread: Some(thread),
             records: Mutex::new(HashMap::new()),
+            launches: Mutex::new(HashMap::new()),
         };
         for m in builder.mounts {
             s.add_mount(m);
@@ -492,6 +502,10 @@ impl TestServer {
 
     /// Add (or replace) a mount while the server runs.
     pub fn add_mount(&self, m: Mount) {
+        self.launches
+            .lock()
+            .unwrap()
+            .insert(m.path.clone(), (m.launch.clone(), false));
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
         factory.set_launch(&format!("( {} )", m.launch));
         factory.set_shared(m.shared);
@@ -522,6 +536,7 @@ impl TestServer {
         if m.record {
             let stats = RecordStats::new(m.record_streams);
             let st = stats.clone();
+            let who = format!("record mount {}", m.path);
             factory.connect_media_configure(move |_f, media| {
                 st.medias.fetch_add(1, Ordering::SeqCst);
                 let Ok(bin) = media.element().downcast::<gst::Bin>() else {
@@ -530,6 +545,11 @@ impl TestServer {
                 for (i, counter) in st.streams.iter().enumerate() {
                     if let Some(sink) = bin.by_name(&format!("sink{i}")) {
                         counter.attach_to_element(&sink, "sink");
+                    }
+                    if let Some(decodebin) = bin.by_name(&format!("depay{i}"))
+                        && decodebin.factory().is_some_and(|f| f.name() == "decodebin")
+                    {
+                        super::tools::explain_missing_decoders(&decodebin, &who);
                     }
                 }
             });
@@ -571,8 +591,26 @@ impl TestServer {
         self.port
     }
 
+    /// Fail the test (in its own thread, not the server's) if the mount at
+    /// `path` uses an element that is not installed: the first time a
+    /// test asks for the mount's URL, its launch line is parsed once.
+    fn require_mount_elements(&self, path: &str) {
+        let launch = {
+            let mut launches = self.launches.lock().unwrap();
+            match launches.get_mut(&normalize_path(path)) {
+                Some((launch, checked)) if !*checked => {
+                    *checked = true;
+                    launch.clone()
+                }
+                _ => return,
+            }
+        };
+        super::tools::require_launch(&launch);
+    }
+
     /// `rtsp://127.0.0.1:PORT/path`
     pub fn url(&self, path: &str) -> String {
+        self.require_mount_elements(path);
         format!(
             "rtsp://127.0.0.1:{}/{}",
             self.port,
@@ -588,6 +626,7 @@ impl TestServer {
     /// `rtsp://user:pass@127.0.0.1:PORT/path` (user/pass inserted verbatim:
     /// percent-encode them yourself).
     pub fn url_with_userinfo(&self, path: &str, user: &str, pass: &str) -> String {
+        self.require_mount_elements(path);
         format!(
             "rtsp://{user}:{pass}@127.0.0.1:{}/{}",
             self.port,
