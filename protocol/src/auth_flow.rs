@@ -5,18 +5,25 @@
 //! [`Authenticator`] made from the server's challenge; one [`AuthAttempt`]
 //! per request (kept across its re-sends) bounds the retries, so that a
 //! server refusing everything is never answered in a loop: a request is
-//! sent at most once without credentials (before any challenge is known),
-//! once with a first challenge, and once more with a renewed one.
+//! sent without credentials only before any challenge is known, renews the
+//! challenge at most once, and is sent at most [`MAX_SENDS`] times in all.
 
-use crate::auth::{Authenticator, Credentials, RetryDecision, parse_challenges};
+use crate::auth::{Authenticator, Challenge, Credentials, RetryDecision, parse_challenges};
+
+/// Sends of one request at most: without credentials, with the first
+/// challenge, with a challenge another request renewed meanwhile, with its
+/// own renewal.
+pub const MAX_SENDS: u8 = 4;
 
 /// What happened to one request so far, across its re-sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthAttempt {
-    /// The last send carried our `Authorization`.
-    sent_with_auth: bool,
-    /// It was already re-sent with a renewed challenge.
+    /// The challenge generation the last send answered; `None` when it
+    /// carried no `Authorization`.
+    sent_with: Option<u32>,
+    /// It renewed the challenge once already.
     renewed: bool,
+    sends: u8,
 }
 
 /// Why a request refused with 401 cannot be retried.
@@ -64,6 +71,9 @@ pub enum AuthStep {
 pub struct ClientAuth {
     credentials: Option<Credentials>,
     authenticator: Option<Authenticator>,
+    /// Counts the challenges adopted, so that a request refused after
+    /// another one renewed the challenge is just sent again with it.
+    generation: u32,
 }
 
 impl ClientAuth {
@@ -71,6 +81,7 @@ impl ClientAuth {
         ClientAuth {
             credentials,
             authenticator: None,
+            generation: 0,
         }
     }
 
@@ -86,7 +97,8 @@ impl ClientAuth {
             .authenticator
             .as_mut()
             .map(|auth| auth.authorization(method, uri));
-        attempt.sent_with_auth = value.is_some();
+        attempt.sent_with = value.as_ref().map(|_| self.generation);
+        attempt.sends = attempt.sends.saturating_add(1);
         value
     }
 
@@ -99,31 +111,42 @@ impl ClientAuth {
         attempt: &mut AuthAttempt,
     ) -> AuthStep {
         if status != 401 {
-            if attempt.sent_with_auth
+            if attempt.sent_with == Some(self.generation)
                 && let Some(auth) = &mut self.authenticator
             {
                 auth.on_accepted();
             }
             return AuthStep::Done;
         }
-        let challenges = parse_challenges(challenges);
+        let step = self.on_unauthorized(&parse_challenges(challenges), attempt);
+        if step == AuthStep::Retry && attempt.sends >= MAX_SENDS {
+            return AuthStep::Fail(AuthFailure::RejectedAgain);
+        }
+        step
+    }
+
+    fn on_unauthorized(&mut self, challenges: &[Challenge], attempt: &mut AuthAttempt) -> AuthStep {
+        let current = Some(self.generation);
         match (&mut self.authenticator, &self.credentials) {
-            // Sent before we knew a challenge, which another request's 401
-            // has brought meanwhile (requests in flight together).
-            (Some(_), _) if !attempt.sent_with_auth => AuthStep::Retry,
+            // Sent without credentials or with an older challenge, and
+            // another request's 401 has brought a newer one meanwhile
+            // (requests in flight together): send it again with that.
+            (Some(_), _) if attempt.sent_with != current => AuthStep::Retry,
             (Some(_), _) if attempt.renewed => AuthStep::Fail(AuthFailure::RejectedAgain),
-            (Some(auth), _) => match auth.on_unauthorized(&challenges) {
+            (Some(auth), _) => match auth.on_unauthorized(challenges) {
                 RetryDecision::Retry => {
                     attempt.renewed = true;
+                    self.generation = self.generation.wrapping_add(1);
                     AuthStep::Retry
                 }
                 RetryDecision::GiveUp => AuthStep::Fail(AuthFailure::Rejected),
             },
             (None, None) => AuthStep::Fail(AuthFailure::NoCredentials),
             (None, Some(credentials)) => {
-                match Authenticator::new(credentials.clone(), &challenges) {
+                match Authenticator::new(credentials.clone(), challenges) {
                     Some(auth) => {
                         self.authenticator = Some(auth);
+                        self.generation = self.generation.wrapping_add(1);
                         AuthStep::Retry
                     }
                     None => AuthStep::Fail(AuthFailure::UnsupportedScheme),
@@ -267,6 +290,53 @@ mod tests {
         let (steps, _) = run(&mut auth, &[(401, "Negotiate")]);
         assert_eq!(steps, vec![AuthStep::Fail(AuthFailure::UnsupportedScheme)]);
         assert!(!AuthFailure::Rejected.describe().contains("pw"));
+    }
+
+    #[test]
+    fn requests_in_flight_together_follow_one_renewal() {
+        // A keep-alive and a GET_PARAMETER both sent with n1, both refused
+        // with the same stale challenge: the first renews, the second is
+        // sent again with the renewed nonce (not refused as a repeat).
+        let mut auth = logged_in();
+        let (mut a, mut b) = (AuthAttempt::default(), AuthAttempt::default());
+        auth.authorize("GET_PARAMETER", "rtsp://h/", &mut a);
+        auth.authorize("GET_PARAMETER", "rtsp://h/", &mut b);
+        let renewed = "Digest realm=\"cam\", nonce=\"NEW\", stale=true";
+        assert_eq!(auth.on_response(401, [renewed], &mut a), AuthStep::Retry);
+        assert_eq!(auth.on_response(401, [renewed], &mut b), AuthStep::Retry);
+        for attempt in [&mut a, &mut b] {
+            let header = auth
+                .authorize("GET_PARAMETER", "rtsp://h/", attempt)
+                .unwrap();
+            assert_eq!(nonce_of(&header), "NEW");
+            assert_eq!(auth.on_response(200, [], attempt), AuthStep::Done);
+        }
+    }
+
+    #[test]
+    fn sends_are_capped_whatever_the_interleaving() {
+        // A request whose every send is overtaken by another request's
+        // renewal still ends.
+        let mut auth = logged_in();
+        let mut victim = AuthAttempt::default();
+        let mut steps = Vec::new();
+        for i in 0..10 {
+            auth.authorize("GET_PARAMETER", "rtsp://h/", &mut victim);
+            let mut other = AuthAttempt::default();
+            auth.authorize("OPTIONS", "rtsp://h/", &mut other);
+            let stale = format!("Digest realm=\"cam\", nonce=\"g{i}\", stale=true");
+            auth.on_response(401, [stale.as_str()], &mut other);
+            let step = auth.on_response(401, [stale.as_str()], &mut victim);
+            steps.push(step);
+            if step != AuthStep::Retry {
+                break;
+            }
+        }
+        assert_eq!(steps.len(), usize::from(MAX_SENDS));
+        assert_eq!(
+            steps.last(),
+            Some(&AuthStep::Fail(AuthFailure::RejectedAgain))
+        );
     }
 
     #[test]

@@ -41,11 +41,6 @@ pub enum Incoming {
     Response(Response),
 }
 
-/// Sends of one request: without credentials (no challenge known yet),
-/// with the first challenge, with a renewed one ([`ClientAuth`] bounds it
-/// so; this is a second fence against a loop).
-const MAX_AUTH_ATTEMPTS: usize = 3;
-
 pub struct RtspClient {
     conn: Connection,
     url: RtspUrl,
@@ -174,7 +169,7 @@ impl RtspClient {
 
     /// Send a request and wait for its response, handing everything else
     /// that arrives meanwhile to `on_incoming`. Answers 401 by authenticating
-    /// (bounded, see [`ClientAuth`]). Non-success statuses are returned as
+    /// (bounded, see [`ClientAuth`] and `MAX_SENDS`). Non-success statuses are returned as
     /// `Ok`: the caller decides (3xx redirects, 461 transport fallback).
     pub async fn request(
         &mut self,
@@ -185,7 +180,8 @@ impl RtspClient {
         on_incoming: &mut (dyn FnMut(Incoming) + Send),
     ) -> Result<Response, ClientError> {
         let mut attempt = AuthAttempt::default();
-        for _ in 0..MAX_AUTH_ATTEMPTS {
+        // Ends: ClientAuth refuses a retry after MAX_SENDS sends.
+        loop {
             let request = self.build_request(method, uri, headers, body, &mut attempt);
             let cseq = self.cseq;
             self.send_request(&request).await?;
@@ -205,14 +201,6 @@ impl RtspClient {
                 }
             }
         }
-        Err(ClientError::new(
-            ErrorKind::NotAuthorized {
-                code: 401,
-                reason: "Unauthorized".into(),
-            },
-            "Authentication kept failing",
-        )
-        .with_request(method, self.cseq))
     }
 
     /// SETUP of the stream whose `a=control` is `control` under `base`.

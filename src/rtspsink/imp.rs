@@ -75,7 +75,7 @@ impl ObjectImpl for RtspSink {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTSP URL to publish to: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP)")
+                    .blurb("RTSP URL to publish to: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet)")
                     .build(),
                 glib::ParamSpecString::builder("user-id")
                     .nick("User ID")

@@ -84,7 +84,7 @@ impl ObjectImpl for RtspSrc2 {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP)")
+                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet)")
                     .build(),
                 glib::ParamSpecString::builder("user-id")
                     .nick("User ID")
