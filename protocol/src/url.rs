@@ -444,7 +444,7 @@ pub fn join_control_rfc3986(base: &str, control: &str) -> Option<String> {
 /// so no error status could trigger the retry; RFC 3986 resolution gives
 /// the base itself, which is what such servers mean (and what GStreamer's
 /// C `rtspsrc` sends). Then the RFC 3986 join goes first
-/// (docs/QUIRKS.md, "Control equal to the URL's last segment").
+/// (docs/QUIRKS.md, "Control joins").
 pub fn control_urls(base: &str, control: &str) -> (String, Option<String>) {
     let plain = join_control(base, control);
     match join_control_rfc3986(base, control) {
