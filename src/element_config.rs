@@ -1,8 +1,11 @@
-//! Settings handling shared by `rtspsrc2` and `rtspsink`: the `protocols`
-//! syntax, what the URL scheme allows, credentials and extra headers.
+//! Settings handling shared by `rtspsrc2` and `rtspsink`: the `location`
+//! and the schemes this client implements, the `protocols` syntax, what
+//! the URL scheme allows, credentials and extra headers.
 
 use rtspclient_protocol::auth::Credentials;
-use rtspclient_protocol::url::RtspUrl;
+use rtspclient_protocol::url::{RtspUrl, Scheme};
+
+use crate::driver::error::{ClientError, ErrorKind};
 
 /// A lower transport, in the order the user prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,34 +61,112 @@ pub fn protocols_to_string(list: &[Protocol]) -> String {
     list.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
 }
 
-/// Check a new `location`/URI before storing it: only while no session
-/// runs, and it must parse as an RTSP URL, so mistakes show up when set.
-/// The error text never contains the password.
-pub fn check_new_location(
-    session_running: bool,
-    location: Option<&str>,
-) -> Result<Option<String>, gst::glib::Error> {
-    if session_running {
-        return Err(gst::glib::Error::new(
-            gst::URIError::BadState,
-            "Changing the location is only possible in NULL or READY",
-        ));
-    }
-    if let Some(location) = location {
-        RtspUrl::parse(location)
-            .map_err(|err| gst::glib::Error::new(gst::URIError::BadUri, &err.0))?;
-    }
-    Ok(location.map(str::to_string))
+/// Why this client refuses a scheme, if it does. TLS and HTTP tunnelling
+/// are not implemented, and quietly speaking plain RTSP to a user who asked
+/// for TLS would expose the stream and the credentials (docs/QUIRKS.md,
+/// "Unimplemented schemes").
+pub fn unsupported_scheme(scheme: Scheme) -> Option<String> {
+    let what = match (scheme.tls(), scheme.tunnels_over_http()) {
+        (false, false) => return None,
+        (true, false) => "RTSP over TLS",
+        (false, true) => "RTSP tunnelled over HTTP",
+        (true, true) => "RTSP tunnelled over HTTPS",
+    };
+    Some(format!(
+        "{}:// locations ({what}) are not supported; refusing to connect rather than fall back to plain RTSP",
+        scheme.as_str()
+    ))
 }
 
-/// The `location` property as a URL; the error never contains the password.
-pub fn location_url(location: Option<&str>) -> Result<RtspUrl, gst::ErrorMessage> {
-    let location = location
-        .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ["No location set"]))?;
-    RtspUrl::parse(location).map_err(|err| {
-        gst::error_msg!(
-            gst::ResourceError::NotFound,
-            ["Invalid location: {}", err.0]
+/// Parse a location, refusing schemes this client does not implement. The
+/// error text never contains the password.
+pub fn parse_location(location: &str) -> Result<RtspUrl, gst::glib::Error> {
+    let url = RtspUrl::parse(location)
+        .map_err(|err| gst::glib::Error::new(gst::URIError::BadUri, &err.0))?;
+    match unsupported_scheme(url.scheme) {
+        Some(reason) => Err(gst::glib::Error::new(
+            gst::URIError::UnsupportedProtocol,
+            &reason,
+        )),
+        None => Ok(url),
+    }
+}
+
+/// The `location` setting of both elements: the location last accepted, or
+/// why the last one set was refused.
+#[derive(Debug, Clone, Default)]
+pub struct Location {
+    accepted: Option<String>,
+    refused: Option<String>,
+}
+
+impl Location {
+    /// The accepted location (the property's value).
+    pub fn get(&self) -> Option<String> {
+        self.accepted.clone()
+    }
+
+    /// Set a new location (`None` unsets it), checked now so that mistakes
+    /// show up when set. Nothing changes while a session runs. A refused
+    /// location unsets the previous one: starting then fails with the
+    /// reason instead of quietly playing the old URL (in plaintext, for a
+    /// user who just asked for TLS).
+    pub fn set(
+        &mut self,
+        session_running: bool,
+        location: Option<&str>,
+    ) -> Result<(), gst::glib::Error> {
+        if session_running {
+            return Err(gst::glib::Error::new(
+                gst::URIError::BadState,
+                "Changing the location is only possible in NULL or READY",
+            ));
+        }
+        let checked = location.map(parse_location).transpose();
+        self.accepted = None;
+        self.refused = None;
+        match checked {
+            Ok(_) => {
+                self.accepted = location.map(str::to_string);
+                Ok(())
+            }
+            Err(err) => {
+                self.refused = Some(err.message().to_string());
+                Err(err)
+            }
+        }
+    }
+
+    /// The URL to start a session with; the error never contains the
+    /// password.
+    pub fn url(&self) -> Result<RtspUrl, gst::ErrorMessage> {
+        if let Some(reason) = &self.refused {
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("The location was refused: {reason}")
+            ));
+        }
+        let location = self
+            .accepted
+            .as_deref()
+            .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ("No location set")))?;
+        parse_location(location).map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("Invalid location: {}", err.message())
+            )
+        })
+    }
+}
+
+/// A redirect target (3xx `Location`, server REDIRECT request) as a URL to
+/// connect to: a server must not steer the client into a scheme it would
+/// speak in plaintext either.
+pub fn redirect_url(target: &str) -> Result<RtspUrl, ClientError> {
+    parse_location(target).map_err(|err| {
+        ClientError::new(
+            ErrorKind::Redirect,
+            format!("Bad redirect target: {}", err.message()),
         )
     })
 }
@@ -163,6 +244,54 @@ mod tests {
             protocols_to_string(&parse_protocols("udp,udp-mcast,tcp", true).unwrap()),
             "udp,udp-mcast,tcp"
         );
+    }
+
+    #[test]
+    fn tls_and_http_tunnel_schemes_are_refused() {
+        for scheme in ["rtsps", "rtspst", "rtsph", "rtspsh", "RTSPS"] {
+            let text = format!("{scheme}://admin:s3cret@127.0.0.1:8554/x");
+            let err = parse_location(&text).unwrap_err();
+            assert!(err.matches(gst::URIError::UnsupportedProtocol), "{err}");
+            assert!(
+                err.message()
+                    .contains(&format!("{}://", scheme.to_ascii_lowercase())),
+                "{err}"
+            );
+            assert!(!err.message().contains("s3cret"), "{err}");
+            assert!(redirect_url(&text).is_err());
+
+            // The refusal replaces a location set before.
+            let mut location = Location::default();
+            location.set(false, Some("rtsp://127.0.0.1/ok")).unwrap();
+            assert!(location.set(false, Some(&text)).is_err());
+            assert_eq!(location.get(), None);
+            let err = location.url().unwrap_err();
+            let text = format!("{err:?}");
+            assert!(text.contains("not supported"), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+        for scheme in ["rtsp", "rtspt", "rtspu"] {
+            assert!(parse_location(&format!("{scheme}://h/x")).is_ok());
+        }
+    }
+
+    #[test]
+    fn location_setting() {
+        let mut location = Location::default();
+        assert!(location.url().is_err());
+        location
+            .set(false, Some("rtsp://u:pw@127.0.0.1/x"))
+            .unwrap();
+        assert_eq!(location.get().as_deref(), Some("rtsp://u:pw@127.0.0.1/x"));
+        assert_eq!(location.url().unwrap().host, "127.0.0.1");
+        let err = location.set(true, Some("rtsp://other/x")).unwrap_err();
+        assert!(err.matches(gst::URIError::BadState));
+        assert_eq!(location.get().as_deref(), Some("rtsp://u:pw@127.0.0.1/x"));
+        let err = location.set(false, Some("http://h/x")).unwrap_err();
+        assert!(err.matches(gst::URIError::BadUri));
+        assert!(location.url().is_err());
+        location.set(false, None).unwrap();
+        assert_eq!(location.get(), None);
     }
 
     #[test]

@@ -336,6 +336,10 @@ enum AuthKind {
 pub struct Authenticator {
     credentials: Credentials,
     scheme: AuthKind,
+    /// The server answered a request carrying our `Authorization` with
+    /// something other than 401 since the current challenge was adopted:
+    /// the credentials are right.
+    accepted: bool,
 }
 
 impl fmt::Debug for Authenticator {
@@ -474,7 +478,18 @@ impl Authenticator {
         Some(Authenticator {
             credentials,
             scheme,
+            accepted: false,
         })
+    }
+
+    /// Called when a request that carried our `Authorization` got an answer
+    /// other than 401: the credentials work, so a later 401 is the server
+    /// changing its challenge, not a wrong password.
+    pub fn on_accepted(&mut self) {
+        self.accepted = true;
+        if let AuthKind::Digest(state) = &mut self.scheme {
+            state.stale_streak = 0;
+        }
     }
 
     /// Value for the `Authorization` header of a request. `uri` is the request
@@ -567,16 +582,42 @@ impl Authenticator {
 
     /// Called when a request that carried our `Authorization` got 401 again.
     ///
-    /// Retries only when the new challenges include a usable Digest challenge
+    /// Retries when the new challenges include a usable Digest challenge
     /// with `stale=true` (RFC 7616 3.3: the nonce expired but the credentials
-    /// were right): the new nonce is adopted and nc restarts. Anything else,
-    /// including Basic and a plain Digest re-challenge, means the credentials
-    /// were rejected, and retrying would only loop. Also gives up when the
-    /// "new" nonce is the one just rejected, or when fresh nonces keep being
-    /// called stale before serving a single request (broken server).
+    /// were right): the new nonce is adopted and nc restarts. Gives up when
+    /// that "new" nonce is the one just rejected, or when fresh nonces keep
+    /// being called stale before serving a single request (broken server).
+    ///
+    /// Without `stale=true`, a 401 means wrong credentials, unless these
+    /// credentials were accepted since the current challenge was adopted:
+    /// then the server changed its challenge (new nonce or realm without
+    /// `stale`, e.g. a camera whose nonces expire or that restarted its
+    /// authentication; docs/QUIRKS.md, "Digest nonce renewed mid-session"),
+    /// and, as a browser would, the strongest usable new challenge is
+    /// adopted for one more try. That try must succeed before another such
+    /// renewal is allowed, so a server that refuses everything is not
+    /// answered in a loop.
     pub fn on_unauthorized(&mut self, challenges: &[Challenge]) -> RetryDecision {
-        let AuthKind::Digest(state) = &mut self.scheme else {
+        if let Some(decision) = self.renew_stale(challenges) {
+            return decision;
+        }
+        if !self.accepted {
             return RetryDecision::GiveUp;
+        }
+        match Authenticator::new(self.credentials.clone(), challenges) {
+            Some(next) => {
+                *self = next;
+                RetryDecision::Retry
+            }
+            None => RetryDecision::GiveUp,
+        }
+    }
+
+    /// The `stale=true` renewal of [`Self::on_unauthorized`]; `None` when no
+    /// usable stale Digest challenge was offered.
+    fn renew_stale(&mut self, challenges: &[Challenge]) -> Option<RetryDecision> {
+        let AuthKind::Digest(state) = &mut self.scheme else {
+            return None;
         };
         let stale: Vec<&Challenge> = challenges
             .iter()
@@ -587,11 +628,9 @@ impl Authenticator {
             |c| matches!(c, Challenge::Digest { algorithm, .. } if *algorithm == state.algorithm),
         );
         let chosen = same.or_else(|| stale.iter().copied().max_by_key(|c| rank(c)));
-        let Some(mut next) = chosen.and_then(digest_state) else {
-            return RetryDecision::GiveUp;
-        };
+        let mut next = chosen.and_then(digest_state)?;
         if next.nonce == state.nonce {
-            return RetryDecision::GiveUp;
+            return Some(RetryDecision::GiveUp);
         }
         let streak = if state.from_stale && state.nc <= 1 {
             state.stale_streak.saturating_add(1)
@@ -599,12 +638,13 @@ impl Authenticator {
             1
         };
         if streak > MAX_STALE_STREAK {
-            return RetryDecision::GiveUp;
+            return Some(RetryDecision::GiveUp);
         }
         next.from_stale = true;
         next.stale_streak = streak;
         *state = next;
-        RetryDecision::Retry
+        self.accepted = false;
+        Some(RetryDecision::Retry)
     }
 
     /// Human-readable scheme for logs: "Basic", "Digest MD5", "Digest SHA-256",
@@ -886,6 +926,71 @@ mod tests {
         assert_eq!(param(&h, "nc").as_deref(), Some("00000001"));
         // The new challenge carried no opaque: none is sent.
         assert_eq!(param(&h, "opaque"), None);
+    }
+
+    #[test]
+    fn stale_quoted_or_not_in_any_case() {
+        // The camera of the field report (docs/QUIRKS.md, "Digest nonce
+        // renewed mid-session"): stale="FALSE" quoted in its first
+        // challenge, stale=true unquoted when the nonce expired.
+        let first =
+            parse_challenges(["Digest realm=\"IP Camera(21120)\", nonce=\"OLD\", stale=\"FALSE\""]);
+        let renewed =
+            parse_challenges(["Digest realm=\"IP Camera(21120)\", nonce=\"NEW\", stale=true"]);
+        assert!(
+            matches!(&first[..], [Challenge::Digest { nonce, stale: false, .. }] if nonce == "OLD")
+        );
+        assert!(
+            matches!(&renewed[..], [Challenge::Digest { nonce, stale: true, .. }] if nonce == "NEW")
+        );
+        for (value, stale) in [
+            ("stale=TRUE", true),
+            ("stale=\"true\"", true),
+            ("stale=\"True\"", true),
+            ("stale = true", true),
+            ("stale=true ", true),
+            ("stale=false", false),
+            ("stale=\"FALSE\"", false),
+            ("stale=yes", false),
+        ] {
+            let c = parse_challenges([format!("Digest realm=r, nonce=n, {value}").as_str()]);
+            assert!(
+                matches!(&c[..], [Challenge::Digest { stale: s, .. }] if *s == stale),
+                "{value}: {c:?}"
+            );
+        }
+        let mut auth = Authenticator::new(mufasa(), &first).unwrap();
+        auth.authorization("PLAY", "rtsp://h/");
+        assert_eq!(auth.on_unauthorized(&renewed), RetryDecision::Retry);
+        let h = auth.authorization("GET_PARAMETER", "rtsp://h/");
+        assert_eq!(param(&h, "nonce").as_deref(), Some("NEW"));
+    }
+
+    #[test]
+    fn new_challenge_after_success_is_adopted_once() {
+        let mut auth = Authenticator::new(mufasa(), &rfc7616_challenge("MD5")).unwrap();
+        auth.authorization("DESCRIBE", "rtsp://h/");
+        auth.on_accepted();
+        // New realm and nonce, no stale: the credentials were accepted, so
+        // this is the server changing its challenge.
+        let other = parse_challenges(["Digest realm=\"other\", nonce=\"m1\", qop=auth"]);
+        assert_eq!(auth.on_unauthorized(&other), RetryDecision::Retry);
+        let h = auth.authorization("TEARDOWN", "rtsp://h/");
+        assert_eq!(param(&h, "realm").as_deref(), Some("other"));
+        assert_eq!(param(&h, "nonce").as_deref(), Some("m1"));
+        assert_eq!(param(&h, "nc").as_deref(), Some("00000001"));
+        // Not accepted since: another plain re-challenge is refused.
+        let again = parse_challenges(["Digest realm=\"other\", nonce=\"m2\", qop=auth"]);
+        assert_eq!(auth.on_unauthorized(&again), RetryDecision::GiveUp);
+        // Unusable challenges after success: nothing to retry with.
+        auth.on_accepted();
+        assert_eq!(auth.on_unauthorized(&[]), RetryDecision::GiveUp);
+        // Basic re-challenge after a Basic success: one more try too.
+        let basic = parse_challenges(["Basic realm=r"]);
+        let mut auth = Authenticator::new(mufasa(), &basic).unwrap();
+        auth.on_accepted();
+        assert_eq!(auth.on_unauthorized(&basic), RetryDecision::Retry);
+        assert_eq!(auth.on_unauthorized(&basic), RetryDecision::GiveUp);
     }
 
     #[test]

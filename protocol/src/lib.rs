@@ -10,6 +10,7 @@
 //! The parsers here are tolerant of such quirks and strict about sizes.
 
 pub mod auth;
+pub mod auth_flow;
 pub mod caps;
 pub mod h26x;
 pub mod headers;

@@ -71,6 +71,11 @@ impl Scheme {
         matches!(self, Scheme::Rtsps | Scheme::Rtspst | Scheme::Rtspsh)
     }
 
+    /// Whether RTSP is tunnelled through HTTP (`rtsph`, `rtspsh`).
+    pub fn tunnels_over_http(&self) -> bool {
+        matches!(self, Scheme::Rtsph | Scheme::Rtspsh)
+    }
+
     /// Whether media must be interleaved on the TCP connection.
     pub fn forces_tcp(&self) -> bool {
         matches!(
@@ -427,6 +432,56 @@ pub fn join_control_rfc3986(base: &str, control: &str) -> Option<String> {
     }
 }
 
+/// The URLs to try, in order, for SETUP of a stream whose `a=control` is
+/// `control` under `base`: the first, and another join to try when the
+/// server refuses the first ([`control_retry_status`]).
+///
+/// Usually [`join_control`] first (what live555 and ffmpeg send) and the RFC
+/// 3986 join second. But when the control is the base's own last path
+/// segment (`rtsp://h/live/streamid=0` with `a=control:streamid=0` and no
+/// Content-Base), appending it repeats the segment
+/// (`…/streamid=0/streamid=0`), a URL some servers never answer at all,
+/// so no error status could trigger the retry; RFC 3986 resolution gives
+/// the base itself, which is what such servers mean (and what GStreamer's
+/// C `rtspsrc` sends). Then the RFC 3986 join goes first
+/// (docs/QUIRKS.md, "Control joins").
+pub fn control_urls(base: &str, control: &str) -> (String, Option<String>) {
+    let plain = join_control(base, control);
+    match join_control_rfc3986(base, control) {
+        Some(rfc) if control_is_last_segment(base, control) => (rfc, Some(plain)),
+        alternative => (plain, alternative),
+    }
+}
+
+/// Whether `control` (relative, one path segment) equals the last path
+/// segment of `base` (which has no query or fragment).
+fn control_is_last_segment(base: &str, control: &str) -> bool {
+    let control = control.trim();
+    if control.is_empty() || control.contains(['/', '?', '#']) || is_absolute(control) {
+        return false;
+    }
+    let base = base.trim();
+    if base.contains(['?', '#']) {
+        return false;
+    }
+    let Some(after_scheme) = base.find("://").map(|i| &base[i + 3..]) else {
+        return false;
+    };
+    let Some(path_start) = after_scheme.find('/') else {
+        return false;
+    };
+    after_scheme[path_start..].rsplit('/').next() == Some(control)
+}
+
+/// Whether a SETUP answered with `status` is worth retrying at the other
+/// control join: errors a server gives for a URL it does not know (400, 403,
+/// 404, 454, 459, 500, …). Not 401 (authentication has its own retry), nor
+/// the answers about the transport or the server's load (453, 461, 462,
+/// 503), which another URL would not change.
+pub fn control_retry_status(status: u16) -> bool {
+    (400..600).contains(&status) && !matches!(status, 401 | 453 | 461 | 462 | 503)
+}
+
 /// Resolves a `Location` header (redirect, RFC 2326 12.25) against the current
 /// URL: an absolute location is returned as-is (it may legitimately switch
 /// scheme or host), a relative one per RFC 3986 5.2. `None` if the location
@@ -471,6 +526,7 @@ mod tests {
             assert_eq!(scheme.tls(), tls, "{name}");
             assert_eq!(scheme.forces_tcp(), tcp, "{name}");
             assert_eq!(scheme.forces_udp(), udp, "{name}");
+            assert_eq!(scheme.tunnels_over_http(), name.ends_with('h'), "{name}");
             assert_eq!(u.request_url(), format!("{wire}://cam.local/live"));
             assert!(Scheme::all().contains(&scheme));
         }
@@ -723,6 +779,82 @@ mod tests {
     }
 
     #[test]
+    fn control_equal_to_last_segment_resolves_rfc3986_first() {
+        // The field case: location rtsp://h/live/streamid=0, SDP control
+        // streamid=0, no Content-Base.
+        assert_eq!(
+            control_urls("rtsp://h/live/streamid=0", "streamid=0"),
+            (
+                "rtsp://h/live/streamid=0".to_string(),
+                Some("rtsp://h/live/streamid=0/streamid=0".to_string())
+            )
+        );
+        assert_eq!(
+            control_urls("rtsp://h:8554/streamid=0", " streamid=0 "),
+            (
+                "rtsp://h:8554/streamid=0".to_string(),
+                Some("rtsp://h:8554/streamid=0/streamid=0".to_string())
+            )
+        );
+    }
+
+    #[test]
+    fn control_urls_keep_the_usual_join_first() {
+        // What works today stays first.
+        assert_eq!(
+            control_urls("rtsp://h/live", "streamid=0"),
+            (
+                "rtsp://h/live/streamid=0".to_string(),
+                Some("rtsp://h/streamid=0".to_string())
+            )
+        );
+        assert_eq!(
+            control_urls("rtsp://h/live/", "streamid=0"),
+            ("rtsp://h/live/streamid=0".to_string(), None)
+        );
+        assert_eq!(
+            control_urls("rtsp://h/live/ch1", "track1"),
+            (
+                "rtsp://h/live/ch1/track1".to_string(),
+                Some("rtsp://h/live/track1".to_string())
+            )
+        );
+        // A query in the base: the Dahua join stays first.
+        assert_eq!(
+            control_urls(
+                "rtsp://h/cam/realmonitor?channel=1",
+                "realmonitor?channel=1"
+            )
+            .0,
+            "rtsp://h/cam/realmonitor?channel=1/realmonitor?channel=1"
+        );
+        assert_eq!(
+            control_urls("rtsp://h/live/x", "*"),
+            ("rtsp://h/live/x".to_string(), None)
+        );
+        assert_eq!(
+            control_urls("rtsp://h/live/x", "rtsp://o/live/x"),
+            ("rtsp://o/live/x".to_string(), None)
+        );
+        // Same last segment but a multi-segment or absolute-path control.
+        assert_eq!(control_urls("rtsp://h/a/b", "a/b").0, "rtsp://h/a/b/a/b");
+        assert_eq!(control_urls("rtsp://h/a/b", "/b").0, "rtsp://h/a/b/b");
+        // A host without path, or only "/": nothing to compare.
+        assert_eq!(control_urls("rtsp://h", "h").0, "rtsp://h/h");
+        assert_eq!(control_urls("rtsp://h/", "x").0, "rtsp://h/x");
+    }
+
+    #[test]
+    fn control_retry_statuses() {
+        for status in [400, 403, 404, 405, 451, 454, 455, 457, 459, 500, 501, 505] {
+            assert!(control_retry_status(status), "{status}");
+        }
+        for status in [200, 301, 401, 453, 461, 462, 503, 600, 0] {
+            assert!(!control_retry_status(status), "{status}");
+        }
+    }
+
+    #[test]
     fn redirect_locations() {
         assert_eq!(
             resolve_location("rtsp://h/a/b", "rtsp://other:1554/x").as_deref(),
@@ -775,6 +907,7 @@ mod tests {
             let _ = RtspUrl::parse(i);
             let _ = join_control(i, i);
             let _ = join_control_rfc3986(i, i);
+            let _ = control_urls(i, i);
             let _ = resolve_location(i, i);
         }
     }
@@ -802,6 +935,7 @@ mod tests {
             }
             let _ = join_control(&a, &b);
             let _ = join_control_rfc3986(&a, &b);
+            let _ = control_urls(&a, &b);
             let _ = resolve_location(&a, &b);
         }
     }

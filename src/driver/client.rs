@@ -5,13 +5,16 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use rtspclient_protocol::auth::{self, Authenticator, Credentials, RetryDecision};
+use rtspclient_protocol::auth::Credentials;
+use rtspclient_protocol::auth_flow::{AuthAttempt, AuthFailure, AuthStep, ClientAuth};
 use rtspclient_protocol::headers::{SessionHeader, parse_public};
 use rtspclient_protocol::message::{Headers, Message, Request, Response};
-use rtspclient_protocol::url::RtspUrl;
+use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
 use super::connection::{Connection, Writer};
 use super::error::{ClientError, ErrorKind};
+use super::in_flight::{InFlight, InFlightRequests};
+use super::server_requests::answer_server_request;
 
 /// Settings shared by all requests of one client.
 #[derive(Debug, Clone)]
@@ -30,24 +33,20 @@ pub enum Incoming {
     Data { channel: u8, payload: Bytes },
     /// A request from the server; it has been answered already.
     ServerRequest(Request),
-    /// A response nobody waits for any more (e.g. a keep-alive answer).
+    /// The final answer to a request sent with [`RtspClient::send_only`];
+    /// `id` is what that returned (the answer's own CSeq differs when the
+    /// request had to be sent again to authenticate).
+    Answer { id: u32, response: Response },
+    /// A response nobody waits for.
     Response(Response),
 }
-
-/// Authentication attempts per request: the first 401 (no credentials sent
-/// yet) and one stale-nonce renewal; more would be a loop.
-const MAX_AUTH_ATTEMPTS: usize = 3;
-
-/// Methods this client answers when the server asks (RFC 2326 10: servers may
-/// send OPTIONS, ANNOUNCE, GET_PARAMETER, SET_PARAMETER, REDIRECT).
-const ANSWERED_METHODS: &str =
-    "OPTIONS, ANNOUNCE, GET_PARAMETER, SET_PARAMETER, REDIRECT, TEARDOWN";
 
 pub struct RtspClient {
     conn: Connection,
     url: RtspUrl,
-    credentials: Option<Credentials>,
-    authenticator: Option<Authenticator>,
+    auth: ClientAuth,
+    /// Requests sent with [`RtspClient::send_only`] awaiting their answer.
+    in_flight: InFlightRequests,
     cseq: u32,
     session: Option<SessionHeader>,
     public: Option<Vec<String>>,
@@ -69,8 +68,8 @@ impl RtspClient {
         Ok(RtspClient {
             conn,
             url,
-            credentials,
-            authenticator: None,
+            auth: ClientAuth::new(credentials),
+            in_flight: InFlightRequests::default(),
             cseq: 0,
             session: None,
             public: None,
@@ -143,6 +142,7 @@ impl RtspClient {
         uri: &str,
         headers: &Headers,
         body: &[u8],
+        attempt: &mut AuthAttempt,
     ) -> Request {
         self.cseq = self.cseq.wrapping_add(1);
         let mut request = Request::new(method, uri);
@@ -161,10 +161,8 @@ impl RtspClient {
         {
             request.headers.set("Session", session.id.clone());
         }
-        if let Some(auth) = &mut self.authenticator {
-            request
-                .headers
-                .set("Authorization", auth.authorization(method, uri));
+        if let Some(authorization) = self.auth.authorize(method, uri, attempt) {
+            request.headers.set("Authorization", authorization);
         }
         request.body = body.to_vec();
         request
@@ -172,8 +170,8 @@ impl RtspClient {
 
     /// Send a request and wait for its response, handing everything else
     /// that arrives meanwhile to `on_incoming`. Answers 401 by authenticating
-    /// (bounded). Non-success statuses are returned as `Ok`: the caller
-    /// decides (3xx redirects, 461 transport fallback, 404 control retry).
+    /// (bounded, see [`ClientAuth`] and `MAX_SENDS`). Non-success statuses are returned as
+    /// `Ok`: the caller decides (3xx redirects, 461 transport fallback).
     pub async fn request(
         &mut self,
         method: &str,
@@ -182,54 +180,63 @@ impl RtspClient {
         body: &[u8],
         on_incoming: &mut (dyn FnMut(Incoming) + Send),
     ) -> Result<Response, ClientError> {
-        for _ in 0..MAX_AUTH_ATTEMPTS {
-            let request = self.build_request(method, uri, headers, body);
+        let mut attempt = AuthAttempt::default();
+        // Ends: ClientAuth refuses a retry after MAX_SENDS sends.
+        loop {
+            let request = self.build_request(method, uri, headers, body, &mut attempt);
             let cseq = self.cseq;
             self.send_request(&request).await?;
             let response = self.wait_response(method, cseq, on_incoming).await?;
-            if response.status != 401 {
-                self.note_session(&response);
-                return Ok(response);
-            }
-            let challenges = auth::parse_challenges(response.headers.get_all("WWW-Authenticate"));
-            let retry = match (&mut self.authenticator, &self.credentials) {
-                (Some(auth), _) => auth.on_unauthorized(&challenges) == RetryDecision::Retry,
-                (None, Some(credentials)) => {
-                    self.authenticator = Authenticator::new(credentials.clone(), &challenges);
-                    self.authenticator.is_some()
+            let challenges = response.headers.get_all("WWW-Authenticate");
+            match self
+                .auth
+                .on_response(response.status, challenges, &mut attempt)
+            {
+                AuthStep::Done => {
+                    self.note_session(&response);
+                    return Ok(response);
                 }
-                (None, None) => false,
-            };
-            if !retry {
-                let reason = if self.credentials.is_none() {
-                    "Authentication required but no credentials were given".to_string()
-                } else if challenges.is_empty() {
-                    "Server requires an unsupported authentication scheme".to_string()
-                } else {
-                    "Wrong user name or password".to_string()
-                };
-                return Err(ClientError::new(
-                    ErrorKind::NotAuthorized {
-                        code: response.status,
-                        reason: response.reason.clone(),
-                    },
-                    reason,
-                )
-                .with_request(method, cseq));
+                AuthStep::Retry => {}
+                AuthStep::Fail(failure) => {
+                    return Err(not_authorized(&response, failure).with_request(method, cseq));
+                }
             }
         }
-        Err(ClientError::new(
-            ErrorKind::NotAuthorized {
-                code: 401,
-                reason: "Unauthorized".into(),
-            },
-            "Authentication kept failing",
-        )
-        .with_request(method, self.cseq))
     }
 
-    /// Send a request without waiting; returns its CSeq. Used for
-    /// keep-alives whose answers arrive through [`RtspClient::next_incoming`].
+    /// SETUP of the stream whose `a=control` is `control` under `base`.
+    /// Servers disagree on how controls join the base (docs/QUIRKS.md,
+    /// "Control joins"): the join [`control_urls`] gives first is tried,
+    /// and the other at once when the server refuses the first with an
+    /// error status. Returns the URL used and its answer (the first one's
+    /// when both are refused).
+    pub async fn setup(
+        &mut self,
+        base: &str,
+        control: &str,
+        headers: &Headers,
+    ) -> Result<(String, Response), ClientError> {
+        let (first, alternative) = control_urls(base, control);
+        let response = self
+            .request("SETUP", &first, headers, &[], &mut |_| {})
+            .await?;
+        if control_retry_status(response.status)
+            && let Some(alternative) = alternative
+        {
+            let retry = self
+                .request("SETUP", &alternative, headers, &[], &mut |_| {})
+                .await?;
+            if retry.is_success() {
+                return Ok((alternative, retry));
+            }
+        }
+        Ok((first, response))
+    }
+
+    /// Send a request without waiting; returns its id. Used for keep-alives
+    /// and parameter requests, whose answers arrive as [`Incoming::Answer`]
+    /// with that id; a 401 is answered meanwhile by sending the request
+    /// again with renewed credentials (once, as [`RtspClient::request`]).
     pub async fn send_only(
         &mut self,
         method: &str,
@@ -247,9 +254,54 @@ impl RtspClient {
         headers: &Headers,
         body: &[u8],
     ) -> Result<u32, ClientError> {
-        let request = self.build_request(method, uri, headers, body);
+        let mut attempt = AuthAttempt::default();
+        let request = self.build_request(method, uri, headers, body, &mut attempt);
         self.send_request(&request).await?;
+        self.in_flight.track(InFlight {
+            id: self.cseq,
+            cseq: self.cseq,
+            method: method.to_string(),
+            uri: uri.to_string(),
+            headers: headers.clone(),
+            body: body.to_vec(),
+            attempt,
+        });
         Ok(self.cseq)
+    }
+
+    /// The answer to a request sent with [`RtspClient::send_only`]: `None`
+    /// when it was a 401 and the request went out again.
+    async fn on_answer(&mut self, mut flight: InFlight, response: Response) -> Option<Incoming> {
+        let challenges = response.headers.get_all("WWW-Authenticate");
+        match self
+            .auth
+            .on_response(response.status, challenges, &mut flight.attempt)
+        {
+            AuthStep::Retry => {
+                let request = self.build_request(
+                    &flight.method,
+                    &flight.uri,
+                    &flight.headers,
+                    &flight.body,
+                    &mut flight.attempt,
+                );
+                // Tracked under its new CSeq before the send, which may wait.
+                flight.cseq = self.cseq;
+                self.in_flight.track(flight);
+                // A failed send shows up as a closed connection on the next read.
+                let _ = self.send_request(&request).await;
+                None
+            }
+            step => {
+                if step == AuthStep::Done {
+                    self.note_session(&response);
+                }
+                Some(Incoming::Answer {
+                    id: flight.id,
+                    response,
+                })
+            }
+        }
     }
 
     async fn send_request(&mut self, request: &Request) -> Result<(), ClientError> {
@@ -296,7 +348,11 @@ impl RtspClient {
                     // Some cameras omit CSeq; with one request in flight
                     // the answer can only be ours.
                     None => return Ok(response),
-                    Some(_) => on_incoming(Incoming::Response(response)),
+                    Some(_) => {
+                        if let Some(incoming) = self.dispatch(Message::Response(response)).await {
+                            on_incoming(incoming);
+                        }
+                    }
                 },
                 other => {
                     if let Some(incoming) = self.dispatch(other).await {
@@ -346,11 +402,14 @@ impl RtspClient {
         match message {
             Message::Data { channel, payload } => Some(Incoming::Data { channel, payload }),
             Message::Response(response) => {
+                if let Some(flight) = self.in_flight.take(response.headers.cseq()) {
+                    return self.on_answer(flight, response).await;
+                }
                 self.note_session(&response);
                 Some(Incoming::Response(response))
             }
             Message::Request(request) => {
-                let answer = self.answer_for(&request);
+                let answer = answer_server_request(&request, &self.config.user_agent);
                 // A failed answer shows up as a closed connection on the next read.
                 let _ = self
                     .conn
@@ -360,30 +419,6 @@ impl RtspClient {
                 Some(Incoming::ServerRequest(request))
             }
         }
-    }
-
-    fn answer_for(&self, request: &Request) -> Response {
-        let known = ANSWERED_METHODS
-            .split(", ")
-            .any(|m| m.eq_ignore_ascii_case(&request.method));
-        let mut response = if known {
-            Response::new(200, "OK")
-        } else {
-            Response::new(501, "Not Implemented")
-        };
-        if let Some(cseq) = request.headers.get("CSeq") {
-            response.headers.set("CSeq", cseq.trim());
-        }
-        if let Some(session) = request.headers.get("Session") {
-            response.headers.set("Session", session);
-        }
-        if request.method.eq_ignore_ascii_case("OPTIONS") {
-            response.headers.set("Public", ANSWERED_METHODS);
-        }
-        response
-            .headers
-            .set("User-Agent", self.config.user_agent.clone());
-        response
     }
 
     fn note_session(&mut self, response: &Response) {
@@ -405,6 +440,18 @@ impl RtspClient {
             self.session = Some(session);
         }
     }
+}
+
+/// The error for a request refused with 401 that cannot be retried; the
+/// text never contains the credentials.
+fn not_authorized(response: &Response, failure: AuthFailure) -> ClientError {
+    ClientError::new(
+        ErrorKind::NotAuthorized {
+            code: response.status,
+            reason: response.reason.clone(),
+        },
+        failure.describe(),
+    )
 }
 
 /// `Ok` for a 2xx answer, else an error carrying the status, reason,

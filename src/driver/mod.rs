@@ -9,5 +9,7 @@
 pub mod client;
 pub mod connection;
 pub mod error;
+mod in_flight;
 pub mod runtime;
+mod server_requests;
 pub mod udp;

@@ -16,7 +16,7 @@ use rtspclient_protocol::caps::{CapsValue, RtpCaps, media_from_caps};
 use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::sdp::{Attribute, Connection, SessionDescription};
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
-use rtspclient_protocol::url::{RtspUrl, join_control, join_control_rfc3986, resolve_location};
+use rtspclient_protocol::url::{RtspUrl, resolve_location};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -292,12 +292,7 @@ impl RecordSession {
                         format!("More than {MAX_REDIRECTS} redirects"),
                     ));
                 }
-                self.url = RtspUrl::parse(&target).map_err(|err| {
-                    ClientError::new(
-                        ErrorKind::Redirect,
-                        format!("Bad redirect target: {}", err.0),
-                    )
-                })?;
+                self.url = crate::element_config::redirect_url(&target)?;
                 self.host.progress(
                     gst::ProgressType::Continue,
                     "redirect",
@@ -437,22 +432,7 @@ impl RecordSession {
             let mut headers = Headers::new();
             headers.set("Transport", request.to_header_value());
             let control = format!("stream={index}");
-            let control_url = join_control(base, &control);
-            let mut response = client
-                .request("SETUP", &control_url, &headers, &[], &mut |_| {})
-                .await?;
-            // Servers disagree on how controls join the base (docs/QUIRKS.md,
-            // "Control URL joining"): retry the other join once on 400/404.
-            if matches!(response.status, 400 | 404)
-                && let Some(alternative) = join_control_rfc3986(base, &control)
-            {
-                let retry = client
-                    .request("SETUP", &alternative, &headers, &[], &mut |_| {})
-                    .await?;
-                if retry.is_success() {
-                    response = retry;
-                }
-            }
+            let (_, response) = client.setup(base, &control, &headers).await?;
             expect_success(&response, "SETUP")?;
             let answer = response
                 .headers
@@ -579,17 +559,20 @@ impl RecordSession {
                             ));
                         }
                     }
-                    Ok(Incoming::Response(response)) => {
+                    Ok(Incoming::Answer { id, response }) => {
                         if let Some((cseq, method)) = keep_alive_pending
-                            && response.headers.cseq() == Some(cseq)
+                            && id == cseq
                         {
                             keep_alive_pending = None;
                             // 405/501/551: keep alive with OPTIONS.
                             if matches!(response.status, 405 | 501 | 551) {
                                 client.mark_refused(method);
+                            } else if response.status == 401 {
+                                gst::warning!(CAT, "Keep-alive refused: {} {}", response.status, response.reason);
                             }
                         }
                     }
+                    Ok(Incoming::Response(_)) => {}
                     // Every stream ended and we were only waiting for the
                     // RTCP BYE to go out: a server that closes now has all
                     // the data (ffmpeg's listen mode ends on BYE). rtpbin

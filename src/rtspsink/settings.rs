@@ -41,7 +41,7 @@ pub use crate::element_config::{Protocol, protocols_to_string};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub location: Option<String>,
+    pub location: crate::element_config::Location,
     pub user_id: Option<String>,
     pub user_pw: Option<String>,
     pub protocols: Vec<Protocol>,
@@ -58,7 +58,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            location: None,
+            location: Default::default(),
             user_id: None,
             user_pw: None,
             protocols: crate::element_config::parse_protocols(DEFAULT_PROTOCOLS, false)

@@ -84,7 +84,7 @@ impl ObjectImpl for RtspSrc2 {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP)")
+                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet)")
                     .build(),
                 glib::ParamSpecString::builder("user-id")
                     .nick("User ID")
@@ -289,8 +289,10 @@ impl ObjectImpl for RtspSrc2 {
             "location" => {
                 let location: Option<String> = value.get().expect("type checked upstream");
                 drop(settings);
+                // A property setter cannot fail: the refusal is logged as
+                // an error and starting fails with the reason.
                 if let Err(err) = self.set_location(location.as_deref()) {
-                    gst::warning!(CAT, imp = self, "Ignoring location: {err}");
+                    gst::error!(CAT, imp = self, "Refusing location: {}", err.message());
                 }
             }
             "user-id" => settings.user_id = value.get().expect("type checked upstream"),
@@ -357,7 +359,7 @@ impl ObjectImpl for RtspSrc2 {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "location" => settings.location.to_value(),
+            "location" => settings.location.get().to_value(),
             "user-id" => settings.user_id.to_value(),
             "user-pw" => settings.user_pw.to_value(),
             "protocols" => settings::protocols_to_string(&settings.protocols).to_value(),
@@ -489,7 +491,7 @@ impl URIHandlerImpl for RtspSrc2 {
     }
 
     fn uri(&self) -> Option<String> {
-        self.settings.lock().unwrap().location.clone()
+        self.settings.lock().unwrap().location.get()
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
@@ -500,14 +502,16 @@ impl URIHandlerImpl for RtspSrc2 {
 impl RtspSrc2 {
     fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
         let running = self.state.lock().unwrap().task.is_some();
-        let location = element_config::check_new_location(running, location)?;
-        self.settings.lock().unwrap().location = location;
-        Ok(())
+        self.settings
+            .lock()
+            .unwrap()
+            .location
+            .set(running, location)
     }
 
     fn play_config(&self) -> Result<PlayConfig, gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let url = element_config::location_url(settings.location.as_deref())?;
+        let url = settings.location.url()?;
         let protocols = element_config::protocols_for_scheme(&url, &settings.protocols)?;
         let credentials =
             element_config::credentials(settings.user_id.as_deref(), settings.user_pw.as_deref());

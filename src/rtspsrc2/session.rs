@@ -16,7 +16,7 @@ use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
 use rtspclient_protocol::message::{Headers, Response};
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
-use rtspclient_protocol::url::{RtspUrl, join_control, join_control_rfc3986, resolve_location};
+use rtspclient_protocol::url::{RtspUrl, control_urls, resolve_location};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -241,12 +241,7 @@ impl PlaySession {
                             format!("More than {} redirects", self.config.max_redirects),
                         ));
                     }
-                    url = RtspUrl::parse(&target).map_err(|err| {
-                        ClientError::new(
-                            ErrorKind::Redirect,
-                            format!("Bad redirect target: {}", err.0),
-                        )
-                    })?;
+                    url = crate::element_config::redirect_url(&target)?;
                     self.host.progress(
                         gst::ProgressType::Continue,
                         "redirect",
@@ -345,7 +340,7 @@ impl PlaySession {
             ));
         }
         let aggregate = match sdp.control() {
-            Some(control) => join_control(&base, control),
+            Some(control) => control_urls(&base, control).0,
             None => base.clone(),
         };
         self.aggregate_url = Some(aggregate.clone());
@@ -459,23 +454,7 @@ impl PlaySession {
             let mut headers = Headers::new();
             headers.set("Transport", request_transport.to_header_value());
 
-            let mut control_url = join_control(base, control);
-            let mut response = client
-                .request("SETUP", &control_url, &headers, &[], &mut |_| {})
-                .await?;
-            // Servers disagree on how controls join the base (docs/QUIRKS.md,
-            // "Control URL joining"): retry the other join once on 400/404.
-            if matches!(response.status, 400 | 404)
-                && let Some(alternative) = join_control_rfc3986(base, control)
-            {
-                let retry = client
-                    .request("SETUP", &alternative, &headers, &[], &mut |_| {})
-                    .await?;
-                if retry.is_success() {
-                    control_url = alternative;
-                    response = retry;
-                }
-            }
+            let (control_url, response) = client.setup(base, control, &headers).await?;
             expect_success(&response, "SETUP")?;
             let transport = response
                 .headers
@@ -686,9 +665,8 @@ impl PlaySession {
                                 return Ok(Ended::Redirect(target));
                             }
                     }
-                    Ok(Incoming::Response(response)) => {
-                        let cseq = response.headers.cseq();
-                        if let Some(at) = parameters_pending.iter().position(|(c, _)| Some(*c) == cseq) {
+                    Ok(Incoming::Answer { id, response }) => {
+                        if let Some(at) = parameters_pending.iter().position(|(c, _)| *c == id) {
                             let (_, request) = parameters_pending.swap_remove(at);
                             if matches!(response.status, 405 | 501 | 551) {
                                 client.mark_refused(request.method);
@@ -697,15 +675,18 @@ impl PlaySession {
                             continue;
                         }
                         if let Some((cseq, method)) = keep_alive_pending
-                            && response.headers.cseq() == Some(cseq) {
+                            && id == cseq {
                                 keep_alive_pending = None;
                                 // 405/501/551: the server does not want this
                                 // method; keep alive with OPTIONS instead.
                                 if matches!(response.status, 405 | 501 | 551) {
                                     client.mark_refused(method);
+                                } else if response.status == 401 {
+                                    gst::warning!(super::imp::CAT, "Keep-alive refused: {} {}", response.status, response.reason);
                                 }
                             }
                     }
+                    Ok(Incoming::Response(_)) => {}
                     Err(err) => {
                         if udp_outputs.is_empty() {
                             return Err(ClientError::new(
