@@ -91,6 +91,11 @@ impl RtspClient {
         &self.conn
     }
 
+    /// CSeq of the last request sent.
+    pub fn cseq(&self) -> u32 {
+        self.cseq
+    }
+
     pub fn session(&self) -> Option<&SessionHeader> {
         self.session.as_ref()
     }

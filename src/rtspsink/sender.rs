@@ -6,9 +6,10 @@
 //! `recv_rtcp_sink_N` (the server's receiver reports). The RTP chain
 //! function runs in the upstream streaming thread and
 //!
-//! 1. on the first buffer, records the stream's caps for the SDP and waits
-//!    (bounded) until the record task has done ANNOUNCE/SETUP/RECORD, so
-//!    nothing is dropped before the server is ready;
+//! 1. on the first buffer, records the stream's caps for the SDP; until
+//!    the record task has done ANNOUNCE/SETUP/RECORD, keeps the packets
+//!    (see `prerecord`) and returns, so nothing is dropped before the
+//!    server is ready and no thread waits on the server;
 //! 2. with `sync=true`, waits on the pipeline clock until the buffer's
 //!    running time (plus the pipeline latency), like a `basesink`, so
 //!    non-live sources go out in real time;
@@ -45,6 +46,9 @@ use crate::driver::connection::{SendError, Writer};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::runtime;
 
+mod prerecord;
+use prerecord::PreRecord;
+
 /// What the element reports through; implemented by the element glue.
 pub trait Reporter: Send + Sync + 'static {
     /// Post an element error (the RTSP status goes into the details).
@@ -75,7 +79,7 @@ pub struct RunConfig {
     pub epoch: u64,
     pub sync: bool,
     pub backpressure: Backpressure,
-    /// Bound on the first buffer's wait for RECORD.
+    /// Bound on a streaming thread's wait for RECORD (see `prerecord`).
     pub record_wait: Duration,
     pub reporter: Arc<dyn Reporter>,
 }
@@ -321,6 +325,8 @@ struct StreamState {
     held_pts: Option<gst::ClockTime>,
     /// H.264/H.265: removes parameter sets between the slices of a picture.
     parameter_sets: Option<ParameterSetGuard>,
+    /// Packets that came before RECORD (see `prerecord`).
+    pre_record: PreRecord,
 }
 
 impl StreamState {
@@ -339,6 +345,7 @@ impl StreamState {
             held: Vec::new(),
             held_pts: None,
             parameter_sets: None,
+            pre_record: PreRecord::default(),
         }
     }
 }
@@ -494,6 +501,7 @@ impl StreamSender {
         let mut state = self.state.lock().unwrap();
         if self.flushing.load(Ordering::SeqCst) {
             state.held.clear();
+            state.pre_record.clear();
         }
         if let Some(id) = state.clock_id.as_ref() {
             id.unschedule();
@@ -670,8 +678,12 @@ impl StreamSender {
             let held = std::mem::take(&mut state.held);
             (running_time, state.video, held, state.held_pts.take(), kept)
         };
-        // Returns at once while recording; the first buffer waits here.
+        if self.keep_before_record(&control, running_time, &kept)? {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        // Returns at once while recording.
         let (route, pt_rewrite, run) = self.wait_for_record(&control)?;
+        self.send_pre_record(&control, &run, &route, pt_rewrite)?;
         let pts = first.pts();
         if !held.is_empty() && (pts.is_none() || pts != held_pts) {
             // The held frame never got its marker: it goes now, before
@@ -703,15 +715,27 @@ impl StreamSender {
 
     /// Send what [`StreamSender::chain_rtp`] held back (at EOS).
     fn send_held(&self) {
-        let held = std::mem::take(&mut self.state.lock().unwrap().held);
-        if held.is_empty() {
+        let (held, early) = {
+            let state = &mut *self.state.lock().unwrap();
+            (
+                std::mem::take(&mut state.held),
+                !state.pre_record.is_empty(),
+            )
+        };
+        if held.is_empty() && !early {
             return;
         }
         let Some(control) = self.control.upgrade() else {
             return;
         };
-        // Packets were held only while recording: returns at once.
-        if let Ok((route, pt_rewrite, run)) = self.wait_for_record(&control) {
+        // Returns at once while recording; packets kept before RECORD wait
+        // for it here (bounded, ended by state changes), so that EOS
+        // follows them. The application's EOS call has returned by now.
+        if let Ok((route, pt_rewrite, run)) = self.wait_for_record(&control)
+            && self
+                .send_pre_record(&control, &run, &route, pt_rewrite)
+                .is_ok()
+        {
             let _ = self.send(&control, &run, &route, pt_rewrite, &held_batch(&held));
         }
     }

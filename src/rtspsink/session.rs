@@ -81,6 +81,7 @@ pub async fn run(
         client: None,
         aggregate: None,
         udp_tasks: Vec::new(),
+        asking: None,
     };
     let result = tokio::select! {
         result = session.run() => result,
@@ -110,6 +111,12 @@ struct RecordSession {
     client: Option<RtspClient>,
     aggregate: Option<String>,
     udp_tasks: Vec<JoinHandle<()>>,
+    /// The request waiting for its answer, for the error when ANNOUNCE to
+    /// RECORD as a whole takes too long: a server whose handler died
+    /// (rtsp-server-perl on a control URL it does not expect) never
+    /// answers, and this bound usually ends the wait before the request's
+    /// own timeout does.
+    asking: Option<&'static str>,
 }
 
 impl RecordSession {
@@ -126,10 +133,14 @@ impl RecordSession {
         let announced = match tokio::time::timeout(timeout, self.negotiate(streams)).await {
             Ok(result) => result?,
             Err(_) => {
-                return Err(ClientError::new(
+                let mut err = ClientError::new(
                     ErrorKind::Timeout,
                     format!("ANNOUNCE, SETUP and RECORD took longer than {timeout:?}"),
-                ));
+                );
+                if let (Some(method), Some(client)) = (self.asking, &self.client) {
+                    err = err.with_request(method, client.cseq());
+                }
+                return Err(err);
             }
         };
         let seqnum = self.record(&announced).await?;
@@ -148,11 +159,13 @@ impl RecordSession {
             .credentials
             .clone()
             .or_else(|| self.config.credentials.clone());
+        self.asking = None;
         let mut client =
             RtspClient::connect(self.url.clone(), credentials, self.config.client.clone()).await?;
         self.host
             .progress(gst::ProgressType::Complete, "connect", "Connected");
         let request_url = self.url.request_url().to_string();
+        self.asking = Some("OPTIONS");
         let options = client
             .request("OPTIONS", &request_url, &Headers::new(), &[], &mut |_| {})
             .await?;
@@ -270,6 +283,7 @@ impl RecordSession {
             let request_url = self.url.request_url().to_string();
             let mut headers = Headers::new();
             headers.set("Content-Type", "application/sdp");
+            self.asking = Some("ANNOUNCE");
             let response = client
                 .request(
                     "ANNOUNCE",
@@ -353,6 +367,7 @@ impl RecordSession {
         let client = self.client.as_mut().expect("connected");
         let mut range = Headers::new();
         range.set("Range", "npt=0.000-");
+        self.asking = Some("RECORD");
         let response = client
             .request("RECORD", &base, &range, &[], &mut |_| {})
             .await?;
@@ -432,6 +447,7 @@ impl RecordSession {
             let mut headers = Headers::new();
             headers.set("Transport", request.to_header_value());
             let control = format!("stream={index}");
+            self.asking = Some("SETUP");
             let (_, response) = client.setup(base, &control, &headers).await?;
             expect_success(&response, "SETUP")?;
             let answer = response
