@@ -121,6 +121,8 @@ fn sender_report(ssrc: u32, rtptime: u32) -> Vec<u8> {
 /// its sockets and the client's ports from SETUP.
 struct Camera {
     lower: Lower,
+    /// The `ssrc` of the SETUP answer's Transport header, if any.
+    transport_ssrc: Option<u32>,
     script: Mutex<Option<Script>>,
     rtp: UdpSocket,
     rtcp: UdpSocket,
@@ -129,8 +131,17 @@ struct Camera {
 
 impl Camera {
     fn start(lower: Lower, script: Script) -> ScriptedServer {
+        Self::start_with_ssrc(lower, script, Some(VIDEO_SSRC))
+    }
+
+    fn start_with_ssrc(
+        lower: Lower,
+        script: Script,
+        transport_ssrc: Option<u32>,
+    ) -> ScriptedServer {
         let camera = Arc::new(Camera {
             lower,
+            transport_ssrc,
             script: Mutex::new(Some(script)),
             rtp: UdpSocket::bind("127.0.0.1:0").unwrap(),
             rtcp: UdpSocket::bind("127.0.0.1:0").unwrap(),
@@ -163,9 +174,12 @@ impl Camera {
                 ))
             }
             "SETUP" => {
-                let ssrc = format!("{VIDEO_SSRC:08X}");
+                let ssrc = self
+                    .transport_ssrc
+                    .map(|ssrc| format!(";ssrc={ssrc:08X}"))
+                    .unwrap_or_default();
                 let transport = match self.lower {
-                    Lower::Tcp => format!("RTP/AVP/TCP;unicast;interleaved=0-1;ssrc={ssrc}"),
+                    Lower::Tcp => format!("RTP/AVP/TCP;unicast;interleaved=0-1{ssrc}"),
                     Lower::Udp => {
                         let ports = req.header("Transport").and_then(client_ports);
                         let Some((rtp, rtcp)) = ports else {
@@ -179,7 +193,7 @@ impl Camera {
                         };
                         *self.client_ports.lock().unwrap() = Some((rtp, rtcp));
                         format!(
-                            "RTP/AVP;unicast;client_port={rtp}-{rtcp};server_port={}-{};ssrc={ssrc}",
+                            "RTP/AVP;unicast;client_port={rtp}-{rtcp};server_port={}-{}{ssrc}",
                             self.rtp.local_addr().unwrap().port(),
                             self.rtcp.local_addr().unwrap().port()
                         )
@@ -453,15 +467,18 @@ fn foreign_sr_script(frames: &[Vec<Vec<u8>>], first: FirstPacket) -> Script {
 fn sender_reports_of_a_foreign_ssrc_over_udp_play_every_time() {
     common::init_plugin();
     let frames = h264_rtp_frames(120, 600);
+    // Which SSRC the SETUP answer announces varies too: the RTP's, the
+    // reports', none.
     let runs = [
-        FirstPacket::SenderReport,
-        FirstPacket::Rtp,
-        FirstPacket::SenderReport,
-        FirstPacket::Rtp,
-        FirstPacket::SenderReport,
+        (FirstPacket::SenderReport, Some(VIDEO_SSRC)),
+        (FirstPacket::Rtp, Some(VIDEO_SSRC)),
+        (FirstPacket::SenderReport, Some(FOREIGN_SSRC)),
+        (FirstPacket::Rtp, Some(FOREIGN_SSRC)),
+        (FirstPacket::SenderReport, None),
     ];
-    for (run, first) in runs.into_iter().enumerate() {
-        let server = Camera::start(Lower::Udp, foreign_sr_script(&frames, first));
+    for (run, (first, transport_ssrc)) in runs.into_iter().enumerate() {
+        let script = foreign_sr_script(&frames, first);
+        let server = Camera::start_with_ssrc(Lower::Udp, script, transport_ssrc);
         let (pipeline, src, counters) =
             common::rtspsrc2_player(&server.url("/cam"), &[("protocols", "udp".to_value())]);
         let (outcome, decoded) = play_until(&pipeline, &counters, 60, Duration::from_secs(15));
@@ -482,7 +499,8 @@ fn sender_reports_of_a_foreign_ssrc_over_udp_play_every_time() {
         assert_eq!(
             outcome,
             Outcome::Stopped,
-            "run {run} ({first:?} first): decoded {decoded} frames over {transport}"
+            "run {run} ({first:?} first, SETUP ssrc {transport_ssrc:08X?}): decoded {decoded} \
+             frames over {transport}"
         );
         assert_eq!(transport, "udp", "run {run}");
         // The loss and jitter reported are those of the SSRC that sent the
