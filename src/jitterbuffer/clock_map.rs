@@ -86,7 +86,8 @@ impl ClockMap {
     }
 
     fn rtp_to_ns(&self, rtp_delta: i64) -> i64 {
-        (rtp_delta as i128 * SECOND as i128 / self.clock_rate as i128) as i64
+        let ns = rtp_delta as i128 * SECOND as i128 / self.clock_rate as i128;
+        ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 
     /// Timestamp a packet with extended RTP time `rtptime` that arrived at
@@ -98,9 +99,14 @@ impl ClockMap {
             Some(base) => base,
             None => self.restart(rtptime, arrival),
         };
-        let mut send = self.rtp_to_ns(rtptime as i64 - base.rtptime as i64);
-        let mut delay = arrival - base.arrival - send;
-        if self.mode == TimestampMode::Slave && (delay - self.skew).abs() > RESYNC {
+        // Saturating: RTP times are the sender's to choose, and a sender
+        // that jumps far ahead over and over (or a clock-rate of 1 in the
+        // SDP) takes these sums past i64 (a panic with overflow checks).
+        let mut send = self.rtp_to_ns((rtptime as i64).saturating_sub(base.rtptime as i64));
+        let mut delay = arrival.saturating_sub(base.arrival).saturating_sub(send);
+        if self.mode == TimestampMode::Slave
+            && delay.saturating_sub(self.skew).saturating_abs() > RESYNC
+        {
             let base = self.restart(rtptime, arrival);
             send = 0;
             delay = arrival - base.arrival;
@@ -110,7 +116,11 @@ impl ClockMap {
             self.track_skew(arrival, delay);
         }
         let base = self.base.expect("set above");
-        let mut pts = (base.arrival + send + self.skew).max(0);
+        let mut pts = base
+            .arrival
+            .saturating_add(send)
+            .saturating_add(self.skew)
+            .max(0);
         // Frames whose RTP time does not go back never get an earlier
         // timestamp than the previous one (the skew may have just dropped).
         if let Some((last_rtp, last_pts)) = self.last_out
@@ -184,6 +194,25 @@ mod tests {
 
     fn ticks(ms: u64) -> u64 {
         ms * 90
+    }
+
+    /// RTP times are the sender's: one far enough ahead (here with a
+    /// clock-rate of 1 from the SDP) saturates the timestamp instead of
+    /// wrapping it or, with overflow checks, panicking. This jump is
+    /// 2^63 - 512 ns once multiplied out and cut to 64 bits, which with
+    /// the base's arrival time left the i64 range.
+    #[test]
+    fn far_jumps_saturate() {
+        let mut map = ClockMap::new(TimestampMode::RtpOnly, 1);
+        let base_rtp = 1 << 32;
+        map.stamp(base_rtp, 1_000 * MS);
+        let stamp = map.stamp(base_rtp + 33_831_688_342_692_755, 2_000 * MS);
+        assert_eq!(stamp.pts, i64::MAX as u64);
+        let mut map = ClockMap::new(TimestampMode::Slave, 1);
+        map.stamp(base_rtp, 1_000 * MS);
+        let stamp = map.stamp(base_rtp + 33_831_688_342_692_755, 2_000 * MS);
+        assert!(stamp.resynced);
+        assert_eq!(stamp.pts, 2_000 * MS);
     }
 
     #[test]

@@ -470,4 +470,41 @@ mod tests {
         assert_eq!(describe(out), ["lost 2+1", "3!", "lost 4+1", "5!"]);
         assert_eq!(r.next_deadline(), None);
     }
+
+    /// Whatever sequence numbers and RTP times a sender chooses (random,
+    /// or jumping half the timestamp range ahead or back on every packet,
+    /// with any clock rate the SDP may give), nothing panics: with
+    /// overflow checks the timestamping's sums used to.
+    #[test]
+    fn hostile_numbers_never_panic() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut rand = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for mode in [TimestampMode::Slave, TimestampMode::RtpOnly] {
+            for rate in [1, 90_000, i32::MAX as u32] {
+                for style in 0..3 {
+                    let mut r: Reorder<u32> = Reorder::new(Limits::default(), mode, rate);
+                    let mut out = Vec::new();
+                    let (mut seq, mut ts, mut arrival) = (0u16, 0u32, 0u64);
+                    for i in 0..20_000 {
+                        match style {
+                            0 => (seq, ts) = (rand() as u16, rand() as u32),
+                            1 => (seq, ts) = (seq.wrapping_add(1), ts.wrapping_add(0x7fff_ffff)),
+                            _ => (seq, ts) = (seq.wrapping_add(1), ts.wrapping_sub(0x7fff_ffff)),
+                        }
+                        arrival += rand() % (100 * MS);
+                        r.push(seq, ts, arrival, i, &mut out);
+                        r.expire(arrival, &mut out);
+                        let _ = (r.sync_point(), r.extend_report_rtptime(rand() as u32));
+                        out.clear();
+                    }
+                    r.drain(&mut out);
+                }
+            }
+        }
+    }
 }

@@ -170,7 +170,7 @@ impl ObjectImpl for RtspSrc2 {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units)")
+                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
                     .read_only()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
@@ -568,11 +568,15 @@ impl RtspSrc2 {
             // Made through its factory (registered by this plugin) so that
             // applications see what it is; None would fall back to
             // rtpjitterbuffer.
+            // The handler must answer with a value of the signal's type,
+            // GstElement, even when it has none: glib-rs panics on a bare
+            // None, and a panic in a signal handler aborts the process.
             let weak = self.obj().downgrade();
             rtpbin.connect("request-jitterbuffer", false, move |args| {
-                let jitterbuffer = gst::ElementFactory::make("rtplightjitterbuffer")
-                    .build()
-                    .ok()?;
+                let Ok(jitterbuffer) = gst::ElementFactory::make("rtplightjitterbuffer").build()
+                else {
+                    return Some(None::<gst::Element>.to_value());
+                };
                 if let (Some(element), Ok(session)) = (weak.upgrade(), args[1].get::<u32>()) {
                     element
                         .imp()
@@ -588,15 +592,19 @@ impl RtspSrc2 {
                 element.imp().rtpbin_pad_added(pad);
             }
         });
+        // rtpbin asks for the caps of every payload type it sees, from
+        // its sessions and jitterbuffers, on the thread that received the
+        // packet. The answer must be a GstCaps value even when there are
+        // none (glib-rs panics on a bare None, and the panic aborts the
+        // process): NULL caps make rtpbin drop the packet.
         let weak = self.obj().downgrade();
         rtpbin.connect("request-pt-map", false, move |args| {
-            let element = weak.upgrade()?;
-            let session = args[1].get::<u32>().ok()?;
-            let pt = args[2].get::<u32>().ok()?;
-            element
-                .imp()
-                .caps_for_pt(session as usize, pt)
-                .map(|c| c.to_value())
+            let caps = weak.upgrade().and_then(|element| {
+                let session = args.get(1)?.get::<u32>().ok()?;
+                let pt = args.get(2)?.get::<u32>().ok()?;
+                element.imp().caps_for_pt(session as usize, pt)
+            });
+            Some(caps.to_value())
         });
         Ok(rtpbin)
     }
@@ -675,7 +683,19 @@ impl RtspSrc2 {
             let mut stream = gst::Structure::builder("stream")
                 .field("index", index as u32)
                 .field("packets", output.packets.load(Ordering::Relaxed))
-                .field("bytes", output.bytes.load(Ordering::Relaxed));
+                .field("bytes", output.bytes.load(Ordering::Relaxed))
+                .field(
+                    "packets-unknown-pt",
+                    output.unknown_pt.load(Ordering::Relaxed),
+                )
+                .field(
+                    "packets-malformed",
+                    output.malformed.load(Ordering::Relaxed),
+                )
+                .field(
+                    "packets-no-payload",
+                    output.no_payload.load(Ordering::Relaxed),
+                );
             if let Some((lost, jitter)) = state
                 .rtpbin
                 .as_ref()
@@ -728,6 +748,7 @@ impl RtspSrc2 {
             {
                 existing.update_caps(first.clone());
             }
+            existing.set_payload_types(&payloads);
             state.pt_maps[index] = payloads;
             return Ok(existing);
         }
@@ -745,6 +766,7 @@ impl RtspSrc2 {
             do_rtcp,
         )
         .map_err(|err| err.to_string())?;
+        output.set_payload_types(&payloads);
         if state.streams.len() <= index {
             state.streams.resize(index + 1, None);
             state.pt_maps.resize(index + 1, Vec::new());
@@ -788,8 +810,17 @@ impl RtspSrc2 {
             })
     }
 
-    /// rtpbin made a `recv_rtp_src_<session>_<ssrc>_<pt>` pad: expose it as
-    /// `stream_<session>`, or retarget that pad when the SSRC changed.
+    /// rtpbin made a `recv_rtp_src_<session>_<ssrc>_<pt>` pad: it becomes
+    /// `stream_<session>`'s target when its first packet comes.
+    ///
+    /// Not before: rtpbin also makes these pads for an SSRC it only heard
+    /// RTCP from (cameras whose sender reports carry another SSRC than
+    /// their RTP, docs/QUIRKS.md "Sender reports from a foreign SSRC"),
+    /// and such a pad never carries a packet. Exposing or retargeting on
+    /// the pad or its caps made the stream follow that pad whenever its
+    /// caps came last or the report came after the RTP: no frame ever
+    /// came out. Waiting for a packet also means that the application's
+    /// `pad-added` handler sees the caps, which come before it.
     fn rtpbin_pad_added(&self, pad: &gst::Pad) {
         let name = pad.name();
         let Some(session) = name
@@ -799,31 +830,34 @@ impl RtspSrc2 {
         else {
             return;
         };
-        let exposed = {
+        let output = {
             let state = self.state.lock().unwrap();
-            state.ghost_pads.get(session).map(|g| g.is_some())
+            match state.streams.get(session) {
+                Some(Some(output)) => Arc::downgrade(output),
+                _ => return,
+            }
         };
-        if exposed == Some(false) && pad.current_caps().is_none() {
-            // Without rtpbin's payload demuxer its pad comes before any
-            // caps. Applications look at the caps in pad-added (the
-            // GStreamer tutorials do), so wait for them.
-            let weak = self.obj().downgrade();
-            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
-                let is_caps = matches!(
-                    &info.data,
-                    Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Caps
-                );
-                if !is_caps {
-                    return gst::PadProbeReturn::Ok;
-                }
+        // First: packets that carry nothing never leave, and never make a
+        // pad the stream's target.
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_pad, info| match output.upgrade() {
+                Some(output) => output.drop_empty_packets(info),
+                None => gst::PadProbeReturn::Ok,
+            },
+        );
+        let weak = self.obj().downgrade();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |pad, _info| {
                 if let Some(element) = weak.upgrade() {
                     element.imp().expose(pad, session);
                 }
+                // The packet goes on, to the pad linked just now (GStreamer
+                // sends the sticky events again after a probe relinks).
                 gst::PadProbeReturn::Remove
-            });
-            return;
-        }
-        self.expose(pad, session);
+            },
+        );
     }
 
     /// Ghost rtpbin's pad for `session` as `stream_N` (or retarget it).
@@ -955,20 +989,27 @@ impl PlayHost for Host {
 
 /// Packets lost and interarrival jitter of the remote sender in rtpbin's
 /// session `index` (RFC 3550 6.4.1 figures, as rtpsession computes them).
+/// The sender whose RTP we received most of: a source that only sent
+/// sender reports (a foreign SSRC) is a sender for rtpsession too.
 fn sender_quality(rtpbin: &gst::Element, index: usize) -> Option<(i32, u32)> {
     let session =
         rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&(index as u32)])?;
     let stats = session.property::<gst::Structure>("stats");
     let sources = stats.get::<glib::ValueArray>("source-stats").ok()?;
-    sources.iter().find_map(|value| {
-        let source = value.get::<gst::Structure>().ok()?;
-        let remote_sender = !source.get::<bool>("internal").unwrap_or(true)
-            && source.get::<bool>("is-sender").unwrap_or(false);
-        remote_sender.then(|| {
-            (
-                source.get::<i32>("packets-lost").unwrap_or(0),
-                source.get::<u32>("jitter").unwrap_or(0),
-            )
+    sources
+        .iter()
+        .filter_map(|value| {
+            let source = value.get::<gst::Structure>().ok()?;
+            let remote_sender = !source.get::<bool>("internal").unwrap_or(true)
+                && source.get::<bool>("is-sender").unwrap_or(false);
+            remote_sender.then(|| {
+                (
+                    source.get::<u64>("packets-received").unwrap_or(0),
+                    source.get::<i32>("packets-lost").unwrap_or(0),
+                    source.get::<u32>("jitter").unwrap_or(0),
+                )
+            })
         })
-    })
+        .max_by_key(|(received, _, _)| *received)
+        .map(|(_, lost, jitter)| (lost, jitter))
 }

@@ -5,6 +5,7 @@ use gst::prelude::*;
 
 pub(crate) mod imp;
 mod packet_pool;
+mod rtp_check;
 mod session;
 mod settings;
 mod streams;

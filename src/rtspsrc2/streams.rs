@@ -18,6 +18,7 @@ use gst::prelude::*;
 use rtspclient_protocol::message::encode_interleaved;
 
 use super::packet_pool;
+use super::rtp_check::{self, PayloadTypes, Verdict};
 use crate::driver::connection::Writer;
 use crate::jitterbuffer::LightJitterBuffer;
 
@@ -119,8 +120,16 @@ pub struct StreamOutput {
     accept: AtomicBool,
     /// The light jitterbuffer rtpbin made for this stream, if it uses one.
     jitterbuffer: Mutex<Option<LightJitterBuffer>>,
+    /// Payload types the SDP announced; packets of others are dropped.
+    payload_types: PayloadTypes,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
+    /// Dropped before `rtpbin`: payload types the SDP did not list.
+    pub unknown_pt: AtomicU64,
+    /// Dropped before `rtpbin`: not RTP (see [`rtp_check::payload_len`]).
+    pub malformed: AtomicU64,
+    /// Dropped on the way out of `rtpbin`: nothing left after the padding.
+    pub no_payload: AtomicU64,
 }
 
 impl StreamOutput {
@@ -201,8 +210,12 @@ impl StreamOutput {
             rtcp_sink: rtcp_out_sink,
             accept: AtomicBool::new(true),
             jitterbuffer: Mutex::new(None),
+            payload_types: PayloadTypes::default(),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            unknown_pt: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            no_payload: AtomicU64::new(0),
         }))
     }
 
@@ -218,6 +231,17 @@ impl StreamOutput {
         if !state.need_events {
             state.pending_caps = Some(caps);
         }
+    }
+
+    /// The payload types the SDP announced (one caps per format); until
+    /// they are set every packet counts as one of an unknown type.
+    pub fn set_payload_types(&self, payloads: &[gst::Caps]) {
+        self.payload_types.set(
+            payloads
+                .iter()
+                .filter_map(|caps| caps.structure(0)?.get::<i32>("payload").ok())
+                .filter_map(|pt| u8::try_from(pt).ok()),
+        );
     }
 
     pub fn set_jitterbuffer(&self, jitterbuffer: LightJitterBuffer) {
@@ -256,16 +280,42 @@ impl StreamOutput {
     }
 
     /// Like [`Self::push_rtp_batch`], for packets already in buffers.
+    /// Only RTP of an announced payload type goes on to `rtpbin`: it asks
+    /// the application for the caps of any other (`request-pt-map`) on
+    /// every packet, and a stray payload type in the stream's sequence
+    /// would restart the jitterbuffer. Such packets, and what is not RTP,
+    /// are dropped and counted here.
     pub fn push_rtp_buffers(&self, packets: impl IntoIterator<Item = gst::Buffer>) {
         let mut bytes = 0;
         let mut count = 0;
-        let packets = packets.into_iter().inspect(|p| {
-            bytes += p.size() as u64;
-            count += 1;
+        let mut muxed_rtcp = Vec::new();
+        let packets = packets.into_iter().filter(|p| {
+            let verdict = match p.map_readable() {
+                Ok(map) => rtp_check::classify(&map, &self.payload_types),
+                Err(_) => Verdict::Malformed,
+            };
+            let dropped = match verdict {
+                Verdict::Rtp => {
+                    bytes += p.size() as u64;
+                    count += 1;
+                    return true;
+                }
+                Verdict::MuxedRtcp => {
+                    muxed_rtcp.push(p.clone());
+                    return false;
+                }
+                Verdict::Malformed => &self.malformed,
+                Verdict::UnknownPayloadType(_) => &self.unknown_pt,
+            };
+            dropped.fetch_add(1, Ordering::Relaxed);
+            false
         });
         self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), packets);
         self.packets.fetch_add(count, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        for packet in muxed_rtcp {
+            self.push_rtcp_buffer(packet);
+        }
     }
 
     pub fn push_rtcp(&self, data: &[u8]) {
@@ -330,6 +380,44 @@ impl StreamOutput {
             if pad.push(stamp(packet)).is_err() {
                 return;
             }
+        }
+    }
+
+    /// Pad probe on rtpbin's output: drop (and count) RTP packets with
+    /// no payload after the padding (RFC 3550 §5.1). Some senders pad to a
+    /// bitrate with such packets; depayloaders cannot all take them
+    /// (GStreamer 1.22's rtph264depay loses track of a fragmented NAL unit
+    /// around one and then crashes, docs/QUIRKS.md "Hostile RTP").
+    /// Dropped here rather than before rtpbin so that the jitterbuffer
+    /// sees no gap to wait for; the depayloader sees one, which makes it
+    /// start over cleanly.
+    pub fn drop_empty_packets(&self, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+        let empty = |buffer: &gst::BufferRef| {
+            buffer
+                .map_readable()
+                .is_ok_and(|map| rtp_check::payload_len(&map) == Some(0))
+        };
+        match &mut info.data {
+            Some(gst::PadProbeData::Buffer(buffer)) if empty(buffer) => {
+                self.no_payload.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Drop
+            }
+            Some(gst::PadProbeData::BufferList(list)) if list.iter().any(empty) => {
+                list.make_mut().foreach_mut(|buffer, _| {
+                    if empty(&buffer) {
+                        self.no_payload.fetch_add(1, Ordering::Relaxed);
+                        std::ops::ControlFlow::Continue(None)
+                    } else {
+                        std::ops::ControlFlow::Continue(Some(buffer))
+                    }
+                });
+                if list.is_empty() {
+                    gst::PadProbeReturn::Drop
+                } else {
+                    gst::PadProbeReturn::Ok
+                }
+            }
+            _ => gst::PadProbeReturn::Ok,
         }
     }
 
