@@ -207,17 +207,7 @@ fn opus_tcp_and_udp() {
 /// frame's pixels must match.
 #[test]
 fn ffmpeg_receives_identical_frames() {
-    for tool in ["ffmpeg"] {
-        let found = Command::new(tool)
-            .arg("-version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "{tool} is needed (Debian package ffmpeg; scripts/install-deps.sh)"
-        );
-    }
+    common::tools::require_program("ffmpeg", "ffmpeg");
     common::init_plugin();
     let dir = TempDir::new("integrity-ffmpeg");
     let port = TcpListener::bind("127.0.0.1:0")

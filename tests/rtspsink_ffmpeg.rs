@@ -64,7 +64,7 @@ impl FfmpegReceiver {
         // Connecting to probe would use up ffmpeg's single accept; look at
         // the kernel's socket table instead.
         assert!(
-            common::wait_for(Duration::from_secs(10), || is_listening(port)),
+            common::wait_for(Duration::from_secs(10), || common::is_listening(port)),
             "ffmpeg does not listen on {port}"
         );
         receiver
@@ -88,21 +88,6 @@ impl Drop for FfmpegReceiver {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.output);
     }
-}
-
-fn is_listening(port: u16) -> bool {
-    let needle = format!(":{port:04X} ");
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
-        std::fs::read_to_string(table).is_ok_and(|text| {
-            text.lines().any(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                // local_address is field 1, state field 3 (0A = LISTEN).
-                fields.len() > 3
-                    && format!("{} ", fields[1]).ends_with(&needle)
-                    && fields[3] == "0A"
-            })
-        })
-    })
 }
 
 /// (codec_type, codec_name, packets) per stream of `file`.
