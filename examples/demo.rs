@@ -2,6 +2,11 @@
 //! RTSP server, play it back from the server with `rtspsrc2`, and leave a
 //! PNG snapshot, a short MP4 and a one-line summary in `demo-output/`.
 //!
+//! The demo checks its own picture: the publisher also decodes what it
+//! encodes, and every frame the player decodes after it caught the stream
+//! (its first key frame) must be pixel for pixel one of those. Any
+//! difference fails the demo, naming the frames.
+//!
 //! ```text
 //! videotestsrc ! x264enc ! rtph264pay ! rtspsink ──RECORD──▶ server /publish
 //!                                                        │ (in-process relay)
@@ -10,6 +15,9 @@
 //!
 //! `cargo run --release --example demo -- [SECONDS] [OUTPUT_DIR]`
 
+use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,11 +68,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "videotestsrc is-live=true pattern=smpte ! video/x-raw,width={WIDTH},height={HEIGHT},framerate=30/1 ! \
          timeoverlay font-desc=\"Sans 20\" halignment=left valignment=top text=\"published by rtspsink, running time\" ! \
          clockoverlay font-desc=\"Sans 20\" halignment=right valignment=bottom ! \
-         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 ! \
-         rtph264pay config-interval=-1 pt=96 ! rtspsink location={publish_url} protocols=tcp"
+         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 ! tee name=encoded \
+         encoded. ! queue ! rtph264pay config-interval=-1 pt=96 ! rtspsink location={publish_url} protocols=tcp \
+         encoded. ! queue ! avdec_h264 ! videoconvert ! video/x-raw,format=RGB ! appsink name=published sync=false"
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "publisher is not a pipeline")?;
+    // Checksums of every frame published, decoded here.
+    let published_frames = Arc::new(Mutex::new(HashSet::<u64>::new()));
+    let sums = published_frames.clone();
+    appsink(&publisher, "published")?.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                sums.lock().unwrap().insert(frame_checksum(&sample));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
     publisher.set_state(gst::State::Playing)?;
     let published = server.published_frames.clone();
     pump(&publisher, Instant::now() + Duration::from_secs(10), || {
@@ -86,32 +107,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "player is not a pipeline")?;
-    let frames_sink = player
-        .by_name("frames")
-        .ok_or("no appsink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| "appsink")?;
-    // The relay in this demo server sometimes carries two frames in one
-    // RTP timestamp; h264parse splits them and the second half has no
-    // timestamp, which mp4mux refuses. Those halves are dropped here.
-    player
-        .by_name("to_mp4")
-        .and_then(|queue| queue.static_pad("sink"))
-        .ok_or("no mp4 queue")?
-        .add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
-            Some(buffer) if buffer.pts().is_none() => gst::PadProbeReturn::Drop,
-            _ => gst::PadProbeReturn::Ok,
-        });
+    let frames_sink = appsink(&player, "frames")?;
     let played = Arc::new(AtomicU64::new(0));
+    let played_sums = Arc::new(Mutex::new(Vec::<u64>::new()));
     let first_frame = Arc::new(Mutex::new(None::<Duration>));
     let snapshot = Arc::new(Mutex::new(None::<gst::Sample>));
     let started = Instant::now();
-    let (p, f, s) = (played.clone(), first_frame.clone(), snapshot.clone());
+    let (p, f, s, sums) = (
+        played.clone(),
+        first_frame.clone(),
+        snapshot.clone(),
+        played_sums.clone(),
+    );
     frames_sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let n = p.fetch_add(1, Ordering::Relaxed) + 1;
+                sums.lock().unwrap().push(frame_checksum(&sample));
                 f.lock().unwrap().get_or_insert_with(|| started.elapsed());
                 if n == 45 {
                     *s.lock().unwrap() = Some(sample);
@@ -164,6 +177,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })?;
     write_png(&sample, &png)?;
+    let verdict = verify_picture(
+        &played_sums.lock().unwrap(),
+        &published_frames.lock().unwrap(),
+        44,
+    )?;
     let played = played.load(Ordering::Relaxed);
     let first = first_frame
         .lock()
@@ -172,7 +190,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(0);
     let summary = format!(
         "published {} frames with rtspsink (tcp); played back {played} frames with rtspsrc2 over {}; \
-         time to first frame {first} ms; wrote {} and {}",
+         time to first frame {first} ms; picture verified ({verdict}); wrote {} and {}",
         server.published(),
         transport.lock().unwrap(),
         png.display(),
@@ -181,6 +199,73 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("summary.txt"), format!("{summary}\n"))?;
     println!("{summary}");
     Ok(())
+}
+
+fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, String> {
+    pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| format!("no appsink {name}"))
+}
+
+/// A checksum of an RGB frame's pixels (rows without their padding).
+fn frame_checksum(sample: &gst::Sample) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    if let (Some(buffer), Some(info)) = (
+        sample.buffer(),
+        sample
+            .caps()
+            .and_then(|caps| gst_video::VideoInfo::from_caps(caps).ok()),
+    ) && let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        && let Ok(data) = frame.plane_data(0)
+    {
+        let (row, stride) = (info.width() as usize * 3, info.stride()[0] as usize);
+        for y in 0..info.height() as usize {
+            data[y * stride..y * stride + row].hash(&mut hasher);
+        }
+    }
+    hasher.finish()
+}
+
+/// Every frame played from the first one that matches a published frame
+/// on (the player joins a live stream and needs a key frame) must match
+/// one, and so must the snapshot (frame `snapshot`, counted from 0).
+fn verify_picture(
+    played: &[u64],
+    published: &HashSet<u64>,
+    snapshot: usize,
+) -> Result<String, String> {
+    let first = played
+        .iter()
+        .position(|sum| published.contains(sum))
+        .ok_or_else(|| {
+            format!(
+                "PICTURE DAMAGED: none of the {} frames played back equals a published frame",
+                played.len()
+            )
+        })?;
+    let damaged: Vec<usize> = (first..played.len())
+        .filter(|&i| !published.contains(&played[i]))
+        .collect();
+    if !damaged.is_empty() {
+        return Err(format!(
+            "PICTURE DAMAGED: {} of the {} frames played back after frame {first} differ from \
+             every published frame (first ones: {:?})",
+            damaged.len(),
+            played.len() - first,
+            &damaged[..damaged.len().min(10)]
+        ));
+    }
+    if snapshot < first {
+        return Err(format!(
+            "the snapshot (frame {snapshot}) precedes the first verified frame ({first})"
+        ));
+    }
+    Ok(format!(
+        "{} of {} frames identical to the published ones",
+        played.len() - first,
+        played.len()
+    ))
 }
 
 /// Encode one RGB sample as PNG with GStreamer's pngenc.
