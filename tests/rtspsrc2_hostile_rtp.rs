@@ -16,7 +16,6 @@ use common::{
 };
 use gst::glib;
 use gst::prelude::*;
-use gst_app::AppSink;
 
 const VIDEO_SSRC: u32 = 0x1234_5678;
 /// The SSRC of the sender reports in the foreign-SR camera (issue report).
@@ -38,40 +37,6 @@ type Script = VecDeque<Vec<Packet>>;
 enum Lower {
     Tcp,
     Udp,
-}
-
-/// RTP packets of `frames` H.264 frames, grouped per frame, in packets
-/// of at most `mtu` bytes.
-fn h264_rtp_frames(frames: u32, mtu: u32) -> Vec<Vec<Vec<u8>>> {
-    let pipeline = common::parse_pipeline(&format!(
-        "videotestsrc num-buffers={frames} ! video/x-raw,width=160,height=120,framerate=30/1 ! \
-         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! \
-         rtph264pay pt=96 config-interval=-1 mtu={mtu} ! appsink name=sink sync=false"
-    ));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut grouped: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut last_ts = None;
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        let data = sample.buffer().unwrap().map_readable().unwrap().to_vec();
-        let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-        if last_ts != Some(ts) {
-            grouped.push(Vec::new());
-            last_ts = Some(ts);
-        }
-        grouped.last_mut().unwrap().push(data);
-    }
-    stop_pipeline(&pipeline);
-    assert!(
-        grouped.len() as u32 >= frames - 1,
-        "encoded {}",
-        grouped.len()
-    );
-    grouped
 }
 
 /// Gives the video packets the camera's SSRC and consecutive sequence
@@ -288,7 +253,7 @@ fn play_until(
 #[test]
 fn unknown_payload_types_are_dropped_and_counted() {
     common::init_plugin();
-    let frames = h264_rtp_frames(120, 600);
+    let frames = common::h264_rtp_frames(120, 600);
     let mut seq = Sequencer { seq: 1000 };
     let mut script = Script::new();
     let mut injected = 0u64;
@@ -362,7 +327,7 @@ fn starts_fragmented_nal(packet: &[u8]) -> bool {
 fn packets_without_payload_are_dropped_and_counted() {
     common::init_plugin();
     // Small packets, so that every frame is fragmented.
-    let frames = h264_rtp_frames(120, 200);
+    let frames = common::h264_rtp_frames(120, 200);
     let mut seq = Sequencer { seq: 65_000 };
     let mut script = Script::new();
     let (mut empty, mut malformed) = (0u64, 0u64);
@@ -466,7 +431,7 @@ fn foreign_sr_script(frames: &[Vec<Vec<u8>>], first: FirstPacket) -> Script {
 #[test]
 fn sender_reports_of_a_foreign_ssrc_over_udp_play_every_time() {
     common::init_plugin();
-    let frames = h264_rtp_frames(120, 600);
+    let frames = common::h264_rtp_frames(120, 600);
     // Which SSRC the SETUP answer announces varies too: the RTP's, the
     // reports', none.
     let runs = [

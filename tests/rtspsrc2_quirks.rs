@@ -12,38 +12,9 @@ use common::{
     Outcome, RawRequest, Reply, ScriptedServer, interleaved_frame, stop_pipeline, wait_until,
 };
 use gst::prelude::*;
-use gst_app::AppSink;
 
 fn init() {
     common::init_plugin();
-}
-
-/// RTP packets of `frames` H.264 frames, grouped per frame.
-fn h264_rtp_frames(frames: u32) -> VecDeque<Vec<Vec<u8>>> {
-    let pipeline = common::parse_pipeline(&format!(
-        "videotestsrc num-buffers={frames} ! video/x-raw,width=160,height=120,framerate=30/1 ! \
-         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! \
-         rtph264pay pt=96 config-interval=-1 mtu=600 ! appsink name=sink sync=false"
-    ));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut grouped: VecDeque<Vec<Vec<u8>>> = VecDeque::new();
-    let mut last_ts = None;
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        let data = sample.buffer().unwrap().map_readable().unwrap().to_vec();
-        let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-        if last_ts != Some(ts) {
-            grouped.push_back(Vec::new());
-            last_ts = Some(ts);
-        }
-        grouped.back_mut().unwrap().push(data);
-    }
-    stop_pipeline(&pipeline);
-    grouped
 }
 
 /// Responses written the way various cameras do: bare `\n` line endings,
@@ -113,7 +84,7 @@ fn quirky_reply(req: &RawRequest, frames: &Arc<Mutex<VecDeque<Vec<Vec<u8>>>>>) -
 #[test]
 fn quirky_camera_plays_over_tcp() {
     init();
-    let frames = Arc::new(Mutex::new(h264_rtp_frames(60)));
+    let frames = Arc::new(Mutex::new(VecDeque::from(common::h264_rtp_frames(60, 600))));
     let total = frames.lock().unwrap().len() as u64;
     assert!(total >= 59, "encoded {total} frames");
     let f = frames.clone();

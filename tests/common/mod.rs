@@ -1005,3 +1005,37 @@ pub fn is_listening(port: u16) -> bool {
         })
     })
 }
+
+/// RTP packets of `frames` H.264 frames (160x120, payloaded with an MTU
+/// of `mtu`), grouped per frame: material for scripted servers.
+pub fn h264_rtp_frames(frames: u32, mtu: u32) -> Vec<Vec<Vec<u8>>> {
+    let pipeline = parse_pipeline(&format!(
+        "videotestsrc num-buffers={frames} ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! \
+         rtph264pay pt=96 config-interval=-1 mtu={mtu} ! appsink name=sink sync=false"
+    ));
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut grouped: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut last_ts = None;
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+        let data = sample.buffer().unwrap().map_readable().unwrap().to_vec();
+        let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+        if last_ts != Some(ts) {
+            grouped.push(Vec::new());
+            last_ts = Some(ts);
+        }
+        grouped.last_mut().unwrap().push(data);
+    }
+    stop_pipeline(&pipeline);
+    assert!(
+        grouped.len() as u32 >= frames - 1,
+        "encoded {}",
+        grouped.len()
+    );
+    grouped
+}
