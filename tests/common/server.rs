@@ -908,6 +908,10 @@ impl MulticastServer {
     pub fn rtp_port(&self) -> u16 {
         self.rtp_port
     }
+    /// The sending pipeline (its payloaders are `pay0`, `pay1`, …).
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
     /// All RTSP requests received so far.
     pub fn requests(&self) -> Vec<RawRequest> {
         self.rtsp.requests()
