@@ -28,6 +28,7 @@ mod common;
 mod integrity_play {
     pub mod au;
     pub mod capture;
+    pub mod compare;
     pub mod media;
     pub mod player;
     pub mod timing;
@@ -41,15 +42,17 @@ use common::server::{McastStream, Mount, MulticastServer, TestServer};
 use common::{Outcome, parse_pipeline, stop_pipeline, wait_until};
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
-use integrity_play::au::{Codec, Tolerance, compare_exact, compare_tolerant};
+use integrity_play::au::Codec;
 use integrity_play::capture::Capture;
+use integrity_play::compare::{Tolerance, compare_exact, compare_tolerant};
 use integrity_play::media::{ALL, Stream};
 use integrity_play::player::Player;
 use integrity_play::timing;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The shared gst-rtsp-server, its captures per mount, and the MP4 file.
+/// The gst-rtsp-server all unicast tests share, and its captures per
+/// mount.
 struct Fixture {
     server: TestServer,
     captures: Mutex<HashMap<String, Vec<Capture>>>,
@@ -68,14 +71,14 @@ impl Fixture {
     /// Mount `launch` at `path` (not shared: every session gets its own
     /// media from the first frame) and capture the input of its
     /// payloaders `pay0..` into one [`Capture`] per codec in `codecs`.
-    fn mount(&self, path: &str, launch: String, codecs: &[Codec], mount: impl Fn(Mount) -> Mount) {
+    fn mount(&self, path: &str, launch: String, codecs: &[Codec]) {
         let captures: Vec<Capture> = codecs.iter().map(|&c| Capture::new(c)).collect();
         self.captures
             .lock()
             .unwrap()
             .insert(path.to_string(), captures.clone());
         self.server
-            .add_mount(mount(Mount::play(path, launch).shared(false)));
+            .add_mount(Mount::play(path, launch).shared(false));
         let (factory, _) = self
             .server
             .server()
@@ -174,7 +177,7 @@ fn unicast_media(path: &str) {
         .collect::<Vec<_>>()
         .join(" ");
     let codecs: Vec<Codec> = ALL.iter().map(|s| s.codec()).collect();
-    FIXTURE.mount(path, launch, &codecs, |m| m);
+    FIXTURE.mount(path, launch, &codecs);
 }
 
 /// The five streams over `protocols` (`tcp`, `udp`) with `jitterbuffer`.
@@ -227,7 +230,7 @@ fn file_mount(protocols: &str, jitterbuffer: &str) {
         "filesrc location={} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96",
         MP4.display()
     );
-    FIXTURE.mount(&path, launch, &[Codec::H264], |m| m);
+    FIXTURE.mount(&path, launch, &[Codec::H264]);
     play_unicast(&path, protocols, jitterbuffer, &[Stream::H264]);
 }
 
