@@ -223,15 +223,65 @@ static MP4: LazyLock<std::path::PathBuf> = LazyLock::new(|| {
     path
 });
 
-/// gst-rtsp-server's file mount, played from its start.
-fn file_mount(protocols: &str, jitterbuffer: &str) {
-    let path = format!("/file-{protocols}-{jitterbuffer}");
+/// Mount gst-rtsp-server's file mount of [`MP4`] at `path`.
+fn mount_file(path: &str) {
     let launch = format!(
         "filesrc location={} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96",
         MP4.display()
     );
-    FIXTURE.mount(&path, launch, &[Codec::H264]);
+    FIXTURE.mount(path, launch, &[Codec::H264]);
+}
+
+/// gst-rtsp-server's file mount, played from its start.
+fn file_mount(protocols: &str, jitterbuffer: &str) {
+    let path = format!("/file-{protocols}-{jitterbuffer}");
+    mount_file(&path);
     play_unicast(&path, protocols, jitterbuffer, &[Stream::H264]);
+}
+
+/// The README's "record a camera to MP4 without re-encoding", from the
+/// file mount (B-frames, a sender running ahead at a TCP start): the
+/// recording must hold every access unit the server sent. Before the
+/// light jitterbuffer kept frame spacing, `mp4mux` failed on the second
+/// frame ("Buffer has no PTS").
+#[test]
+fn tcp_light_records_a_file_mount_to_mp4_bit_exact() {
+    let path = "/file-record";
+    mount_file(path);
+    let fixture = &*FIXTURE;
+    let recording = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("integrity-record-{}.mp4", std::process::id()));
+    let pipeline = parse_pipeline(&format!(
+        "rtspsrc2 location={} protocols=tcp jitterbuffer=light ! rtph264depay ! \
+         h264parse name=parse ! mp4mux ! filesink location={}",
+        fixture.server.url(path),
+        recording.display()
+    ));
+    let muxed = Capture::new(Codec::H264);
+    let parse = pipeline.by_name("parse").unwrap();
+    muxed.attach(&parse.static_pad("src").unwrap());
+    let sent = fixture.captures(path).remove(0);
+    let outcome = wait_until(&pipeline, WAIT, || {
+        sent.eos() && muxed.units() >= sent.units()
+    });
+    assert!(outcome.is_stopped(), "recording: {outcome:?}");
+    pipeline.send_event(gst::event::Eos::new());
+    let outcome = common::run_pipeline_until(&pipeline, WAIT, |_| common::Control::Continue);
+    stop_pipeline(&pipeline);
+    assert_eq!(outcome, Outcome::Eos, "finishing the recording");
+
+    let read = parse_pipeline(&format!(
+        "filesrc location={} ! qtdemux ! video/x-h264 ! fakesink name=sink",
+        recording.display()
+    ));
+    let recorded = Capture::new(Codec::H264);
+    recorded.attach(&read.by_name("sink").unwrap().static_pad("sink").unwrap());
+    let outcome = common::run_pipeline_until(&read, WAIT, |_| common::Control::Continue);
+    stop_pipeline(&read);
+    let _ = std::fs::remove_file(&recording);
+    assert_eq!(outcome, Outcome::Eos, "reading the recording");
+    let result = sent.with(|s| recorded.with(|r| compare_exact(s, r)));
+    assert!(result.is_ok(), "{}", result.unwrap_err());
 }
 
 #[test]
