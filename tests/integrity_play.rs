@@ -207,21 +207,36 @@ fn udp_rtpjitterbuffer_is_bit_exact() {
     unicast_matrix("udp", "rtpjitterbuffer");
 }
 
-/// An MP4 file made here: H.264 in `avc` form, three GOPs of 30 frames.
+/// An MP4 file made here: H.264 in `avc` form with B-frames (x264enc's
+/// defaults), three GOPs of 30 frames. Written under a name of this
+/// process and renamed into place, so that a run at the same time finds
+/// a whole file (the comparisons are with what the server read, whoever
+/// wrote it) and runs leave one file behind.
 static MP4: LazyLock<std::path::PathBuf> = LazyLock::new(|| {
     common::init();
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("integrity-play-{}.mp4", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("integrity-play.mp4");
+    let partial = dir.join(format!("integrity-play-{}.mp4.part", std::process::id()));
     let pipeline = parse_pipeline(&format!(
         "videotestsrc num-buffers=90 ! x264enc key-int-max=30 ! h264parse ! mp4mux ! \
          filesink location={}",
-        path.display()
+        partial.display()
     ));
     let outcome = common::run_pipeline_until(&pipeline, WAIT, |_| common::Control::Continue);
     stop_pipeline(&pipeline);
     assert_eq!(outcome, Outcome::Eos, "making the MP4 file");
+    std::fs::rename(&partial, &path).expect("moving the MP4 file into place");
     path
 });
+
+/// A file removed when the test ends, passed or not.
+struct Removed(std::path::PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// Mount gst-rtsp-server's file mount of [`MP4`] at `path`.
 fn mount_file(path: &str) {
@@ -249,8 +264,11 @@ fn tcp_light_records_a_file_mount_to_mp4_bit_exact() {
     let path = "/file-record";
     mount_file(path);
     let fixture = &*FIXTURE;
-    let recording = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("integrity-record-{}.mp4", std::process::id()));
+    let recording = Removed(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("integrity-record-{}.mp4", std::process::id())),
+    );
+    let recording = &recording.0;
     let pipeline = parse_pipeline(&format!(
         "rtspsrc2 location={} protocols=tcp jitterbuffer=light ! rtph264depay ! \
          h264parse name=parse ! mp4mux ! filesink location={}",
@@ -278,7 +296,6 @@ fn tcp_light_records_a_file_mount_to_mp4_bit_exact() {
     recorded.attach(&read.by_name("sink").unwrap().static_pad("sink").unwrap());
     let outcome = common::run_pipeline_until(&read, WAIT, |_| common::Control::Continue);
     stop_pipeline(&read);
-    let _ = std::fs::remove_file(&recording);
     assert_eq!(outcome, Outcome::Eos, "reading the recording");
     let result = sent.with(|s| recorded.with(|r| compare_exact(s, r)));
     assert!(result.is_ok(), "{}", result.unwrap_err());
