@@ -134,6 +134,29 @@ fn reordered_packets_leave_in_sequence_with_rtp_spacing() {
     assert_eq!(pts, [1000 * MS, 1040 * MS, 1080 * MS, 1120 * MS]);
 }
 
+/// The arrival time a packet comes with is no decode time: passed on as
+/// DTS it was after the PTS of every packet that was not the least
+/// delayed (and of B-frames by a frame or more), which GStreamer does not
+/// allow (`DTS <= PTS`); parsers and decoders then re-timed or dropped
+/// frames. Like the timestamps out of `rtpjitterbuffer` that depayloaders
+/// see, there is no DTS.
+#[test]
+fn output_has_a_pts_and_no_decode_time() {
+    let h = Harness::new(200);
+    h.push(1, 1000);
+    // 10 ms of network delay more than the first packet.
+    h.push(2, 1050);
+    for _ in 0..2 {
+        let sample = h
+            .sink
+            .try_pull_sample(gst::ClockTime::from_seconds(3))
+            .expect("a packet out");
+        let buffer = sample.buffer().unwrap();
+        assert!(buffer.pts().is_some());
+        assert_eq!(buffer.dts(), None, "pts {:?}", buffer.pts());
+    }
+}
+
 #[test]
 fn a_gap_is_given_up_after_the_latency_with_a_lost_event() {
     let h = Harness::new(100);

@@ -144,6 +144,7 @@ pub fn bind_multicast_pair(
     let rtp = bind_one(SocketAddr::new(ip, rtp_port), options.buffer_size, true)?;
     let rtcp = bind_one(SocketAddr::new(ip, rtcp_port), options.buffer_size, true)?;
     for socket in [&rtp, &rtcp] {
+        only_joined_groups(socket, group.is_ipv6());
         match group {
             IpAddr::V4(group) => {
                 let iface = options.multicast_iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -159,6 +160,27 @@ pub fn bind_multicast_pair(
         rtp: Arc::new(rtp),
         rtcp: Arc::new(rtcp),
     })
+}
+
+/// A socket bound to the wildcard address gets, on Linux, the multicast
+/// packets of every group that any socket of the host joined on its port
+/// (`IP_MULTICAST_ALL` defaults to on): two cameras sending to different
+/// groups on the same port, both played on one host, reached each other's
+/// receivers, and the stream switched to the other camera's pictures.
+/// Only the groups joined on this socket, as C `udpsrc` gets by binding
+/// to the group address. Elsewhere the option does not exist; a kernel
+/// that refuses it keeps the old behaviour.
+fn only_joined_groups(socket: &UdpSocket, ipv6: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        let socket = socket2::SockRef::from(socket);
+        let _ = match ipv6 {
+            false => socket.set_multicast_all_v4(false),
+            true => socket.set_multicast_all_v6(false),
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (socket, ipv6);
 }
 
 /// Parse a `port-range` property value: "5000-5100".

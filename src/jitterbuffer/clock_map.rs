@@ -15,13 +15,22 @@ pub const SECOND: i64 = 1_000_000_000;
 
 /// How far back the minimum delay is taken from.
 const WINDOW: i64 = 2 * SECOND;
-/// Time constant with which the skew follows the window's minimum once
-/// the first window is full: slow enough that one quiet period on the
-/// network does not move frames, fast enough for drifting cameras.
+/// Time constant with which the skew follows the window's minimum, from
+/// the first packet on: slow enough that one quiet period on the network
+/// does not move frames, fast enough for drifting cameras. Never at once,
+/// not even at the start: a server that sends ahead of real time (a file
+/// served over TCP sends its first frames in a burst, up to its own
+/// latency ahead of the first one) would otherwise move every frame after
+/// the first hundreds of milliseconds earlier at one go, so the second
+/// frame got the first one's timestamp and B-frames came before it
+/// (`h264parse` then drops the repeated timestamp, `mp4mux` fails with
+/// "Buffer has no PTS", and decoders and sinks take the frames for late).
 const SMOOTHING: i64 = 4 * SECOND;
-/// A delay this far from the current skew means the sender jumped (RTP
-/// timestamps restarted) or the network stalled: start over, as
-/// `rtpjitterbuffer` does at one second.
+/// A packet a second later than the mapping says (the network stalled,
+/// or RTP time went back), or a second earlier than the window's least
+/// delayed packet at one step (RTP time jumped forward: the sender
+/// restarted), starts the mapping over, as `rtpjitterbuffer` does at one
+/// second. A sender that runs ahead gradually (a burst) is followed.
 const RESYNC: i64 = SECOND;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +50,6 @@ pub struct ClockMap {
     minima: VecDeque<(i64, i64)>,
     skew: i64,
     last_update: i64,
-    window_full: bool,
     last_out: Option<(u64, i64)>,
 }
 
@@ -76,7 +84,6 @@ impl ClockMap {
             minima: VecDeque::new(),
             skew: 0,
             last_update: 0,
-            window_full: false,
             last_out: None,
         }
     }
@@ -104,9 +111,7 @@ impl ClockMap {
         // SDP) takes these sums past i64 (a panic with overflow checks).
         let mut send = self.rtp_to_ns((rtptime as i64).saturating_sub(base.rtptime as i64));
         let mut delay = arrival.saturating_sub(base.arrival).saturating_sub(send);
-        if self.mode == TimestampMode::Slave
-            && delay.saturating_sub(self.skew).saturating_abs() > RESYNC
-        {
+        if self.mode == TimestampMode::Slave && self.jumped(delay) {
             let base = self.restart(rtptime, arrival);
             send = 0;
             delay = arrival - base.arrival;
@@ -143,9 +148,14 @@ impl ClockMap {
         self.minima.clear();
         self.skew = 0;
         self.last_update = arrival;
-        self.window_full = false;
         self.last_out = None;
         base
+    }
+
+    /// See [`RESYNC`].
+    fn jumped(&self, delay: i64) -> bool {
+        let floor = self.minima.front().map_or(self.skew, |&(_, d)| d);
+        delay.saturating_sub(self.skew) > RESYNC || floor.saturating_sub(delay) > RESYNC
     }
 
     fn track_skew(&mut self, arrival: i64, delay: i64) {
@@ -161,18 +171,12 @@ impl ClockMap {
             self.minima.pop_front();
         }
         let window_min = self.minima.front().map_or(delay, |&(_, d)| d);
-        let base_arrival = self.base.map_or(arrival, |b| b.arrival);
-        if !self.window_full {
-            // While the first window fills the minimum can only fall:
-            // take it as it is.
-            self.skew = window_min;
-            self.window_full = arrival - base_arrival >= WINDOW;
-            self.last_update = arrival;
-            return;
-        }
+        // Packets of one burst arrive at about the same time: the skew
+        // moves with time, not per packet (see SMOOTHING).
         let elapsed = (arrival - self.last_update).clamp(0, SMOOTHING);
         self.last_update = arrival;
-        let step = ((window_min - self.skew) as i128 * elapsed as i128 / SMOOTHING as i128) as i64;
+        let step =
+            ((window_min as i128 - self.skew as i128) * elapsed as i128 / SMOOTHING as i128) as i64;
         self.skew += step;
     }
 
@@ -293,6 +297,38 @@ mod tests {
         // Decode order I P B: P's RTP time is ahead of B's.
         let p = map.stamp(base + ticks(80), 40 * MS).pts;
         let b = map.stamp(base + ticks(40), 80 * MS).pts;
-        assert_eq!(p - b, 40 * MS);
+        // 40 ms apart, give or take the skew's move in between.
+        assert!((p - b).abs_diff(40 * MS) < MS, "{}", p - b);
+    }
+
+    #[test]
+    fn a_sender_running_ahead_at_the_start_keeps_frame_spacing() {
+        // A file served over TCP: the first frame comes at PLAY, the next
+        // ones 200 ms ahead of it, then at the frame rate (33 ms).
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        let base = 1u64 << 32;
+        let mut pts = vec![map.stamp(base, 0).pts];
+        for i in 1..90u64 {
+            let arrival = (33 * i).saturating_sub(200) * MS;
+            pts.push(map.stamp(base + ticks(33 * i), arrival.max(MS)).pts);
+        }
+        for (i, w) in pts.windows(2).enumerate() {
+            let gap = w[1] as i64 - w[0] as i64;
+            assert!(
+                (gap - 33 * MS as i64).abs() < 3 * MS as i64,
+                "frame {i}: {gap}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_burst_ahead_by_more_than_a_second_is_no_restart() {
+        let mut map = ClockMap::new(TimestampMode::Slave, 90_000);
+        let base = 1u64 << 32;
+        map.stamp(base, 0);
+        // Three seconds of frames within 100 ms.
+        for i in 1..90u64 {
+            assert!(!map.stamp(base + ticks(33 * i), 100 * MS * i / 90).resynced);
+        }
     }
 }

@@ -168,7 +168,15 @@ impl Shared {
                     urgent |= discont;
                     let b = buffer.make_mut();
                     b.set_pts(with_offset(pts, self.ts_offset));
-                    b.set_dts(with_offset(arrival, self.ts_offset));
+                    // RTP time is a presentation time; the decode time is
+                    // not known here. The arrival time the packet came
+                    // with is no decode time either: all but the least
+                    // delayed packets arrive after their PTS (B-frames by
+                    // frames), and a DTS after the PTS (GStreamer wants
+                    // DTS <= PTS) made parsers and decoders downstream
+                    // re-time or drop frames. rtpjitterbuffer's output
+                    // reaches depayloaders without a DTS as well.
+                    b.set_dts(gst::ClockTime::NONE);
                     if discont {
                         b.set_flags(gst::BufferFlags::DISCONT);
                     }

@@ -886,9 +886,36 @@ impl MulticastServer {
 
     /// Serve `streams`; stream `i` goes to `group:rtp_port + 4 i` (RTCP +1).
     pub fn start_streams(streams: &[McastStream], iface: Option<&str>) -> Self {
+        Self::start_placed(streams, iface, |rtsp_port| {
+            let x = 1 + (rtsp_port as u32 % 250);
+            // Below Linux's ephemeral range (32768-60999), so no UDP socket
+            // of a concurrently running test can hold these ports; 8 ports
+            // per server leave room for two streams' RTP/RTCP pairs.
+            let rtp_port = (12000 + (rtsp_port as u32 % 2500) * 8) as u16;
+            (format!("224.3.0.{x}"), rtp_port)
+        })
+    }
+
+    /// Like [`Self::start_streams`] at a chosen group and port: a second
+    /// sender on another group with the port of a first one.
+    pub fn start_streams_at(
+        streams: &[McastStream],
+        iface: Option<&str>,
+        group: &str,
+        rtp_port: u16,
+    ) -> Self {
+        Self::start_placed(streams, iface, |_| (group.to_string(), rtp_port))
+    }
+
+    /// `place` gives the group and first RTP port from the RTSP port.
+    fn start_placed(
+        streams: &[McastStream],
+        iface: Option<&str>,
+        place: impl FnOnce(u16) -> (String, u16),
+    ) -> Self {
         init();
-        // Reserve the RTSP port first to derive a group/port unique among
-        // concurrently running fixtures.
+        // Reserve the RTSP port first: `place` may derive a group/port
+        // unique among concurrently running fixtures from it.
         let slot = Arc::new(Mutex::new(None::<(String, u16)>));
         let sl = slot.clone();
         let described: Vec<McastStream> = streams.to_vec();
@@ -896,12 +923,7 @@ impl MulticastServer {
             let (group, port) = sl.lock().unwrap().clone().unwrap_or_default();
             multicast_reply(req, &group, port, &described)
         });
-        let x = 1 + (rtsp.port() as u32 % 250);
-        let group = format!("224.3.0.{x}");
-        // Below Linux's ephemeral range (32768-60999), so no UDP socket
-        // of a concurrently running test can hold these ports; 8 ports per
-        // server leave room for two streams' RTP/RTCP pairs.
-        let rtp_port = (12000 + (rtsp.port() as u32 % 2500) * 8) as u16;
+        let (group, rtp_port) = place(rtsp.port());
         *slot.lock().unwrap() = Some((group.clone(), rtp_port));
 
         let iface = iface
@@ -946,6 +968,10 @@ impl MulticastServer {
     /// RTP port (RTCP is `rtp_port + 1`).
     pub fn rtp_port(&self) -> u16 {
         self.rtp_port
+    }
+    /// The sending pipeline (its payloaders are `pay0`, `pay1`, …).
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
     }
     /// All RTSP requests received so far.
     pub fn requests(&self) -> Vec<RawRequest> {
