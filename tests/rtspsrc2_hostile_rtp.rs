@@ -325,6 +325,17 @@ fn starts_fragmented_nal(packet: &[u8]) -> bool {
 
 #[test]
 fn packets_without_payload_are_dropped_and_counted() {
+    packets_without_payload("light");
+}
+
+/// The mark that carries an empty packet through `rtpbin` survives
+/// GStreamer's own jitterbuffer too.
+#[test]
+fn packets_without_payload_are_dropped_with_rtpjitterbuffer() {
+    packets_without_payload("rtpjitterbuffer");
+}
+
+fn packets_without_payload(jitterbuffer: &str) {
     common::init_plugin();
     // Small packets, so that every frame is fragmented.
     let frames = common::h264_rtp_frames(120, 200);
@@ -371,6 +382,7 @@ fn packets_without_payload_are_dropped_and_counted() {
     let server = Camera::start(Lower::Tcp, script);
     let (pipeline, src, counters) =
         common::rtspsrc2_player(&server.url("/cam"), &[("protocols", "tcp".to_value())]);
+    src.set_property_from_str("jitterbuffer", jitterbuffer);
     let (outcome, decoded) = play_until(&pipeline, &counters, 80, Duration::from_secs(20));
     let all_counted = wait_for(Duration::from_secs(5), || {
         stat(&src, "packets-no-payload") >= empty && stat(&src, "packets-malformed") >= malformed

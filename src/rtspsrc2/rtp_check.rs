@@ -8,8 +8,9 @@
 /// What to do with a packet that arrived on an RTP port or channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// RTP of a payload type the SDP announced for this stream.
-    Rtp,
+    /// RTP of a payload type the SDP announced for this stream; `empty`:
+    /// nothing is left after the padding (see `StreamOutput::mark_empty`).
+    Rtp { empty: bool },
     /// RTCP multiplexed on the RTP port (RFC 5761 §4: the second octet is
     /// an RTCP packet type, 200 to 204): it belongs on the RTCP path.
     MuxedRtcp,
@@ -32,12 +33,12 @@ pub fn classify(data: &[u8], payload_types: &PayloadTypes) -> Verdict {
     if data.len() >= 2 && data[0] >> 6 == 2 && RTCP_TYPES.contains(&data[1]) {
         return Verdict::MuxedRtcp;
     }
-    if payload_len(data).is_none() {
+    let Some(len) = payload_len(data) else {
         return Verdict::Malformed;
-    }
+    };
     let pt = data[1] & 0x7f;
     if payload_types.contains(pt) {
-        Verdict::Rtp
+        Verdict::Rtp { empty: len == 0 }
     } else {
         Verdict::UnknownPayloadType(pt)
     }
@@ -116,10 +117,22 @@ mod tests {
     #[test]
     fn announced_payload_types_pass() {
         let set = types(&[96, 0, 127]);
-        assert_eq!(classify(&packet(0x80, 96, b"x"), &set), Verdict::Rtp);
-        assert_eq!(classify(&packet(0x80, 0x80 | 96, b"x"), &set), Verdict::Rtp);
-        assert_eq!(classify(&packet(0x80, 0, b"x"), &set), Verdict::Rtp);
-        assert_eq!(classify(&packet(0x80, 127, b"x"), &set), Verdict::Rtp);
+        assert_eq!(
+            classify(&packet(0x80, 96, b"x"), &set),
+            Verdict::Rtp { empty: false }
+        );
+        assert_eq!(
+            classify(&packet(0x80, 0x80 | 96, b"x"), &set),
+            Verdict::Rtp { empty: false }
+        );
+        assert_eq!(
+            classify(&packet(0x80, 0, b"x"), &set),
+            Verdict::Rtp { empty: false }
+        );
+        assert_eq!(
+            classify(&packet(0x80, 127, b"x"), &set),
+            Verdict::Rtp { empty: false }
+        );
         assert_eq!(
             classify(&packet(0x80, 97, b"x"), &set),
             Verdict::UnknownPayloadType(97)
@@ -128,8 +141,16 @@ mod tests {
             classify(&packet(0x80, 0x80 | 8, b"x"), &set),
             Verdict::UnknownPayloadType(8)
         );
+        // All padding (P bit, 4 bytes counting themselves): RTP, empty.
+        assert_eq!(
+            classify(&packet(0xa0, 96, &[0, 0, 0, 4]), &set),
+            Verdict::Rtp { empty: true }
+        );
         set.set([97]);
-        assert_eq!(classify(&packet(0x80, 97, b"x"), &set), Verdict::Rtp);
+        assert_eq!(
+            classify(&packet(0x80, 97, b"x"), &set),
+            Verdict::Rtp { empty: false }
+        );
         assert!(!set.contains(96));
     }
 

@@ -289,26 +289,29 @@ impl StreamOutput {
         let mut bytes = 0;
         let mut count = 0;
         let mut muxed_rtcp = Vec::new();
-        let packets = packets.into_iter().filter(|p| {
+        let packets = packets.into_iter().filter_map(|mut p| {
             let verdict = match p.map_readable() {
                 Ok(map) => rtp_check::classify(&map, &self.payload_types),
                 Err(_) => Verdict::Malformed,
             };
             let dropped = match verdict {
-                Verdict::Rtp => {
+                Verdict::Rtp { empty } => {
                     bytes += p.size() as u64;
                     count += 1;
-                    return true;
+                    if empty {
+                        mark_empty(&mut p);
+                    }
+                    return Some(p);
                 }
                 Verdict::MuxedRtcp => {
-                    muxed_rtcp.push(p.clone());
-                    return false;
+                    muxed_rtcp.push(p);
+                    return None;
                 }
                 Verdict::Malformed => &self.malformed,
                 Verdict::UnknownPayloadType(_) => &self.unknown_pt,
             };
             dropped.fetch_add(1, Ordering::Relaxed);
-            false
+            None
         });
         self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), packets);
         self.packets.fetch_add(count, Ordering::Relaxed);
@@ -384,19 +387,16 @@ impl StreamOutput {
     }
 
     /// Pad probe on rtpbin's output: drop (and count) RTP packets with
-    /// no payload after the padding (RFC 3550 §5.1). Some senders pad to a
-    /// bitrate with such packets; depayloaders cannot all take them
-    /// (GStreamer 1.22's rtph264depay loses track of a fragmented NAL unit
-    /// around one and then crashes, docs/QUIRKS.md "Hostile RTP").
+    /// no payload after the padding (RFC 3550 §5.1), which the receive
+    /// path marked (see [`mark_empty`]). Some senders pad to a bitrate
+    /// with such packets; depayloaders cannot all take them (GStreamer
+    /// 1.22's rtph264depay loses track of a fragmented NAL unit around one
+    /// and then crashes, docs/QUIRKS.md "Packets that are all padding").
     /// Dropped here rather than before rtpbin so that the jitterbuffer
     /// sees no gap to wait for; the depayloader sees one, which makes it
     /// start over cleanly.
     pub fn drop_empty_packets(&self, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
-        let empty = |buffer: &gst::BufferRef| {
-            buffer
-                .map_readable()
-                .is_ok_and(|map| rtp_check::payload_len(&map) == Some(0))
-        };
+        let empty = |buffer: &gst::BufferRef| buffer.flags().contains(EMPTY_PACKET);
         match &mut info.data {
             Some(gst::PadProbeData::Buffer(buffer)) if empty(buffer) => {
                 self.no_payload.fetch_add(1, Ordering::Relaxed);
@@ -438,4 +438,14 @@ impl StreamOutput {
             let _ = sink.set_active(false);
         }
     }
+}
+
+/// The mark an RTP packet without payload carries through `rtpbin` to
+/// [`StreamOutput::drop_empty_packets`], so that its bytes are read once,
+/// on arrival. DROPPABLE says what it is (the stream is whole without it)
+/// and `rtpbin`'s elements keep buffer flags.
+const EMPTY_PACKET: gst::BufferFlags = gst::BufferFlags::DROPPABLE;
+
+fn mark_empty(packet: &mut gst::Buffer) {
+    packet.make_mut().set_flags(EMPTY_PACKET);
 }
