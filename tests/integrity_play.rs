@@ -6,7 +6,7 @@
 //! The server side is captured on each payloader's sink pad (in
 //! gst-rtsp-server's `media-configure`), the client side after
 //! `rtph26xdepay ! video/x-h26x,stream-format=byte-stream,alignment=au`
-//! or the audio depayloader. [`au`] takes out what RTP legitimately
+//! or the audio depayloader. `common::access_units` takes out what RTP legitimately
 //! changes (start codes, delimiters, where parameter sets travel) and
 //! hashes the rest of each unit.
 //!
@@ -26,7 +26,6 @@
 
 mod common;
 mod integrity_play {
-    pub mod au;
     pub mod capture;
     pub mod compare;
     pub mod media;
@@ -38,11 +37,11 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use common::access_units::Codec;
 use common::server::{McastStream, Mount, MulticastServer, TestServer};
 use common::{Outcome, parse_pipeline, stop_pipeline, wait_until};
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
-use integrity_play::au::Codec;
 use integrity_play::capture::Capture;
 use integrity_play::compare::{Tolerance, compare_exact, compare_tolerant};
 use integrity_play::media::{ALL, Stream};
@@ -433,4 +432,63 @@ fn multicast_rtpjitterbuffer_is_bit_exact() {
 #[test]
 fn multicast_plays_its_own_group_only() {
     multicast_matrix("light", &[Stream::H264], true);
+}
+
+/// The normalisation itself (once, here, not in every binary that
+/// includes `common`).
+mod access_unit_digests {
+    use crate::common::access_units::{Codec, Digest, Framing};
+
+    fn digest(codec: Codec, framing: Framing, buffers: &[&[u8]]) -> Digest {
+        let mut d = Digest::new(codec);
+        for b in buffers {
+            d.add(framing, b);
+        }
+        d
+    }
+
+    #[test]
+    fn start_codes_delimiters_and_parameter_sets_are_normalised() {
+        let sent = digest(
+            Codec::H264,
+            Framing::Length(4),
+            &[&[0, 0, 0, 3, 0x65, 1, 2, 0, 0, 0, 2, 0x41, 9]],
+        );
+        let got = digest(
+            Codec::H264,
+            Framing::AnnexB,
+            &[&[
+                0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x41, 9,
+            ]],
+        );
+        assert_eq!(sent.units, got.units);
+        let with_sps = digest(
+            Codec::H264,
+            Framing::AnnexB,
+            &[&[0, 0, 1, 0x67, 7, 0, 0, 1, 0x65, 1, 2, 0, 0, 1, 0x41, 9]],
+        );
+        assert_eq!(with_sps.units, sent.units);
+        assert_eq!(with_sps.params.len(), 1);
+    }
+
+    #[test]
+    fn a_changed_byte_or_a_moved_boundary_differs() {
+        let a = digest(
+            Codec::H264,
+            Framing::AnnexB,
+            &[&[0, 0, 1, 0x65, 1, 2, 0, 0, 1, 0x41, 9]],
+        );
+        let b = digest(
+            Codec::H264,
+            Framing::AnnexB,
+            &[&[0, 0, 1, 0x65, 1, 3, 0, 0, 1, 0x41, 9]],
+        );
+        let c = digest(
+            Codec::H264,
+            Framing::AnnexB,
+            &[&[0, 0, 1, 0x65, 1, 0, 0, 1, 2, 0x41, 9]],
+        );
+        assert_ne!(a.units, b.units);
+        assert_ne!(a.units, c.units);
+    }
 }

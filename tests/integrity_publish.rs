@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::access_units::Codec;
 use common::media_hash::{
-    Capture, Media, compare, decode_checksums, parameter_set_after_slice, wait_for_units,
+    Capture, compare, decode_checksums, parameter_set_after_slice, wait_for_units,
 };
 use common::server::{Mount, TestServer};
 use common::{Control, Outcome, parse_pipeline, run_pipeline_until, stop_pipeline};
@@ -39,7 +40,7 @@ const AUDIO: &str = "audiotestsrc num-buffers=40 samplesperbuffer=960 wave=sine 
 /// step after them (a payloader, or nothing for encoded input) and the
 /// server's receiving chain.
 struct Case {
-    media: Media,
+    codec: Codec,
     encode: String,
     payload: &'static str,
     receive: &'static str,
@@ -47,7 +48,7 @@ struct Case {
 
 fn h264(payload: &'static str) -> Case {
     Case {
-        media: Media::H264,
+        codec: Codec::H264,
         encode: format!("{VIDEO} ! {H264}"),
         payload,
         receive: "rtph264depay name=depay0 ! video/x-h264,stream-format=byte-stream,alignment=au",
@@ -56,7 +57,7 @@ fn h264(payload: &'static str) -> Case {
 
 fn h265() -> Case {
     Case {
-        media: Media::H265,
+        codec: Codec::H265,
         encode: format!("{VIDEO} ! {H265}"),
         payload: "rtph265pay config-interval=-1 ! ",
         receive: "rtph265depay name=depay0 ! video/x-h265,stream-format=byte-stream,alignment=au",
@@ -65,7 +66,7 @@ fn h265() -> Case {
 
 fn aac() -> Case {
     Case {
-        media: Media::Frames,
+        codec: Codec::Aac,
         encode: format!("{AUDIO} ! avenc_aac ! aacparse"),
         // mpeg4-generic (RFC 3640), what cameras send.
         payload: "rtpmp4gpay ! ",
@@ -75,7 +76,7 @@ fn aac() -> Case {
 
 fn opus() -> Case {
     Case {
-        media: Media::Frames,
+        codec: Codec::Opus,
         encode: format!("{AUDIO} ! opusenc"),
         payload: "",
         receive: "rtpopusdepay name=depay0",
@@ -125,22 +126,22 @@ fn publish_and_compare(case: Case, protocols: &str) {
     let received = received.units();
     eprintln!(
         "{:?} {}over {protocols}: sent {}, received {got}",
-        case.media,
+        case.codec,
         case.payload,
         sent.len()
     );
-    if let Err(difference) = compare(case.media, &sent, &received) {
+    if let Err(difference) = compare(case.codec, &sent, &received) {
         panic!("over {protocols}: {difference}");
     }
-    if case.media != Media::Frames {
+    if !matches!(case.codec, Codec::Aac | Codec::Opus) {
         for (i, au) in received.iter().enumerate() {
-            if let Some(nal) = parameter_set_after_slice(case.media, au) {
+            if let Some(nal) = parameter_set_after_slice(case.codec, au) {
                 panic!("over {protocols}: unit {i} has a parameter set after a slice (NAL {nal})");
             }
         }
         let (ours, theirs) = (
-            decode_checksums(case.media, &sent),
-            decode_checksums(case.media, &received),
+            decode_checksums(case.codec, &sent),
+            decode_checksums(case.codec, &received),
         );
         assert_eq!(ours.len(), sent.len(), "every sent unit decodes to a frame");
         assert_eq!(ours, theirs, "decoded frames differ over {protocols}");

@@ -1,7 +1,8 @@
 //! Comparing media content, not counts: the access units (or audio
 //! frames) that pass a pad, captured byte for byte, the normalisation RTP
 //! legitimately implies for H.264/H.265, and decoding a captured sequence
-//! to per-frame checksums of its pixels.
+//! to per-frame checksums of its pixels. NAL units are split and told
+//! apart by [`super::access_units`].
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -10,14 +11,7 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
-/// What a capture holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Media {
-    H264,
-    H265,
-    /// Audio frames (AAC, Opus): compared exactly as they are.
-    Frames,
-}
+use super::access_units::{Codec, NalKind, split_annexb};
 
 /// Every buffer that passed a pad, in order (one access unit or one
 /// audio frame each). Clones share the list.
@@ -73,70 +67,18 @@ impl Capture {
     }
 }
 
-/// The NAL units of an Annex B access unit, without start codes and the
-/// zero bytes that may trail a NAL unit before the next start code.
-pub fn nal_units(au: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= au.len() {
-        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut units = Vec::with_capacity(starts.len());
-    for (n, &start) in starts.iter().enumerate() {
-        let mut end = starts.get(n + 1).map_or(au.len(), |next| next - 3);
-        while end > start && au[end - 1] == 0 {
-            end -= 1;
-        }
-        if end > start {
-            units.push(&au[start..end]);
-        }
-    }
-    units
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NalKind {
-    Delimiter,
-    ParameterSet,
-    Slice,
-    Other,
-}
-
-fn nal_kind(media: Media, nal: &[u8]) -> NalKind {
-    match media {
-        Media::H264 => match nal[0] & 0x1f {
-            9 => NalKind::Delimiter,
-            7 | 8 => NalKind::ParameterSet,
-            1..=5 => NalKind::Slice,
-            _ => NalKind::Other,
-        },
-        Media::H265 => match (nal[0] >> 1) & 0x3f {
-            35 => NalKind::Delimiter,
-            32..=34 => NalKind::ParameterSet,
-            0..=31 => NalKind::Slice,
-            _ => NalKind::Other,
-        },
-        Media::Frames => NalKind::Other,
-    }
-}
-
 /// An access unit as RTP carries it: its NAL units without access unit
 /// delimiters (RFC 6184 lets a payloader drop them) and without repeats
 /// of a parameter set already in the access unit (a payloader with
 /// `config-interval` and a depayloader with `sprop-parameter-sets` add
 /// them). Audio frames stay as they are.
-pub fn normalize(media: Media, au: &[u8]) -> Vec<Vec<u8>> {
-    if media == Media::Frames {
+pub fn normalize(codec: Codec, au: &[u8]) -> Vec<Vec<u8>> {
+    if matches!(codec, Codec::Aac | Codec::Opus) {
         return vec![au.to_vec()];
     }
     let mut out: Vec<Vec<u8>> = Vec::new();
-    for nal in nal_units(au) {
-        match nal_kind(media, nal) {
+    for nal in split_annexb(au) {
+        match codec.nal_kind(nal) {
             NalKind::Delimiter => {}
             NalKind::ParameterSet if out.iter().any(|seen| seen == nal) => {}
             _ => out.push(nal.to_vec()),
@@ -148,10 +90,10 @@ pub fn normalize(media: Media, au: &[u8]) -> Vec<Vec<u8>> {
 /// Where, if anywhere, an access unit has a parameter set after one of
 /// its slices (which starts a new access unit: H.264 7.4.1.2.3, H.265
 /// 7.4.2.4.4). Returns the NAL index.
-pub fn parameter_set_after_slice(media: Media, au: &[u8]) -> Option<usize> {
+pub fn parameter_set_after_slice(codec: Codec, au: &[u8]) -> Option<usize> {
     let mut slice_seen = false;
-    for (i, nal) in nal_units(au).into_iter().enumerate() {
-        match nal_kind(media, nal) {
+    for (i, nal) in split_annexb(au).into_iter().enumerate() {
+        match codec.nal_kind(nal) {
             NalKind::Slice => slice_seen = true,
             NalKind::ParameterSet if slice_seen => return Some(i),
             _ => {}
@@ -162,9 +104,9 @@ pub fn parameter_set_after_slice(media: Media, au: &[u8]) -> Option<usize> {
 
 /// Compare two captures unit by unit after [`normalize`]; `Err` names the
 /// first difference.
-pub fn compare(media: Media, sent: &[Vec<u8>], received: &[Vec<u8>]) -> Result<(), String> {
+pub fn compare(codec: Codec, sent: &[Vec<u8>], received: &[Vec<u8>]) -> Result<(), String> {
     for (i, (s, r)) in sent.iter().zip(received).enumerate() {
-        let (ns, nr) = (normalize(media, s), normalize(media, r));
+        let (ns, nr) = (normalize(codec, s), normalize(codec, r));
         if ns != nr {
             let sizes = |v: &Vec<Vec<u8>>| v.iter().map(|n| n.len()).collect::<Vec<_>>();
             return Err(format!(
@@ -188,11 +130,11 @@ pub fn compare(media: Media, sent: &[Vec<u8>], received: &[Vec<u8>]) -> Result<(
 
 /// Decode an H.264/H.265 access unit sequence and return one checksum per
 /// decoded frame (of its RGB pixels, padding excluded).
-pub fn decode_checksums(media: Media, aus: &[Vec<u8>]) -> Vec<u64> {
-    let (caps, parse, decoder) = match media {
-        Media::H264 => ("video/x-h264", "h264parse", "avdec_h264"),
-        Media::H265 => ("video/x-h265", "h265parse", "avdec_h265"),
-        Media::Frames => panic!("decode_checksums is for video"),
+pub fn decode_checksums(codec: Codec, aus: &[Vec<u8>]) -> Vec<u64> {
+    let (caps, parse, decoder) = match codec {
+        Codec::H264 => ("video/x-h264", "h264parse", "avdec_h264"),
+        Codec::H265 => ("video/x-h265", "h265parse", "avdec_h265"),
+        Codec::Aac | Codec::Opus => panic!("decode_checksums is for video"),
     };
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time caps={caps},stream-format=byte-stream,alignment=au ! \

@@ -19,6 +19,7 @@
 //! `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod access_units;
 pub mod media_hash;
 pub mod relay;
 pub mod server;

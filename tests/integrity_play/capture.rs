@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 
-use super::au::{Codec, Digest, Framing};
 use super::timing::Stamps;
+use crate::common::access_units::{Codec, Digest, Framing};
 
 /// What went through one pad, filled by a probe on a streaming thread.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 //! lost), or, where packets may be lost or the receiver joined late, each
 //! received unit identical to a sent one, in order.
 
-use super::au::{Digest, Unit};
+use crate::common::access_units::{Digest, Unit};
 
 /// The whole received stream must be the whole sent one.
 pub fn compare_exact(sent: &Digest, got: &Digest) -> Result<(), String> {
@@ -154,8 +154,8 @@ pub fn compare_tolerant(
 
 #[cfg(test)]
 mod tests {
-    use super::super::au::{Codec, Framing};
     use super::*;
+    use crate::common::access_units::{Codec, Framing};
 
     fn digest(codec: Codec, framing: Framing, buffers: &[&[u8]]) -> Digest {
         let mut d = Digest::new(codec);

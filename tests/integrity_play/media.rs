@@ -4,7 +4,7 @@
 
 use crate::common::server::{McastStream, launch};
 
-use super::au::Codec;
+use crate::common::access_units::Codec;
 
 /// Video frames and audio buffers per stream: about two seconds.
 const VIDEO_FRAMES: u32 = 60;
