@@ -13,12 +13,12 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::access_units::Codec;
+use common::ffmpeg::FfmpegReceiver;
 use common::media_hash::{
     Capture, compare, decode_checksums, parameter_set_after_slice, wait_for_units,
 };
@@ -211,26 +211,8 @@ fn ffmpeg_receives_identical_frames() {
     common::tools::require_program("ffmpeg", "ffmpeg");
     common::init_plugin();
     let dir = TempDir::new("integrity-ffmpeg");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("rtsp://127.0.0.1:{port}/live");
-    let output = dir.path().join("received.h264");
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args(["-nostdin", "-y", "-loglevel", "error"])
-        .args(["-rtsp_flags", "listen", "-listen_timeout", "20", "-i", &url])
-        .args(["-c", "copy", "-f", "h264"])
-        .arg(&output)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    assert!(
-        common::wait_for(Duration::from_secs(10), || common::is_listening(port)),
-        "ffmpeg does not listen on {port}"
-    );
-
+    let mut ffmpeg = FfmpegReceiver::start("h264");
+    let url = ffmpeg.url.clone();
     let pipeline = parse_pipeline(&format!(
         "{VIDEO} ! {H264} ! identity name=units ! rtspsink location={url} protocols=tcp"
     ));
@@ -239,13 +221,10 @@ fn ffmpeg_receives_identical_frames() {
     let outcome = run_pipeline_until(&pipeline, Duration::from_secs(30), |_| Control::Continue);
     stop_pipeline(&pipeline);
     assert_eq!(outcome, Outcome::Eos, "publishing to ffmpeg failed");
-    let exited = common::wait_for(Duration::from_secs(10), || {
-        ffmpeg.try_wait().ok().flatten().is_some()
-    });
-    if !exited {
-        let _ = ffmpeg.kill();
-        panic!("ffmpeg did not finish its file after TEARDOWN");
-    }
+    assert!(
+        ffmpeg.wait_exit(Duration::from_secs(10)),
+        "ffmpeg did not finish its file after TEARDOWN"
+    );
 
     let source = dir.path().join("sent.h264");
     let mut file = std::fs::File::create(&source).unwrap();
@@ -253,7 +232,10 @@ fn ffmpeg_receives_identical_frames() {
         file.write_all(&unit).unwrap();
     }
     drop(file);
-    let (ours, theirs) = (ffmpeg_frame_md5s(&source), ffmpeg_frame_md5s(&output));
+    let (ours, theirs) = (
+        ffmpeg_frame_md5s(&source),
+        ffmpeg_frame_md5s(&ffmpeg.output),
+    );
     assert_eq!(ours.len(), sent.len(), "ffmpeg decodes every sent unit");
     let same = ours.iter().zip(&theirs).filter(|(a, b)| a == b).count();
     eprintln!(

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::ffmpeg::FfmpegReceiver;
 use common::server::launch;
 use common::{Control, FrameCounter, Outcome, parse_pipeline, run_pipeline_until, stop_pipeline};
 use gst::prelude::*;
@@ -27,67 +26,6 @@ fn init() {
 fn require_ffmpeg() {
     common::tools::require_program("ffmpeg", "ffmpeg");
     common::tools::require_program("ffprobe", "ffmpeg");
-}
-
-/// `ffmpeg` listening for one RTSP publisher; killed on drop.
-struct FfmpegReceiver {
-    child: Child,
-    url: String,
-    output: PathBuf,
-}
-
-impl FfmpegReceiver {
-    fn start() -> FfmpegReceiver {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("rtsp://127.0.0.1:{port}/live");
-        let output = std::env::temp_dir().join(format!(
-            "rtspsink-ffmpeg-{}-{}.mkv",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let child = Command::new("ffmpeg")
-            .args(["-nostdin", "-y", "-loglevel", "error"])
-            // Give up by itself if nobody publishes.
-            .args(["-rtsp_flags", "listen", "-listen_timeout", "20", "-i", &url])
-            .args(["-c", "copy"])
-            .arg(&output)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ffmpeg");
-        let receiver = FfmpegReceiver { child, url, output };
-        // Connecting to probe would use up ffmpeg's single accept; look at
-        // the kernel's socket table instead.
-        assert!(
-            common::wait_for(Duration::from_secs(10), || common::is_listening(port)),
-            "ffmpeg does not listen on {port}"
-        );
-        receiver
-    }
-
-    /// Wait (bounded) for ffmpeg to finish the file after TEARDOWN; whether
-    /// it exited successfully.
-    fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let mut status = None;
-        common::wait_for(timeout, || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status.is_some_and(|s| s.success())
-    }
-}
-
-impl Drop for FfmpegReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.output);
-    }
 }
 
 /// (codec_type, codec_name, packets) per stream of `file`.
@@ -124,7 +62,7 @@ fn publish_to_ffmpeg(
 ) -> (Vec<u64>, Vec<(String, String, u64)>) {
     init();
     require_ffmpeg();
-    let mut ffmpeg = FfmpegReceiver::start();
+    let mut ffmpeg = FfmpegReceiver::start("mkv");
     let mut line = format!(
         "rtspsink name=sink location={} protocols={protocols} tcp-timeout=5000000 ",
         ffmpeg.url

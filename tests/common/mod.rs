@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 pub mod access_units;
+pub mod ffmpeg;
 pub mod media_hash;
 pub mod relay;
 pub mod server;
