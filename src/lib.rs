@@ -1,7 +1,9 @@
 //! GStreamer RTSP client plugin: `rtspsrc2` (play) and `rtspsink` (publish).
 //!
 //! Layers: `rtspclient_protocol` (sans-IO protocol core, its own crate),
-//! [`driver`] (async network I/O on one shared runtime) and the elements.
+//! [`driver`] (async network I/O on one shared runtime), the RTSP session
+//! both elements run (`session`, with their shared properties in
+//! `settings`) and the elements.
 
 use gst::glib;
 
@@ -12,6 +14,8 @@ mod element_error;
 mod jitterbuffer;
 mod rtspsink;
 mod rtspsrc2;
+mod session;
+mod settings;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtspsrc2::register(plugin)?;

@@ -639,7 +639,8 @@ fn announce_reply_location_is_honoured() {
     check_scripted_session(true);
 }
 
-/// The server disappears while we publish: an error, not a hang.
+/// The server disappears while we publish, reconnection off: an error,
+/// not a hang (with it on, the default: tests/reconnect.rs).
 #[test]
 fn server_closing_mid_publish_is_an_error() {
     init();
@@ -653,7 +654,7 @@ fn server_closing_mid_publish_is_an_error() {
             launch::VIDEO_CAPS,
             x264()
         )],
-        "",
+        "reconnect=false",
     );
     let outcome = wait_until(&publisher.pipeline, WAIT, || stats.stream(0).count() >= 10);
     assert_eq!(outcome, Outcome::Stopped);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::{PASSWORD, PASSWORD_ENCODED, TestServer, USER, paths};
+use common::server_process::ServerProcess;
 use common::{
     HangingServer, MediaCounters, Outcome, RawRequest, ScriptedServer, rtsp_response,
     stop_pipeline, wait_until,
@@ -204,44 +205,10 @@ fn silent_server_times_out_within_tcp_timeout() {
 
 /// The `test-server` example as a child process (cargo builds examples
 /// before integration tests), so the test can kill a real server.
-struct ServerProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl ServerProcess {
-    fn start() -> ServerProcess {
-        use std::io::BufRead;
-        let exe = std::env::current_exe().unwrap();
-        let examples = exe.parent().unwrap().parent().unwrap().join("examples");
-        let mut child = std::process::Command::new(examples.join("test-server"))
-            .arg("0")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("test-server example (built by cargo test)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("rtsp://"))
-            .expect("server URL")
-            .to_string();
-        ServerProcess { child, url }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The server process is killed mid-stream: a READ error, within the UDP
-/// `timeout` for UDP (the control connection closing alone is not enough
-/// there) and at once over TCP.
+/// The server process is killed mid-stream, with reconnection off: a
+/// READ error, within the UDP `timeout` for UDP (the control connection
+/// closing alone is not enough there) and at once over TCP. With it on
+/// (the default) the element reconnects: tests/reconnect.rs.
 fn server_killed(protocols: &str) {
     let mut server = ServerProcess::start();
     let (pipeline, counters) = pipeline_with(
@@ -249,6 +216,7 @@ fn server_killed(protocols: &str) {
         &[
             ("protocols", protocols.to_value()),
             ("timeout", 1_000_000u64.to_value()),
+            ("reconnect", false.to_value()),
         ],
     );
     let c = counters.clone();
@@ -257,7 +225,7 @@ fn server_killed(protocols: &str) {
             >= 5),
         Outcome::Stopped
     );
-    server.child.kill().unwrap();
+    server.kill();
     let failure = expect_error(&pipeline, Duration::from_secs(6));
     assert!(
         failure.error.matches(gst::ResourceError::Read),

@@ -17,12 +17,11 @@ use super::payloader;
 use super::sender::{Control, Reporter, RunConfig, StreamSender};
 use super::session::{self, RecordConfig, RecordHost};
 use super::settings::{self, Settings};
-use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
 use crate::driver::runtime;
-use crate::driver::udp::{UdpOptions, parse_port_range};
-use crate::element_config;
 use crate::element_error::post_client_error_sink;
+use crate::session::messages::{ReconnectCounters, SessionElement};
+use crate::settings::CommonSettings;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -59,6 +58,7 @@ pub struct RtspSink {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     control: Arc<Control>,
+    reconnects: Arc<ReconnectCounters>,
 }
 
 #[glib::object_subclass]
@@ -72,30 +72,8 @@ impl ObjectSubclass for RtspSink {
 impl ObjectImpl for RtspSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("location")
-                    .nick("Location")
-                    .blurb("RTSP URL to publish to: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet)")
-                    .build(),
-                glib::ParamSpecString::builder("user-id")
-                    .nick("User ID")
-                    .blurb("User name for authentication; credentials in the location take precedence")
-                    .build(),
-                glib::ParamSpecString::builder("user-pw")
-                    .nick("User password")
-                    .blurb("Password for authentication (never logged)")
-                    .build(),
-                glib::ParamSpecString::builder("protocols")
-                    .nick("Protocols")
-                    .blurb("Allowed lower transports in priority order, comma separated: udp, tcp (the next one is tried when the server refuses one with 461)")
-                    .default_value(Some(settings::DEFAULT_PROTOCOLS))
-                    .build(),
-                glib::ParamSpecUInt64::builder("tcp-timeout")
-                    .nick("TCP timeout")
-                    .blurb("Microseconds to wait for a TCP connection, for each RTSP response, for the other pads' first buffers once one pad has data, and for ANNOUNCE to RECORD as a whole")
-                    .minimum(1000)
-                    .default_value(settings::DEFAULT_TCP_TIMEOUT_US)
-                    .build(),
+            let mut properties = CommonSettings::properties(&settings::FLAVOUR);
+            properties.extend([
                 glib::ParamSpecBoolean::builder("sync")
                     .nick("Sync")
                     .blurb("Send each packet at its running time on the pipeline clock (non-live sources are published in real time)")
@@ -107,107 +85,47 @@ impl ObjectImpl for RtspSink {
                     .build(),
                 glib::ParamSpecUInt64::builder("dropped")
                     .nick("Dropped")
-                    .blurb("RTP packets dropped because the write queue was full (backpressure=drop)")
+                    .blurb("RTP packets dropped because the write queue was full (backpressure=drop), the connection broke under them, or arrived while reconnecting with backpressure=drop")
                     .read_only()
                     .build(),
-                glib::ParamSpecString::builder("user-agent")
-                    .nick("User agent")
-                    .blurb("User-Agent header sent with every request")
-                    .default_value(Some(settings::default_user_agent().as_str()))
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("dropped, connection-losses, reconnections, and per stream: index, packets and bytes handed to the connection")
+                    .read_only()
                     .build(),
-                glib::ParamSpecBoolean::builder("do-rtsp-keep-alive")
-                    .nick("Do RTSP keep-alive")
-                    .blurb("Send keep-alive requests (GET_PARAMETER if the server lists it, else OPTIONS) at half the session timeout")
-                    .default_value(settings::DEFAULT_DO_RTSP_KEEP_ALIVE)
-                    .build(),
-                glib::ParamSpecInt::builder("udp-buffer-size")
-                    .nick("UDP buffer size")
-                    .blurb("Kernel send buffer size of the UDP sockets in bytes (0 = system default)")
-                    .minimum(0)
-                    .default_value(settings::DEFAULT_UDP_BUFFER_SIZE)
-                    .build(),
-                glib::ParamSpecString::builder("port-range")
-                    .nick("Port range")
-                    .blurb("Local UDP port range for RTP/RTCP, e.g. \"3000-3005\" (default: any free ports)")
-                    .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
-                    .nick("Extra request headers")
-                    .blurb("Extra headers added to every RTSP request: field name = header name, string value")
-                    .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        const CHECKED: &str = "type checked upstream";
+        let running = self.state.lock().unwrap().task.is_some();
         let mut settings = self.settings.lock().unwrap();
+        let object = self.obj();
+        if settings.common.apply(
+            &settings::FLAVOUR,
+            object.upcast_ref(),
+            pspec.name(),
+            value,
+            running,
+        ) {
+            return;
+        }
         match pspec.name() {
-            "location" => {
-                let location: Option<String> = value.get().expect("type checked upstream");
-                drop(settings);
-                // A property setter cannot fail: the refusal is logged as
-                // an error and starting fails with the reason.
-                if let Err(err) = self.set_location(location.as_deref()) {
-                    gst::error!(CAT, imp = self, "Refusing location: {}", err.message());
-                }
-            }
-            "user-id" => settings.user_id = value.get().expect("type checked upstream"),
-            "user-pw" => settings.user_pw = value.get().expect("type checked upstream"),
-            "protocols" => {
-                let text: Option<String> = value.get().expect("type checked upstream");
-                match crate::element_config::parse_protocols(
-                    text.as_deref().unwrap_or(settings::DEFAULT_PROTOCOLS),
-                    false,
-                ) {
-                    Ok(list) => settings.protocols = list,
-                    Err(err) => gst::warning!(CAT, imp = self, "Ignoring protocols: {err}"),
-                }
-            }
-            "tcp-timeout" => {
-                settings.tcp_timeout =
-                    Duration::from_micros(value.get().expect("type checked upstream"))
-            }
-            "sync" => {
-                settings.sync = value.get().expect("type checked upstream");
-            }
-            "backpressure" => settings.backpressure = value.get().expect("type checked upstream"),
-            "user-agent" => {
-                settings.user_agent = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_else(settings::default_user_agent)
-            }
-            "do-rtsp-keep-alive" => {
-                settings.do_rtsp_keep_alive = value.get().expect("type checked upstream")
-            }
-            "udp-buffer-size" => {
-                settings.udp_buffer_size = value.get().expect("type checked upstream")
-            }
-            "port-range" => {
-                let range: Option<String> = value.get().expect("type checked upstream");
-                match range.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-                    None => settings.port_range = None,
-                    Some(r) if parse_port_range(r).is_some() => {
-                        settings.port_range = Some(r.to_string())
-                    }
-                    Some(r) => gst::warning!(CAT, imp = self, "Ignoring invalid port-range '{r}'"),
-                }
-            }
-            "extra-http-request-headers" => {
-                settings.extra_headers = value.get().expect("type checked upstream")
-            }
+            "sync" => settings.sync = value.get().expect(CHECKED),
+            "backpressure" => settings.backpressure = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
+        if let Some(value) = settings.common.get(pspec.name()) {
+            return value;
+        }
         match pspec.name() {
-            "location" => settings.location.get().to_value(),
-            "user-id" => settings.user_id.to_value(),
-            "user-pw" => settings.user_pw.to_value(),
-            "protocols" => settings::protocols_to_string(&settings.protocols).to_value(),
-            "tcp-timeout" => (settings.tcp_timeout.as_micros() as u64).to_value(),
             "sync" => settings.sync.to_value(),
             "backpressure" => settings.backpressure.to_value(),
             "dropped" => self
@@ -215,11 +133,7 @@ impl ObjectImpl for RtspSink {
                 .dropped
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .to_value(),
-            "user-agent" => settings.user_agent.to_value(),
-            "do-rtsp-keep-alive" => settings.do_rtsp_keep_alive.to_value(),
-            "udp-buffer-size" => settings.udp_buffer_size.to_value(),
-            "port-range" => settings.port_range.to_value(),
-            "extra-http-request-headers" => settings.extra_headers.to_value(),
+            "stats" => self.stats().to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -452,7 +366,7 @@ impl URIHandlerImpl for RtspSink {
     }
 
     fn uri(&self) -> Option<String> {
-        self.settings.lock().unwrap().location.get()
+        self.settings.lock().unwrap().common.location.get()
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
@@ -466,32 +380,39 @@ impl RtspSink {
         self.settings
             .lock()
             .unwrap()
+            .common
             .location
             .set(running, location)
     }
 
+    /// The `stats` property.
+    fn stats(&self) -> gst::Structure {
+        use std::sync::atomic::Ordering::Relaxed;
+        let streams: Vec<glib::SendValue> = self
+            .control
+            .streams()
+            .iter()
+            .map(|stream| {
+                gst::Structure::builder("stream")
+                    .field("index", stream.index as u32)
+                    .field("packets", stream.packets.load(Relaxed))
+                    .field("bytes", stream.bytes.load(Relaxed))
+                    .build()
+                    .to_send_value()
+            })
+            .collect();
+        let stats = gst::Structure::builder("application/x-rtspsink-stats")
+            .field("dropped", self.control.dropped.load(Relaxed));
+        self.reconnects
+            .add_to(stats)
+            .field("streams", gst::Array::from_values(streams))
+            .build()
+    }
+
     fn record_config(&self, settings: &Settings) -> Result<RecordConfig, gst::ErrorMessage> {
-        let url = settings.location.url()?;
-        let protocols = element_config::protocols_for_scheme(&url, &settings.protocols)?;
-        let credentials =
-            element_config::credentials(settings.user_id.as_deref(), settings.user_pw.as_deref());
-        let extra_headers = element_config::extra_headers(settings.extra_headers.as_ref());
         Ok(RecordConfig {
-            url,
-            credentials,
-            protocols,
-            client: ClientConfig {
-                user_agent: settings.user_agent.clone(),
-                timeout: settings.tcp_timeout,
-                extra_headers,
-            },
-            keep_alive: settings.do_rtsp_keep_alive,
-            udp: UdpOptions {
-                port_range: settings.port_range.as_deref().and_then(parse_port_range),
-                buffer_size: 0,
-                multicast_iface: None,
-            },
-            udp_send_buffer: settings.udp_buffer_size.max(0) as usize,
+            session: settings.common.session_config()?,
+            udp_send_buffer: settings.common.udp_buffer_size.max(0) as usize,
         })
     }
 
@@ -504,7 +425,7 @@ impl RtspSink {
                 return Err(gst::StateChangeError);
             }
         };
-        let url = config.url.redacted();
+        let url = config.session.url.redacted();
         let mut host = None;
         let epoch = self.control.start(|epoch| {
             let made = Arc::new(Host {
@@ -520,7 +441,8 @@ impl RtspSink {
                 // Other streams' first buffers (tcp-timeout) plus
                 // ANNOUNCE..RECORD (tcp-timeout); the record task reports
                 // either first, this only guards against a lost wake-up.
-                record_wait: settings.tcp_timeout * 2 + Duration::from_secs(1),
+                record_wait: settings.common.tcp_timeout * 2 + Duration::from_secs(1),
+                reconnect: settings.common.reconnect,
                 reporter: made,
             }
         });
@@ -799,18 +721,15 @@ impl Reporter for Host {
     }
 }
 
-impl RecordHost for Host {
-    fn progress(&self, kind: gst::ProgressType, code: &str, text: &str) {
-        if let Some(element) = self.element() {
-            gst::debug!(CAT, obj = element, "{text}");
-            let _ = element.post_message(
-                gst::message::Progress::builder(kind, code, text)
-                    .src(&element)
-                    .build(),
-            );
-        }
+impl SessionElement for Host {
+    fn current(&self) -> Option<(gst::Element, Arc<ReconnectCounters>)> {
+        let element = self.element()?;
+        let counters = element.imp().reconnects.clone();
+        Some((element.upcast(), counters))
     }
+}
 
+impl RecordHost for Host {
     fn end_of_stream(&self, seqnum: Option<gst::Seqnum>) {
         if let Some(element) = self.element() {
             gst::info!(CAT, obj = element, "All data published, posting EOS");

@@ -66,6 +66,9 @@ pub enum Phase {
     Starting,
     /// RECORD answered: packets flow.
     Recording,
+    /// The session was lost and is being set up again: packets wait
+    /// (`backpressure=block`) or are dropped (`drop`) until RECORD.
+    Reconnecting,
     /// An error is being posted: streaming threads hold on, so that the
     /// application sees our error before the upstream "data stream error".
     Failing,
@@ -81,6 +84,9 @@ pub struct RunConfig {
     pub backpressure: Backpressure,
     /// Bound on a streaming thread's wait for RECORD (see `prerecord`).
     pub record_wait: Duration,
+    /// A lost connection is recovered by the record task: a failed write
+    /// is not an error of its own then.
+    pub reconnect: bool,
     pub reporter: Arc<dyn Reporter>,
 }
 
@@ -209,13 +215,46 @@ impl Control {
     /// RECORD is done: let the streaming threads go.
     pub fn set_recording(&self, epoch: u64) -> bool {
         let mut state = self.lock();
-        if self.epoch() != epoch || state.phase != Phase::Starting {
+        if self.epoch() != epoch || !matches!(state.phase, Phase::Starting | Phase::Reconnecting) {
             return false;
         }
         state.phase = Phase::Recording;
         drop(state);
         self.cond.notify_all();
         true
+    }
+
+    /// The session was lost: streams stop using its routes until the next
+    /// RECORD (see [`Phase::Reconnecting`]).
+    pub fn set_reconnecting(&self, epoch: u64) {
+        let streams = {
+            let mut state = self.lock();
+            if self.epoch() != epoch || state.phase != Phase::Recording {
+                return;
+            }
+            state.phase = Phase::Reconnecting;
+            state.streams.clone()
+        };
+        for stream in streams {
+            stream.set_route(None, None);
+        }
+        self.cond.notify_all();
+    }
+
+    /// With `backpressure=drop`, what arrives while reconnecting is
+    /// dropped (counted in `dropped`); true if `packets` were.
+    fn dropped_while_reconnecting(&self, stream: usize, packets: usize) -> bool {
+        let state = self.lock();
+        let dropping = state.phase == Phase::Reconnecting
+            && state
+                .run
+                .as_ref()
+                .is_some_and(|run| run.backpressure == Backpressure::Drop);
+        drop(state);
+        if dropping {
+            self.count_drops(stream, packets);
+        }
+        dropping
     }
 
     /// Post `error` once per run and make streaming fail from now on.
@@ -488,6 +527,20 @@ impl StreamSender {
         }
     }
 
+    /// Ask upstream (the encoder, through rtpbin and the payloader) for a
+    /// key frame with its headers: the `GstForceKeyUnit` upstream event of
+    /// the video library, which encoders answer.
+    pub fn request_key_frame(&self) {
+        let event = gst::event::CustomUpstream::new(
+            gst::Structure::builder("GstForceKeyUnit")
+                .field("all-headers", true)
+                .build(),
+        );
+        if !self.rtp_pad.push_event(event) {
+            gst::debug!(CAT, obj = self.rtp_pad, "Nobody upstream makes key frames");
+        }
+    }
+
     /// Stop every wait of the streaming thread (flush or stop).
     pub fn interrupt(&self) {
         self.flushing.store(true, Ordering::SeqCst);
@@ -678,7 +731,9 @@ impl StreamSender {
             let held = std::mem::take(&mut state.held);
             (running_time, state.video, held, state.held_pts.take(), kept)
         };
-        if self.keep_before_record(&control, running_time, &kept)? {
+        if self.keep_before_record(&control, running_time, &kept)?
+            || control.dropped_while_reconnecting(self.index, kept.len())
+        {
             return Ok(gst::FlowSuccess::Ok);
         }
         // Returns at once while recording.
@@ -799,6 +854,12 @@ impl StreamSender {
                 Phase::Failed => return Err(gst::FlowError::Error),
                 Phase::Stopped => return Err(gst::FlowError::Flushing),
                 Phase::Starting | Phase::Failing => {}
+                // Until the record task is back or gives up (it bounds its
+                // attempts), woken by every phase change.
+                Phase::Reconnecting => {
+                    state = control.cond.wait(state).unwrap();
+                    continue;
+                }
             }
             let waited = started.elapsed();
             if waited >= bound {
@@ -910,6 +971,12 @@ impl StreamSender {
             Err(_) => {
                 if self.flushing.load(Ordering::SeqCst) {
                     return Err(gst::FlowError::Flushing);
+                }
+                if run.reconnect {
+                    // The record task sees the connection go too and
+                    // reconnects, or reports why it cannot.
+                    control.count_drops(self.index, mapped.len());
+                    return Ok(());
                 }
                 control.fail(
                     Some(run.epoch),

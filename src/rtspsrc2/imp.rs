@@ -13,15 +13,15 @@ use gst::subclass::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
-use super::settings::{self, BufferMode, Jitterbuffer, Protocol, Settings};
+use super::settings::{self, BufferMode, Jitterbuffer, Settings};
 use super::streams::{StreamOutput, Timing};
-use crate::driver::client::ClientConfig;
 use crate::driver::error::ClientError;
 use crate::driver::runtime;
-use crate::driver::udp::{UdpOptions, parse_port_range};
-use crate::element_config;
 use crate::element_error::post_client_error;
 use crate::jitterbuffer::LightJitterBuffer;
+use crate::session::Protocol;
+use crate::session::messages::{ReconnectCounters, SessionElement};
+use crate::settings::CommonSettings;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -68,6 +68,7 @@ pub struct RtspSrc2 {
     /// Bumped on every start; a play task whose epoch is stale may no
     /// longer touch the element.
     epoch: AtomicU64,
+    reconnects: Arc<ReconnectCounters>,
 }
 
 #[glib::object_subclass]
@@ -81,34 +82,12 @@ impl ObjectSubclass for RtspSrc2 {
 impl ObjectImpl for RtspSrc2 {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("location")
-                    .nick("Location")
-                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet)")
-                    .build(),
-                glib::ParamSpecString::builder("user-id")
-                    .nick("User ID")
-                    .blurb("User name for authentication; credentials in the location take precedence")
-                    .build(),
-                glib::ParamSpecString::builder("user-pw")
-                    .nick("User password")
-                    .blurb("Password for authentication (never logged)")
-                    .build(),
-                glib::ParamSpecString::builder("protocols")
-                    .nick("Protocols")
-                    .blurb("Allowed lower transports in priority order, comma separated: udp, udp-mcast, tcp")
-                    .default_value(Some(settings::DEFAULT_PROTOCOLS))
-                    .build(),
+            let mut properties = CommonSettings::properties(&settings::FLAVOUR);
+            properties.extend([
                 glib::ParamSpecUInt64::builder("timeout")
                     .nick("UDP timeout")
                     .blurb("Microseconds without UDP packets before retrying over TCP (or failing); 0 = wait forever")
                     .default_value(settings::DEFAULT_TIMEOUT_US)
-                    .build(),
-                glib::ParamSpecUInt64::builder("tcp-timeout")
-                    .nick("TCP timeout")
-                    .blurb("Microseconds to wait for a TCP connection and for each RTSP response")
-                    .minimum(1000)
-                    .default_value(settings::DEFAULT_TCP_TIMEOUT_US)
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
                     .nick("Latency")
@@ -138,46 +117,17 @@ impl ObjectImpl for RtspSrc2 {
                     .blurb("Send RTCP receiver reports to the server")
                     .default_value(settings::DEFAULT_DO_RTCP)
                     .build(),
-                glib::ParamSpecInt::builder("udp-buffer-size")
-                    .nick("UDP buffer size")
-                    .blurb("Kernel receive buffer size of UDP sockets in bytes (0 = system default)")
-                    .minimum(0)
-                    .default_value(settings::DEFAULT_UDP_BUFFER_SIZE)
-                    .build(),
-                glib::ParamSpecString::builder("port-range")
-                    .nick("Port range")
-                    .blurb("Local UDP port range for RTP/RTCP, e.g. \"3000-3005\" (default: any free ports)")
-                    .build(),
                 glib::ParamSpecString::builder("multicast-iface")
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
-                    .build(),
-                glib::ParamSpecString::builder("user-agent")
-                    .nick("User agent")
-                    .blurb("User-Agent header sent with every request")
-                    .default_value(Some(settings::default_user_agent().as_str()))
-                    .build(),
-                glib::ParamSpecBoolean::builder("do-rtsp-keep-alive")
-                    .nick("Do RTSP keep-alive")
-                    .blurb("Send keep-alive requests (GET_PARAMETER if the server lists it, else OPTIONS) at half the session timeout")
-                    .default_value(settings::DEFAULT_DO_RTSP_KEEP_ALIVE)
-                    .build(),
-                glib::ParamSpecUInt::builder("max-redirects")
-                    .nick("Maximum redirects")
-                    .blurb("How many 3xx answers or REDIRECT requests to follow before failing")
-                    .maximum(32)
-                    .default_value(settings::DEFAULT_MAX_REDIRECTS)
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
                     .read_only()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
-                    .nick("Extra request headers")
-                    .blurb("Extra headers added to every RTSP request: field name = header name, string value")
-                    .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
@@ -284,100 +234,46 @@ impl ObjectImpl for RtspSrc2 {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        const CHECKED: &str = "type checked upstream";
+        let running = self.state.lock().unwrap().task.is_some();
         let mut settings = self.settings.lock().unwrap();
+        let object = self.obj();
+        if settings.common.apply(
+            &settings::FLAVOUR,
+            object.upcast_ref(),
+            pspec.name(),
+            value,
+            running,
+        ) {
+            return;
+        }
         match pspec.name() {
-            "location" => {
-                let location: Option<String> = value.get().expect("type checked upstream");
-                drop(settings);
-                // A property setter cannot fail: the refusal is logged as
-                // an error and starting fails with the reason.
-                if let Err(err) = self.set_location(location.as_deref()) {
-                    gst::error!(CAT, imp = self, "Refusing location: {}", err.message());
-                }
-            }
-            "user-id" => settings.user_id = value.get().expect("type checked upstream"),
-            "user-pw" => settings.user_pw = value.get().expect("type checked upstream"),
-            "protocols" => {
-                let text: Option<String> = value.get().expect("type checked upstream");
-                match crate::element_config::parse_protocols(
-                    text.as_deref().unwrap_or(settings::DEFAULT_PROTOCOLS),
-                    true,
-                ) {
-                    Ok(list) => settings.protocols = list,
-                    Err(err) => gst::warning!(CAT, imp = self, "Ignoring protocols: {err}"),
-                }
-            }
-            "timeout" => {
-                settings.timeout =
-                    Duration::from_micros(value.get().expect("type checked upstream"))
-            }
-            "tcp-timeout" => {
-                settings.tcp_timeout =
-                    Duration::from_micros(value.get().expect("type checked upstream"))
-            }
-            "latency" => settings.latency_ms = value.get().expect("type checked upstream"),
-            "drop-on-latency" => {
-                settings.drop_on_latency = value.get().expect("type checked upstream")
-            }
-            "buffer-mode" => settings.buffer_mode = value.get().expect("type checked upstream"),
-            "ntp-sync" => settings.ntp_sync = value.get().expect("type checked upstream"),
-            "jitterbuffer" => settings.jitterbuffer = value.get().expect("type checked upstream"),
-            "do-rtcp" => settings.do_rtcp = value.get().expect("type checked upstream"),
-            "udp-buffer-size" => {
-                settings.udp_buffer_size = value.get().expect("type checked upstream")
-            }
-            "port-range" => {
-                let range: Option<String> = value.get().expect("type checked upstream");
-                match range.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-                    None => settings.port_range = None,
-                    Some(r) if parse_port_range(r).is_some() => {
-                        settings.port_range = Some(r.to_string())
-                    }
-                    Some(r) => gst::warning!(CAT, imp = self, "Ignoring invalid port-range '{r}'"),
-                }
-            }
-            "multicast-iface" => {
-                settings.multicast_iface = value.get().expect("type checked upstream")
-            }
-            "user-agent" => {
-                settings.user_agent = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_else(settings::default_user_agent)
-            }
-            "do-rtsp-keep-alive" => {
-                settings.do_rtsp_keep_alive = value.get().expect("type checked upstream")
-            }
-            "max-redirects" => settings.max_redirects = value.get().expect("type checked upstream"),
-            "extra-http-request-headers" => {
-                settings.extra_headers = value.get().expect("type checked upstream")
-            }
+            "timeout" => settings.timeout = Duration::from_micros(value.get().expect(CHECKED)),
+            "latency" => settings.latency_ms = value.get().expect(CHECKED),
+            "drop-on-latency" => settings.drop_on_latency = value.get().expect(CHECKED),
+            "buffer-mode" => settings.buffer_mode = value.get().expect(CHECKED),
+            "ntp-sync" => settings.ntp_sync = value.get().expect(CHECKED),
+            "jitterbuffer" => settings.jitterbuffer = value.get().expect(CHECKED),
+            "do-rtcp" => settings.do_rtcp = value.get().expect(CHECKED),
+            "multicast-iface" => settings.multicast_iface = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
+        if let Some(value) = settings.common.get(pspec.name()) {
+            return value;
+        }
         match pspec.name() {
-            "location" => settings.location.get().to_value(),
-            "user-id" => settings.user_id.to_value(),
-            "user-pw" => settings.user_pw.to_value(),
-            "protocols" => settings::protocols_to_string(&settings.protocols).to_value(),
             "timeout" => (settings.timeout.as_micros() as u64).to_value(),
-            "tcp-timeout" => (settings.tcp_timeout.as_micros() as u64).to_value(),
             "latency" => settings.latency_ms.to_value(),
             "drop-on-latency" => settings.drop_on_latency.to_value(),
             "buffer-mode" => settings.buffer_mode.to_value(),
             "ntp-sync" => settings.ntp_sync.to_value(),
             "jitterbuffer" => settings.jitterbuffer.to_value(),
             "do-rtcp" => settings.do_rtcp.to_value(),
-            "udp-buffer-size" => settings.udp_buffer_size.to_value(),
-            "port-range" => settings.port_range.to_value(),
             "multicast-iface" => settings.multicast_iface.to_value(),
-            "user-agent" => settings.user_agent.to_value(),
-            "do-rtsp-keep-alive" => settings.do_rtsp_keep_alive.to_value(),
-            "max-redirects" => settings.max_redirects.to_value(),
-            "extra-http-request-headers" => settings.extra_headers.to_value(),
             "stats" => {
                 drop(settings);
                 self.stats().to_value()
@@ -491,7 +387,7 @@ impl URIHandlerImpl for RtspSrc2 {
     }
 
     fn uri(&self) -> Option<String> {
-        self.settings.lock().unwrap().location.get()
+        self.settings.lock().unwrap().common.location.get()
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
@@ -505,42 +401,26 @@ impl RtspSrc2 {
         self.settings
             .lock()
             .unwrap()
+            .common
             .location
             .set(running, location)
     }
 
     fn play_config(&self) -> Result<PlayConfig, gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let url = settings.location.url()?;
-        let protocols = element_config::protocols_for_scheme(&url, &settings.protocols)?;
-        let credentials =
-            element_config::credentials(settings.user_id.as_deref(), settings.user_pw.as_deref());
-        let extra_headers = element_config::extra_headers(settings.extra_headers.as_ref());
-        let multicast_iface = settings
+        let mut session = settings.common.session_config()?;
+        session.udp.buffer_size = settings.common.udp_buffer_size.max(0) as usize;
+        session.udp.multicast_iface = settings
             .multicast_iface
             .as_deref()
             .and_then(|s| s.parse().ok());
         Ok(PlayConfig {
-            url,
-            credentials,
-            protocols,
+            session,
             udp_timeout: if settings.timeout.is_zero() {
                 Duration::MAX / 4
             } else {
                 settings.timeout
             },
-            client: ClientConfig {
-                user_agent: settings.user_agent.clone(),
-                timeout: settings.tcp_timeout,
-                extra_headers,
-            },
-            keep_alive: settings.do_rtsp_keep_alive,
-            udp: UdpOptions {
-                port_range: settings.port_range.as_deref().and_then(parse_port_range),
-                buffer_size: settings.udp_buffer_size.max(0) as usize,
-                multicast_iface,
-            },
-            max_redirects: settings.max_redirects,
             do_rtcp: settings.do_rtcp,
         })
     }
@@ -639,12 +519,12 @@ impl RtspSrc2 {
             CAT,
             imp = self,
             "Starting session with {}",
-            config.url.redacted()
+            config.session.url.redacted()
         );
         let host: Arc<dyn PlayHost> = Arc::new(Host {
             element: self.obj().downgrade(),
             epoch,
-            url: config.url.redacted(),
+            url: config.session.url.redacted(),
         });
         runtime::spawn(session::run(config, host, parameters_rx, stop_rx));
         Ok(())
@@ -705,9 +585,11 @@ impl RtspSrc2 {
             }
             streams.push(stream.build().to_send_value());
         }
-        gst::Structure::builder("application/x-rtspsrc2-stats")
+        let stats = gst::Structure::builder("application/x-rtspsrc2-stats")
             .field("transport", state.transport.unwrap_or("none"))
-            .field("restarts", state.sessions_played.saturating_sub(1))
+            .field("restarts", state.sessions_played.saturating_sub(1));
+        self.reconnects
+            .add_to(stats)
             .field("streams", gst::Array::from_values(streams))
             .build()
     }
@@ -924,6 +806,14 @@ impl Host {
     }
 }
 
+impl SessionElement for Host {
+    fn current(&self) -> Option<(gst::Element, Arc<ReconnectCounters>)> {
+        let element = self.element()?;
+        let counters = element.imp().reconnects.clone();
+        Some((element.upcast(), counters))
+    }
+}
+
 impl PlayHost for Host {
     fn ensure_stream(
         &self,
@@ -932,17 +822,6 @@ impl PlayHost for Host {
     ) -> Result<Arc<StreamOutput>, String> {
         let element = self.element().ok_or("element is stopping")?;
         element.imp().ensure_stream(self.epoch, index, payloads)
-    }
-
-    fn progress(&self, kind: gst::ProgressType, code: &str, text: &str) {
-        if let Some(element) = self.element() {
-            gst::debug!(CAT, obj = element, "{text}");
-            let _ = element.post_message(
-                gst::message::Progress::builder(kind, code, text)
-                    .src(&element)
-                    .build(),
-            );
-        }
     }
 
     fn warning(&self, text: &str) {

@@ -3,12 +3,17 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod channels;
 pub(crate) mod imp;
 mod packet_pool;
+mod parameters;
+mod playing;
 mod rtp_check;
 mod session;
 mod settings;
+mod setup;
 mod streams;
+mod udp_receive;
 
 pub use settings::{BufferMode, Jitterbuffer};
 

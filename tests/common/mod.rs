@@ -22,8 +22,11 @@
 pub mod access_units;
 pub mod ffmpeg;
 pub mod media_hash;
+pub mod reconnect_player;
 pub mod relay;
 pub mod server;
+pub mod server_process;
+pub mod tcp_proxy;
 pub mod tools;
 
 use std::io::{ErrorKind, Read, Write};

@@ -1,0 +1,156 @@
+//! SETUP of the streams `rtspsink` records, in record mode over one lower
+//! transport, and the route each stream's packets take afterwards.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::transport::{LowerTransport, Transport};
+
+use super::datagrams::Segmentation;
+use super::sender::{Route, StreamSender, UdpRoute};
+use crate::driver::client::expect_success;
+use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::udp::{UdpOptions, UdpPair};
+use crate::session::transports::{SetupRound, answered_transport, bind_udp, requested_transport};
+use crate::session::{Link, Protocol};
+
+/// SETUP of every announced stream.
+pub struct RecordSetup<'a> {
+    pub streams: &'a [Arc<StreamSender>],
+    pub udp: &'a UdpOptions,
+    /// SO_SNDBUF for the UDP sockets; 0 = system default.
+    pub udp_send_buffer: usize,
+}
+
+impl SetupRound for RecordSetup<'_> {
+    type SetUp = Vec<Route>;
+
+    async fn setup_all(
+        &mut self,
+        link: &mut Link,
+        protocol: Protocol,
+        base: &str,
+    ) -> Result<Vec<Route>, ClientError> {
+        let mut routes = Vec::with_capacity(self.streams.len());
+        for (index, stream) in self.streams.iter().enumerate() {
+            routes.push(self.setup_one(link, protocol, base, index, stream).await?);
+        }
+        Ok(routes)
+    }
+}
+
+impl RecordSetup<'_> {
+    async fn setup_one(
+        &self,
+        link: &mut Link,
+        protocol: Protocol,
+        base: &str,
+        index: usize,
+        stream: &Arc<StreamSender>,
+    ) -> Result<Route, ClientError> {
+        // `protocols` refuses multicast for publishing: UDP is unicast.
+        let udp = protocol != Protocol::Tcp;
+        let protocol = if udp { Protocol::Udp } else { protocol };
+        let mut request = requested_transport(protocol, index, true);
+        let mut pair = None;
+        if udp {
+            let bound = bind_udp(link, self.udp)?;
+            if self.udp_send_buffer > 0 {
+                for socket in [&bound.rtp, &bound.rtcp] {
+                    let _ = socket2::SockRef::from(socket.as_ref())
+                        .set_send_buffer_size(self.udp_send_buffer);
+                }
+            }
+            request.client_port = Some((bound.rtp_port(), Some(bound.rtcp_port())));
+            pair = Some(bound);
+        }
+        let mut headers = Headers::new();
+        headers.set("Transport", request.to_header_value());
+        let control = format!("stream={index}");
+        let client = link.client();
+        let peer = client.connection().peer_addr();
+        let (_, response) = client.setup(base, &control, &headers).await?;
+        expect_success(&response, "SETUP")?;
+        let answer = answered_transport(&response);
+        match pair {
+            None => {
+                let (rtp, rtcp) = answer
+                    .as_ref()
+                    .and_then(Transport::interleaved_channels)
+                    .or_else(|| request.interleaved_channels())
+                    .expect("requested channels");
+                Ok(Route::Interleaved {
+                    writer: link.client().writer(),
+                    rtp,
+                    rtcp,
+                })
+            }
+            Some(pair) => {
+                let answer = answer.ok_or_else(|| {
+                    ClientError::new(
+                        ErrorKind::Protocol,
+                        "SETUP answer has no usable Transport header",
+                    )
+                })?;
+                if answer.lower == LowerTransport::Tcp {
+                    return Err(ClientError::new(
+                        ErrorKind::Protocol,
+                        "The server answered a UDP SETUP with a TCP transport",
+                    ));
+                }
+                let (rtp_port, rtcp_port) = answer.rtp_rtcp_ports_server().ok_or_else(|| {
+                    ClientError::new(
+                        ErrorKind::Protocol,
+                        "SETUP answer has no server_port to send to",
+                    )
+                })?;
+                let udp = udp_route(
+                    pair,
+                    SocketAddr::new(peer.ip(), rtp_port),
+                    SocketAddr::new(peer.ip(), rtcp_port),
+                )?;
+                link.spawn(receive_rtcp(udp.rtcp_socket.clone(), stream.clone()));
+                Ok(Route::Udp(Arc::new(udp)))
+            }
+        }
+    }
+}
+
+/// A stream's UDP route from its freshly bound pair: the RTP socket leaves
+/// the reactor (see [`UdpRoute`] for why) and, since nothing is expected
+/// on it, gets the smallest receive buffer, so stray datagrams cost the
+/// kernel almost nothing.
+fn udp_route(pair: UdpPair, rtp: SocketAddr, rtcp: SocketAddr) -> Result<UdpRoute, ClientError> {
+    let unique = |_| ClientError::new(ErrorKind::Resource, "The RTP socket is shared");
+    let rtp_socket = Arc::try_unwrap(pair.rtp)
+        .map_err(unique)?
+        .into_std()
+        .map_err(|err| {
+            ClientError::new(
+                ErrorKind::Resource,
+                format!("Could not set up the RTP socket: {err}"),
+            )
+        })?;
+    let _ = socket2::SockRef::from(&rtp_socket).set_recv_buffer_size(0);
+    Ok(UdpRoute {
+        rtp_socket,
+        rtcp_socket: pair.rtcp,
+        rtp,
+        rtcp,
+        segmentation: Segmentation::new(),
+    })
+}
+
+/// Receiver reports from the server over UDP.
+async fn receive_rtcp(socket: Arc<tokio::net::UdpSocket>, stream: Arc<StreamSender>) {
+    let mut buffer = vec![0u8; 65536];
+    loop {
+        match socket.recv_from(&mut buffer).await {
+            Ok((n, _)) if n >= 4 => stream.push_rtcp(Bytes::copy_from_slice(&buffer[..n])),
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}

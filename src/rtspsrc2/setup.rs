@@ -1,0 +1,190 @@
+//! SETUP of the streams `rtspsrc2` plays, over one lower transport: what
+//! to ask for, and what the answer means for receiving (interleaved
+//! channels, a UDP pair with the server's ports, a multicast group).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rtspclient_protocol::caps::StreamDescription;
+use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
+
+use super::streams::StreamOutput;
+use super::udp_receive::punch_holes;
+use crate::driver::client::expect_success;
+use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::udp::{self, UdpOptions, UdpPair};
+use crate::session::Link;
+use crate::session::Protocol;
+use crate::session::transports::{SetupRound, answered_transport, bind_udp, requested_transport};
+
+/// A stream the application wants, before SETUP.
+pub struct SelectedStream<'a> {
+    pub index: usize,
+    pub description: &'a StreamDescription,
+    pub output: Arc<StreamOutput>,
+}
+
+/// One stream after SETUP.
+pub struct SetUpStream {
+    pub output: Arc<StreamOutput>,
+    pub control_url: String,
+    pub transport: ActiveTransport,
+}
+
+pub enum ActiveTransport {
+    Interleaved {
+        rtp: u8,
+        rtcp: u8,
+    },
+    Udp {
+        pair: UdpPair,
+        server_rtcp: Option<SocketAddr>,
+    },
+}
+
+/// SETUP of every selected stream.
+pub struct PlaySetup<'a> {
+    pub selected: &'a [SelectedStream<'a>],
+    pub udp: &'a UdpOptions,
+}
+
+impl SetupRound for PlaySetup<'_> {
+    type SetUp = Vec<SetUpStream>;
+
+    async fn setup_all(
+        &mut self,
+        link: &mut Link,
+        protocol: Protocol,
+        base: &str,
+    ) -> Result<Vec<SetUpStream>, ClientError> {
+        let mut set_up = Vec::with_capacity(self.selected.len());
+        for stream in self.selected {
+            set_up.push(self.setup_one(link, protocol, base, stream).await?);
+        }
+        Ok(set_up)
+    }
+}
+
+impl PlaySetup<'_> {
+    async fn setup_one(
+        &self,
+        link: &mut Link,
+        protocol: Protocol,
+        base: &str,
+        stream: &SelectedStream<'_>,
+    ) -> Result<SetUpStream, ClientError> {
+        let mut request = requested_transport(protocol, stream.index, false);
+        let mut local_pair = None;
+        if protocol == Protocol::Udp {
+            let pair = bind_udp(link, self.udp)?;
+            request.client_port = Some((pair.rtp_port(), Some(pair.rtcp_port())));
+            local_pair = Some(pair);
+        }
+        let mut headers = Headers::new();
+        headers.set("Transport", request.to_header_value());
+        let control = stream.description.control.as_deref().unwrap_or("*");
+        let client = link.client();
+        let peer = client.connection().peer_addr();
+        let (control_url, response) = client.setup(base, control, &headers).await?;
+        expect_success(&response, "SETUP")?;
+        let transport = answered_transport(&response).ok_or_else(|| {
+            ClientError::new(
+                ErrorKind::Protocol,
+                "SETUP answer has no usable Transport header",
+            )
+        })?;
+        if let Some(ssrc) = transport.ssrc {
+            let mut caps = stream.output.caps();
+            caps.make_mut().set("ssrc", ssrc);
+            stream.output.update_caps(caps);
+        }
+        let active = match (transport.lower, transport.delivery) {
+            (LowerTransport::Tcp, _) => {
+                let (rtp, rtcp) = transport
+                    .interleaved_channels()
+                    .or_else(|| request.interleaved_channels())
+                    .ok_or_else(|| {
+                        ClientError::new(ErrorKind::Protocol, "TCP transport without channels")
+                    })?;
+                ActiveTransport::Interleaved { rtp, rtcp }
+            }
+            (LowerTransport::Udp, Some(Delivery::Multicast)) => {
+                multicast_transport(&transport, stream.description, self.udp)?
+            }
+            (LowerTransport::Udp, _) => {
+                let pair = local_pair.ok_or_else(|| {
+                    ClientError::new(
+                        ErrorKind::Protocol,
+                        "Server answered a multicast request with unicast UDP",
+                    )
+                })?;
+                unicast_transport(&transport, pair, peer.ip())
+            }
+        };
+        Ok(SetUpStream {
+            output: stream.output.clone(),
+            control_url,
+            transport: active,
+        })
+    }
+}
+
+fn unicast_transport(transport: &Transport, pair: UdpPair, peer: IpAddr) -> ActiveTransport {
+    let server_ip = transport
+        .source
+        .as_deref()
+        .and_then(|s| s.parse::<IpAddr>().ok())
+        .unwrap_or(peer);
+    let server_ports = transport.rtp_rtcp_ports_server();
+    if let Some((rtp_port, rtcp_port)) = server_ports {
+        punch_holes(
+            &pair,
+            SocketAddr::new(server_ip, rtp_port),
+            SocketAddr::new(server_ip, rtcp_port),
+        );
+    }
+    ActiveTransport::Udp {
+        pair,
+        server_rtcp: server_ports.map(|(_, rtcp)| SocketAddr::new(server_ip, rtcp)),
+    }
+}
+
+fn multicast_transport(
+    transport: &Transport,
+    description: &StreamDescription,
+    options: &UdpOptions,
+) -> Result<ActiveTransport, ClientError> {
+    let group = transport
+        .destination
+        .as_deref()
+        .or(description.connection.as_ref().map(|c| c.address.as_str()))
+        .and_then(|d| d.parse::<IpAddr>().ok())
+        .filter(IpAddr::is_multicast)
+        .ok_or_else(|| {
+            ClientError::new(
+                ErrorKind::Protocol,
+                "Multicast transport without a group address",
+            )
+        })?;
+    let (rtp_port, rtcp_port) = match transport.port.or(transport.client_port) {
+        Some((rtp, rtcp)) => (rtp, rtcp.unwrap_or(rtp.wrapping_add(1))),
+        None if description.port != 0 => (description.port, description.port.wrapping_add(1)),
+        None => {
+            return Err(ClientError::new(
+                ErrorKind::Protocol,
+                "Multicast transport without ports",
+            ));
+        }
+    };
+    let pair = udp::bind_multicast_pair(group, rtp_port, rtcp_port, options).map_err(|err| {
+        ClientError::new(
+            ErrorKind::Resource,
+            format!("Could not join multicast group {group}: {err}"),
+        )
+    })?;
+    Ok(ActiveTransport::Udp {
+        pair,
+        server_rtcp: Some(SocketAddr::new(group, rtcp_port)),
+    })
+}

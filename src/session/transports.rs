@@ -1,0 +1,99 @@
+//! SETUP of every stream over one lower transport, falling back to the
+//! next one the user allows when the server refuses a transport (461, or
+//! 400/501 from servers that do not know the status) or local sockets
+//! cannot be had; and what both elements ask for in a Transport header.
+
+use std::future::Future;
+
+use rtspclient_protocol::message::Response;
+use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
+
+use super::Protocol;
+use super::link::Link;
+use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::udp::{self, UdpOptions, UdpPair};
+
+/// The element's SETUP of all its streams over one transport.
+pub trait SetupRound: Send {
+    type SetUp: Send;
+
+    fn setup_all(
+        &mut self,
+        link: &mut Link,
+        protocol: Protocol,
+        base: &str,
+    ) -> impl Future<Output = Result<Self::SetUp, ClientError>> + Send;
+}
+
+/// Whether SETUP over the next protocol may succeed where `err` failed.
+fn worth_next_protocol(err: &ClientError) -> bool {
+    matches!(err.status(), Some((461 | 400 | 501, _))) || err.kind == ErrorKind::Resource
+}
+
+/// SETUP every stream over the first of `protocols` the server accepts.
+pub async fn setup_with_fallback<R: SetupRound>(
+    round: &mut R,
+    link: &mut Link,
+    protocols: &[Protocol],
+    base: &str,
+) -> Result<(R::SetUp, Protocol), ClientError> {
+    let mut last_error = None;
+    for (attempt, protocol) in protocols.iter().enumerate() {
+        match round.setup_all(link, *protocol, base).await {
+            Ok(set_up) => return Ok((set_up, *protocol)),
+            Err(err) => {
+                if !worth_next_protocol(&err) || attempt + 1 == protocols.len() {
+                    return Err(err);
+                }
+                gst::info!(
+                    super::CAT,
+                    "SETUP over {} failed ({err}), trying the next protocol",
+                    protocol.name()
+                );
+                link.abort_tasks();
+                last_error = Some(err);
+            }
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| ClientError::new(ErrorKind::Resource, "No transport protocol allowed")))
+}
+
+/// The Transport to ask for stream number `index` (interleaved channels
+/// 2n and 2n+1, as C `rtspsrc`); UDP client ports are added by the caller
+/// once bound.
+pub fn requested_transport(protocol: Protocol, index: usize, record: bool) -> Transport {
+    let mut transport = match protocol {
+        Protocol::Tcp => {
+            let mut t = Transport::new(LowerTransport::Tcp, Delivery::Unicast);
+            let rtp = (index * 2).min(254) as u8;
+            t.interleaved = Some((rtp, Some(rtp + 1)));
+            t
+        }
+        Protocol::Udp => Transport::new(LowerTransport::Udp, Delivery::Unicast),
+        Protocol::UdpMulticast => Transport::new(LowerTransport::Udp, Delivery::Multicast),
+    };
+    if record {
+        transport.mode = Some("record".into());
+    }
+    transport
+}
+
+/// A UDP port pair for one stream, on the server's address family.
+pub fn bind_udp(link: &mut Link, options: &UdpOptions) -> Result<UdpPair, ClientError> {
+    let ipv6 = link.client().connection().peer_addr().is_ipv6();
+    udp::bind_unicast_pair(ipv6, options).map_err(|err| {
+        ClientError::new(
+            ErrorKind::Resource,
+            format!("Could not bind UDP ports: {err}"),
+        )
+    })
+}
+
+/// The first Transport of a SETUP answer that this client can parse.
+pub fn answered_transport(response: &Response) -> Option<Transport> {
+    response
+        .headers
+        .get("Transport")
+        .and_then(|value| Transport::parse_list(value).into_iter().next())
+}

@@ -1,0 +1,60 @@
+//! The `test-server` example as a process of its own, so that a test can
+//! kill it (as a camera reboots) and start it again on the same port. It
+//! serves `/test` (H.264, live, a key frame a second) and `/test-av`.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+pub struct ServerProcess {
+    pub child: Child,
+    /// `rtsp://127.0.0.1:PORT/test`.
+    pub url: String,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Start on an ephemeral port.
+    pub fn start() -> ServerProcess {
+        Self::start_on(0)
+    }
+
+    /// Start on `port` (0: an ephemeral one); returns once it listens.
+    pub fn start_on(port: u16) -> ServerProcess {
+        let exe = std::env::current_exe().unwrap();
+        let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+        let mut child = Command::new(examples.join("test-server"))
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("test-server example (built by cargo test)");
+        // It prints its URL once it listens; the read ends when it exits.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("rtsp://"))
+            .unwrap_or_else(|| panic!("no server URL in {line:?}"))
+            .to_string();
+        let port = url
+            .trim_start_matches("rtsp://127.0.0.1:")
+            .split('/')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in the URL");
+        ServerProcess { child, url, port }
+    }
+
+    /// Kill it (no TEARDOWN, no FIN from a clean exit: as a power cut).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
