@@ -25,7 +25,9 @@ use super::imp::CAT;
 use super::sender::{Control, Readiness, Reporter, Route, StreamSender, UdpRoute};
 use super::settings::Protocol;
 use crate::caps_convert::from_gst_caps;
-use crate::driver::client::{ClientConfig, Incoming, RtspClient, expect_success};
+use crate::driver::client::{
+    ClientConfig, Incoming, RtspClient, check_setup_transport, expect_success,
+};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
@@ -454,6 +456,9 @@ impl RecordSession {
                 .headers
                 .get("Transport")
                 .and_then(|value| Transport::parse_list(value).into_iter().next());
+            if let Some(answer) = &answer {
+                check_setup_transport(&response, answer, &request)?;
+            }
             let route = match (protocol, pair) {
                 (Protocol::Tcp, _) => {
                     let (rtp, rtcp) = answer

@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 use super::settings::Protocol;
 use super::streams::{RtcpTarget, StreamOutput};
 use crate::caps_convert::to_gst_caps;
-use crate::driver::client::{ClientConfig, Incoming, RtspClient, expect_success};
+use crate::driver::client::{
+    ClientConfig, Incoming, RtspClient, check_setup_transport, expect_success,
+};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
@@ -466,6 +468,7 @@ impl PlaySession {
                         "SETUP answer has no usable Transport header",
                     )
                 })?;
+            check_setup_transport(&response, &transport, &request_transport)?;
             if let Some(ssrc) = transport.ssrc {
                 let mut caps = output.caps();
                 caps.make_mut().set("ssrc", ssrc);

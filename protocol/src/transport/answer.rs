@@ -116,16 +116,31 @@ mod tests {
         // docs/QUIRKS.md, "Transport header": TCP implied by interleaved.
         assert!(check("RTP/AVP;unicast;interleaved=4-5", &tcp_request()).is_ok());
         assert!(check("RTP/AVP/TCP;unicast", &tcp_request()).is_ok());
-        assert!(check("RTP/AVP;unicast;client_port=5000-5001;server_port=6970", &udp_request()).is_ok());
+        assert!(
+            check(
+                "RTP/AVP;unicast;client_port=5000-5001;server_port=6970",
+                &udp_request()
+            )
+            .is_ok()
+        );
         assert!(check("RTP/AVP;unicast", &udp_request()).is_ok());
         // A bad value of a parameter the transport does not use is let be.
-        assert!(check("RTP/AVP/TCP;interleaved=0-1;ttl=999;ssrc=zz", &tcp_request()).is_ok());
+        assert!(
+            check(
+                "RTP/AVP/TCP;interleaved=0-1;ttl=999;ssrc=zz",
+                &tcp_request()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn channels_past_255_are_refused() {
         let err = check("RTP/AVP/TCP;unicast;interleaved=300-301", &tcp_request()).unwrap_err();
-        assert!(err.contains("interleaved=300-301") && err.contains("0-255"), "{err}");
+        assert!(
+            err.contains("interleaved=300-301") && err.contains("0-255"),
+            "{err}"
+        );
         assert!(check("RTP/AVP/TCP;interleaved=255", &tcp_request()).is_err());
     }
 
@@ -156,7 +171,19 @@ mod tests {
         }
         let mut multicast = Transport::new(LowerTransport::Udp, Delivery::Multicast);
         multicast.port = None;
-        assert!(check("RTP/AVP;multicast;destination=224.1.1.1;port=0-1", &multicast).is_err());
-        assert!(check("RTP/AVP;multicast;destination=224.1.1.1;port=5000-5001", &multicast).is_ok());
+        assert!(
+            check(
+                "RTP/AVP;multicast;destination=224.1.1.1;port=0-1",
+                &multicast
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                "RTP/AVP;multicast;destination=224.1.1.1;port=5000-5001",
+                &multicast
+            )
+            .is_ok()
+        );
     }
 }
