@@ -38,6 +38,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::error::{ClientError, ErrorKind};
+use super::read_bounds::{Deadline, GARBAGE_ANSWER_WAIT, ReadBounds};
 
 /// Bytes that may wait in the write queue before senders are told
 /// [`SendError::Full`] (and block or drop, as they choose). Bounded so a
@@ -53,21 +54,6 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// At most this many pieces per `sendmsg` (the kernel's IOV_MAX is 1024).
 const MAX_IOV: usize = 512;
-
-/// A body read until the connection closes (docs/QUIRKS.md, "Body until
-/// close") also ends when no byte came for this long: a camera that
-/// answers DESCRIBE without `Content-Length` but keeps the connection
-/// open would otherwise hold the answer until the response timeout. The
-/// SDP arrives in one burst; a second of silence means it is complete.
-pub const BODY_UNTIL_CLOSE_QUIET: Duration = Duration::from_secs(1);
-
-/// While an answer is awaited, bytes that are no RTSP message (a garbage
-/// or binary status line) must be followed by a message within this
-/// long; otherwise the answer is taken to be the garbage and the request
-/// fails, instead of at the response timeout. Tolerates a camera's stray
-/// bytes before its real answer (docs/QUIRKS.md, "Loose status and header
-/// lines"), which follows in the same burst.
-pub const GARBAGE_ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// Why the writer refused data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,19 +312,9 @@ pub struct Connection {
     framer: Framer,
     eof: bool,
     /// How long the rest of a started message may take (the connect
-    /// timeout, i.e. the elements' `tcp-timeout`): a partial `$` frame or
-    /// a header block followed by silence, or a drip of one byte a
-    /// second, ends in an error instead of a stall.
+    /// timeout, i.e. the elements' `tcp-timeout`).
     completion_wait: Duration,
-    /// When the message now partly in the framer began to arrive.
-    partial_since: Option<tokio::time::Instant>,
-    /// Whether an answer is awaited ([`Connection::expect_answer`]).
-    answer_expected: bool,
-    /// [`Framer::discarded_bytes`] when the last message came (or the
-    /// wait for an answer began); more since then is garbage.
-    discarded_mark: u64,
-    /// When garbage was first seen while an answer was awaited.
-    garbage_since: Option<tokio::time::Instant>,
+    bounds: ReadBounds,
     writer: Writer,
     local_addr: SocketAddr,
     peer_addr: SocketAddr,
@@ -383,10 +359,7 @@ impl Connection {
             framer: Framer::new(Limits::default()),
             eof: false,
             completion_wait: timeout,
-            partial_since: None,
-            answer_expected: false,
-            discarded_mark: 0,
-            garbage_since: None,
+            bounds: ReadBounds::default(),
             writer: Writer { shared },
             local_addr,
             peer_addr,
@@ -420,21 +393,17 @@ impl Connection {
     /// then bounded by [`GARBAGE_ANSWER_WAIT`] (see there). Off while
     /// playing, when stray bytes between packets are only skipped.
     pub fn expect_answer(&mut self, expected: bool) {
-        self.answer_expected = expected;
-        self.discarded_mark = self.framer.discarded_bytes();
-        self.garbage_since = None;
+        self.bounds.expect_answer(expected, &self.framer);
     }
 
     fn message_done(&mut self) {
-        self.partial_since = None;
-        self.discarded_mark = self.framer.discarded_bytes();
-        self.garbage_since = None;
+        self.bounds.message_done(&self.framer);
     }
 
     /// Next message in wire order. Cancel-safe: all partial state lives in
     /// the framer and in `self`, so this can sit in a `select!`. Every wait
     /// for more bytes is bounded once a message has begun (see
-    /// [`Connection::read_deadline`]).
+    /// [`ReadBounds::next`]).
     pub async fn read_message(&mut self) -> Result<Message, ClientError> {
         loop {
             if let Some(message) = self.framer.next_message().map_err(invalid_data)? {
@@ -455,7 +424,7 @@ impl Connection {
                     )),
                 };
             }
-            let deadline = self.read_deadline();
+            let deadline = self.bounds.next(&self.framer, self.completion_wait);
             let read = match deadline {
                 None => Ok(self.read_some().await),
                 Some((at, _)) => tokio::time::timeout_at(at, self.read_some()).await,
@@ -476,34 +445,6 @@ impl Connection {
         }
     }
 
-    /// The earliest bound on the next read, and what it bounds: the rest
-    /// of a started message, the quiet end of a body read until close, or
-    /// the garbage received instead of an answer. `None`: between
-    /// messages, waiting is the caller's business.
-    fn read_deadline(&mut self) -> Option<(tokio::time::Instant, Deadline)> {
-        let now = tokio::time::Instant::now();
-        let partial = self.framer.buffered() > 0 || self.framer.awaiting_close();
-        if !partial {
-            self.partial_since = None;
-        } else if self.partial_since.is_none() {
-            self.partial_since = Some(now);
-        }
-        if self.answer_expected && self.framer.discarded_bytes() > self.discarded_mark {
-            self.garbage_since.get_or_insert(now);
-        }
-        let mut deadlines = Vec::with_capacity(3);
-        if let Some(since) = self.partial_since {
-            deadlines.push((since + self.completion_wait, Deadline::Completion));
-        }
-        if self.framer.awaiting_close() {
-            deadlines.push((now + BODY_UNTIL_CLOSE_QUIET, Deadline::QuietBody));
-        }
-        if let Some(since) = self.garbage_since {
-            deadlines.push((since + GARBAGE_ANSWER_WAIT, Deadline::Garbage));
-        }
-        deadlines.into_iter().min_by_key(|(at, _)| *at)
-    }
-
     fn deadline_passed(&mut self, which: Deadline) -> Result<Message, ClientError> {
         match which {
             Deadline::QuietBody => match self.framer.finish() {
@@ -518,7 +459,7 @@ impl Connection {
                 Err(err) => Err(invalid_data(err)),
             },
             Deadline::Garbage => {
-                let garbage = self.framer.discarded_bytes() - self.discarded_mark;
+                let garbage = self.bounds.garbage_bytes(&self.framer);
                 Err(ClientError::new(
                     ErrorKind::Protocol,
                     format!(
@@ -583,14 +524,6 @@ impl Connection {
             }
         }
     }
-}
-
-/// Which bound of [`Connection::read_deadline`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Deadline {
-    Completion,
-    QuietBody,
-    Garbage,
 }
 
 fn invalid_data(err: rtspclient_protocol::message::FramingError) -> ClientError {
