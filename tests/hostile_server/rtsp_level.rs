@@ -387,7 +387,11 @@ pub static TABLE: &[Behaviour] = &[
     },
     Behaviour {
         name: "duplicated CSeq",
-        stage: Stage::Options,
+        // At DESCRIBE/ANNOUNCE: SETUP follows at once, so the duplicate is
+        // read while its answer is awaited. (rtspsink waits for caps after
+        // OPTIONS, reading the connection: a duplicate there is a stray
+        // response, ignored.)
+        stage: Stage::Describe,
         reply: |req| {
             let mut answer = normal(req);
             answer.extend(normal(req));
