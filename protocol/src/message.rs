@@ -15,11 +15,18 @@ use crate::text::trim;
 use bytes::{Buf, Bytes, BytesMut};
 use std::fmt;
 
-/// Default limit on the size of a start line plus its header block.
+/// Default limit on the size of a start line plus its header block: a
+/// header line that never ends (or 10 000 short ones) is refused once this
+/// much is buffered, so one message never holds more than 64 KiB of head.
+/// Real answers are below 4 KiB (README, "Limits").
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Default limit on the number of header lines in one message.
+/// Default limit on the number of header lines in one message; cameras
+/// send about 10 (README, "Limits").
 pub const DEFAULT_MAX_HEADERS: usize = 128;
-/// Default limit on the body size of one text message.
+/// Default limit on the body size of one text message, checked against
+/// `Content-Length` before any of the body is read (so
+/// `Content-Length: 99999999999` fails at once) and against what a body
+/// read until close has accumulated. An SDP is a few KiB (README, "Limits").
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Largest payload an interleaved frame can carry (16-bit length field).
@@ -437,6 +444,11 @@ pub enum FramingError {
     /// Input that cannot be framed, such as a `Content-Length` without
     /// digits or a connection closed in the middle of a message.
     Malformed(String),
+    /// A status line of another protocol (`HTTP/1.1 200 OK`): the peer is
+    /// no RTSP server (or the URL names a web port), and nothing it sends
+    /// will ever be an RTSP answer. Holds the protocol token (ASCII, at
+    /// most 16 bytes).
+    NotRtsp(String),
 }
 
 impl fmt::Display for FramingError {
@@ -455,6 +467,10 @@ impl fmt::Display for FramingError {
                 )
             }
             FramingError::Malformed(why) => write!(f, "malformed RTSP message: {why}"),
+            FramingError::NotRtsp(protocol) => write!(
+                f,
+                "the server answered with a {protocol} status line: it does not speak RTSP"
+            ),
         }
     }
 }
@@ -653,6 +669,23 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine> {
         uri: uri.to_owned(),
         version,
     })
+}
+
+/// The protocol token of a status line of another protocol
+/// (`HTTP/1.1 200 OK`, `SIP/2.0 404 Not Found`): a `NAME/digit...` token
+/// followed by a three-digit code. RTSP's own lines never get here
+/// (`parse_start_line` took them). Not garbage to skip: an HTTP server
+/// answers every request that way, and waiting would only end at the
+/// response timeout.
+fn foreign_status_line(line: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(strip_eol(line));
+    let mut words = trim(&text).split([' ', '\t']).filter(|w| !w.is_empty());
+    let (protocol, code) = (words.next()?, words.next()?);
+    let (name, version) = protocol.split_once('/')?;
+    let is_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic());
+    let is_version = version.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    let is_code = code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit());
+    (is_name && is_version && is_code).then(|| protocol.chars().take(16).collect())
 }
 
 /// Parses a `Content-Length` value: trimmed, leading digits only (some
@@ -974,6 +1007,9 @@ impl Framer {
                 };
             }
             None => {
+                if let Some(protocol) = self.buf.get(..pos).and_then(foreign_status_line) {
+                    return Err(FramingError::NotRtsp(protocol));
+                }
                 // A text line that is neither a request nor a status line
                 // (e.g. leftovers of a body with a wrong Content-Length).
                 self.discard(line_len);
@@ -1581,6 +1617,25 @@ Date:  Tue, Jan 07 2025 10:00:00 GMT\r\n\
         );
         assert_eq!(response(&msgs[1]).headers.cseq(), Some(1));
         assert!(framer.discarded_bytes() > 0);
+    }
+
+    #[test]
+    fn status_line_of_another_protocol_is_an_error() {
+        for line in [
+            &b"HTTP/1.1 200 OK\r\n\r\n"[..],
+            b"HTTP/1.0 404 Not Found\r\n",
+            b"SIP/2.0 401 Unauthorized\n",
+        ] {
+            let mut framer = Framer::default();
+            framer.push(line);
+            assert!(
+                matches!(framer.next_message(), Err(FramingError::NotRtsp(_))),
+                "{line:?}"
+            );
+        }
+        // Text that merely contains a slash stays garbage to skip.
+        let msgs = frame_all(b"a/b c d\r\nHTTP/x 200\r\nRTSP/1.0 200 OK\r\n\r\n");
+        assert_eq!(msgs.len(), 1);
     }
 
     #[test]

@@ -14,6 +14,10 @@
 use crate::text::{trim, unquote};
 use std::fmt;
 
+mod answer;
+
+pub use answer::check_answer;
+
 /// Lower transport of an RTP transport spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LowerTransport {

@@ -2,6 +2,7 @@
 //! authentication retries, Session tracking and answers to requests the
 //! server sends us. Used by both elements.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,12 +10,17 @@ use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::auth_flow::{AuthAttempt, AuthFailure, AuthStep, ClientAuth};
 use rtspclient_protocol::headers::{SessionHeader, parse_public};
 use rtspclient_protocol::message::{Headers, Message, Request, Response};
+use rtspclient_protocol::transport::{Transport, check_answer};
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
 use super::connection::{Connection, Writer};
 use super::error::{ClientError, ErrorKind};
 use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
+
+/// How many answered CSeqs are remembered to recognise a duplicated
+/// answer; older duplicates are ignored like any stray response.
+const ANSWERED_CSEQS: usize = 16;
 
 /// Settings shared by all requests of one client.
 #[derive(Debug, Clone)]
@@ -51,6 +57,9 @@ pub struct RtspClient {
     session: Option<SessionHeader>,
     public: Option<Vec<String>>,
     refused: Vec<String>,
+    /// CSeqs of the latest answers taken (at most [`ANSWERED_CSEQS`]), so
+    /// a second answer to one of them is recognised.
+    answered: VecDeque<u32>,
     /// A message taken out of the framer by [`RtspClient::next_buffered_data`]
     /// that was not data; the next read returns it first.
     stashed: Option<Result<Message, ClientError>>,
@@ -74,6 +83,7 @@ impl RtspClient {
             session: None,
             public: None,
             refused: Vec::new(),
+            answered: VecDeque::with_capacity(ANSWERED_CSEQS),
             stashed: None,
             config,
         })
@@ -334,6 +344,19 @@ impl RtspClient {
         cseq: u32,
         on_incoming: &mut (dyn FnMut(Incoming) + Send),
     ) -> Result<Response, ClientError> {
+        self.conn.expect_answer(true);
+        let result = self.wait_answer(cseq, on_incoming).await;
+        self.conn.expect_answer(false);
+        let response = result.map_err(|err| err.with_request(method, cseq))?;
+        self.note_answered(cseq);
+        Ok(response)
+    }
+
+    async fn wait_answer(
+        &mut self,
+        cseq: u32,
+        on_incoming: &mut (dyn FnMut(Incoming) + Send),
+    ) -> Result<Response, ClientError> {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         loop {
             let message = match tokio::time::timeout_at(deadline, self.read_message()).await {
@@ -341,19 +364,18 @@ impl RtspClient {
                     return Err(ClientError::new(
                         ErrorKind::Timeout,
                         format!("No response within {:?}", self.config.timeout),
-                    )
-                    .with_request(method, cseq));
+                    ));
                 }
-                Ok(Err(err)) => return Err(err.with_request(method, cseq)),
-                Ok(Ok(message)) => message,
+                Ok(result) => result?,
             };
             match message {
                 Message::Response(response) => match response.headers.cseq() {
                     Some(got) if got == cseq => return Ok(response),
-                    // Some cameras omit CSeq; with one request in flight
-                    // the answer can only be ours.
+                    // Some cameras omit CSeq (docs/QUIRKS.md, "CSeq"); with
+                    // one request in flight the answer can only be ours.
                     None => return Ok(response),
-                    Some(_) => {
+                    Some(got) => {
+                        self.check_stray_cseq(got, cseq)?;
                         if let Some(incoming) = self.dispatch(Message::Response(response)).await {
                             on_incoming(incoming);
                         }
@@ -366,6 +388,34 @@ impl RtspClient {
                 }
             }
         }
+    }
+
+    /// A response whose CSeq is not the awaited one's cannot be the answer,
+    /// and waiting on would only end at the response timeout if it is
+    /// what the server sent instead: a CSeq above the last one sent
+    /// answers a request never sent, a CSeq answered already is a
+    /// duplicate. Anything else (a late keep-alive answer) is let through.
+    fn check_stray_cseq(&self, got: u32, awaited: u32) -> Result<(), ClientError> {
+        if got > awaited {
+            return Err(ClientError::new(
+                ErrorKind::Protocol,
+                format!("The server answered a request never sent (CSeq {got})"),
+            ));
+        }
+        if self.answered.contains(&got) && !self.in_flight.contains(got) {
+            return Err(ClientError::new(
+                ErrorKind::Protocol,
+                format!("The server answered CSeq {got} a second time"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn note_answered(&mut self, cseq: u32) {
+        if self.answered.len() >= ANSWERED_CSEQS {
+            self.answered.pop_front();
+        }
+        self.answered.push_back(cseq);
     }
 
     /// Next message when no request is outstanding (the playing loop).
@@ -408,6 +458,7 @@ impl RtspClient {
             Message::Data { channel, payload } => Some(Incoming::Data { channel, payload }),
             Message::Response(response) => {
                 if let Some(flight) = self.in_flight.take(response.headers.cseq()) {
+                    self.note_answered(flight.cseq);
                     return self.on_answer(flight, response).await;
                 }
                 self.note_session(&response);
@@ -475,5 +526,23 @@ pub fn expect_success(response: &Response, method: &str) -> Result<(), ClientErr
     Err(match response.headers.cseq() {
         Some(cseq) => error.with_request(method, cseq),
         None => error,
+    })
+}
+
+/// `Ok` if the `Transport` of a SETUP answer can carry what `request`
+/// asked for ([`check_answer`]); else a protocol error naming SETUP and
+/// its CSeq, posted at once instead of waiting for data on channels or
+/// ports that cannot exist.
+pub fn check_setup_transport(
+    response: &Response,
+    answer: &Transport,
+    request: &Transport,
+) -> Result<(), ClientError> {
+    check_answer(answer, request).map_err(|err| {
+        let error = ClientError::new(ErrorKind::Protocol, format!("SETUP answer refused: {err}"));
+        match response.headers.cseq() {
+            Some(cseq) => error.with_request("SETUP", cseq),
+            None => error,
+        }
     })
 }

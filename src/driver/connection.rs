@@ -38,6 +38,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::error::{ClientError, ErrorKind};
+use super::read_bounds::{Deadline, GARBAGE_ANSWER_WAIT, ReadBounds};
 
 /// Bytes that may wait in the write queue before senders are told
 /// [`SendError::Full`] (and block or drop, as they choose). Bounded so a
@@ -310,6 +311,10 @@ pub struct Connection {
     stream: Arc<TcpStream>,
     framer: Framer,
     eof: bool,
+    /// How long the rest of a started message may take (the connect
+    /// timeout, i.e. the elements' `tcp-timeout`).
+    completion_wait: Duration,
+    bounds: ReadBounds,
     writer: Writer,
     local_addr: SocketAddr,
     peer_addr: SocketAddr,
@@ -353,6 +358,8 @@ impl Connection {
             stream,
             framer: Framer::new(Limits::default()),
             eof: false,
+            completion_wait: timeout,
+            bounds: ReadBounds::default(),
             writer: Writer { shared },
             local_addr,
             peer_addr,
@@ -375,45 +382,101 @@ impl Connection {
     /// The next message if it has already been received in full, without
     /// reading the socket.
     pub fn try_buffered_message(&mut self) -> Result<Option<Message>, ClientError> {
-        self.framer.next_message().map_err(|err| {
-            ClientError::new(
-                ErrorKind::Protocol,
-                format!("Invalid data from server: {err}"),
-            )
-        })
+        let message = self.framer.next_message().map_err(invalid_data)?;
+        if message.is_some() {
+            self.message_done();
+        }
+        Ok(message)
+    }
+
+    /// Whether the caller now waits for an answer to a request: garbage is
+    /// then bounded by [`GARBAGE_ANSWER_WAIT`] (see there). Off while
+    /// playing, when stray bytes between packets are only skipped.
+    pub fn expect_answer(&mut self, expected: bool) {
+        self.bounds.expect_answer(expected, &self.framer);
+    }
+
+    fn message_done(&mut self) {
+        self.bounds.message_done(&self.framer);
     }
 
     /// Next message in wire order. Cancel-safe: all partial state lives in
-    /// the framer, so this can sit in a `select!`.
+    /// the framer and in `self`, so this can sit in a `select!`. Every wait
+    /// for more bytes is bounded once a message has begun (see
+    /// [`ReadBounds::next`]).
     pub async fn read_message(&mut self) -> Result<Message, ClientError> {
         loop {
-            match self.framer.next_message() {
-                Ok(Some(message)) => return Ok(message),
-                Ok(None) => {}
-                Err(err) => {
-                    return Err(ClientError::new(
-                        ErrorKind::Protocol,
-                        format!("Invalid data from server: {err}"),
-                    ));
-                }
+            if let Some(message) = self.framer.next_message().map_err(invalid_data)? {
+                self.message_done();
+                return Ok(message);
             }
             if self.eof {
                 // A body that ends at connection close (DESCRIBE answers
                 // without Content-Length from some cameras) completes here.
                 return match self.framer.finish() {
-                    Ok(Some(message)) => Ok(message),
+                    Ok(Some(message)) => {
+                        self.message_done();
+                        Ok(message)
+                    }
                     _ => Err(ClientError::new(
                         ErrorKind::Closed,
                         "The server closed the connection",
                     )),
                 };
             }
-            let n = self.read_some().await.map_err(|err| {
-                ClientError::new(ErrorKind::Io, format!("Could not read from server: {err}"))
-            })?;
+            let deadline = self.bounds.next(&self.framer, self.completion_wait);
+            let read = match deadline {
+                None => Ok(self.read_some().await),
+                Some((at, _)) => tokio::time::timeout_at(at, self.read_some()).await,
+            };
+            let n = match read {
+                Ok(result) => result.map_err(|err| {
+                    ClientError::new(ErrorKind::Io, format!("Could not read from server: {err}"))
+                })?,
+                // Only a read with a deadline can time out.
+                Err(_) => {
+                    let which = deadline.map_or(Deadline::Completion, |(_, which)| which);
+                    return self.deadline_passed(which);
+                }
+            };
             if n == 0 {
                 self.eof = true;
             }
+        }
+    }
+
+    fn deadline_passed(&mut self, which: Deadline) -> Result<Message, ClientError> {
+        match which {
+            Deadline::QuietBody => match self.framer.finish() {
+                Ok(Some(message)) => {
+                    self.message_done();
+                    Ok(message)
+                }
+                Ok(None) => Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    "The server's answer ended without a body",
+                )),
+                Err(err) => Err(invalid_data(err)),
+            },
+            Deadline::Garbage => {
+                let garbage = self.bounds.garbage_bytes(&self.framer);
+                Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "The server's answer is not an RTSP response ({garbage} bytes that are \
+                         no RTSP message, nothing valid within {GARBAGE_ANSWER_WAIT:?})"
+                    ),
+                ))
+            }
+            Deadline::Completion => Err(ClientError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "The server started a message and did not complete it within {:?} \
+                     ({} bytes received)",
+                    self.completion_wait,
+                    self.framer.buffered()
+                ),
+            )),
         }
     }
 
@@ -461,6 +524,13 @@ impl Connection {
             }
         }
     }
+}
+
+fn invalid_data(err: rtspclient_protocol::message::FramingError) -> ClientError {
+    ClientError::new(
+        ErrorKind::Protocol,
+        format!("Invalid data from server: {err}"),
+    )
 }
 
 impl Drop for Connection {

@@ -37,6 +37,11 @@ impl InFlightRequests {
         self.entries.push(flight);
     }
 
+    /// Whether a request whose latest send had this CSeq is tracked.
+    pub fn contains(&self, cseq: u32) -> bool {
+        self.entries.iter().any(|f| f.cseq == cseq)
+    }
+
     /// The request whose latest send had this CSeq, no longer tracked.
     pub fn take(&mut self, cseq: Option<u32>) -> Option<InFlight> {
         let at = self.entries.iter().position(|f| Some(f.cseq) == cseq)?;

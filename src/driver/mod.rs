@@ -10,6 +10,7 @@ pub mod client;
 pub mod connection;
 pub mod error;
 mod in_flight;
+mod read_bounds;
 pub mod runtime;
 mod server_requests;
 pub mod udp;

@@ -10,7 +10,7 @@ use rtspclient_protocol::transport::{LowerTransport, Transport};
 
 use super::datagrams::Segmentation;
 use super::sender::{Route, StreamSender, UdpRoute};
-use crate::driver::client::expect_success;
+use crate::driver::client::{check_setup_transport, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{UdpOptions, UdpPair};
 use crate::session::transports::{SetupRound, answered_transport, bind_udp, requested_transport};
@@ -74,6 +74,9 @@ impl RecordSetup<'_> {
         let (_, response) = client.setup(base, &control, &headers).await?;
         expect_success(&response, "SETUP")?;
         let answer = answered_transport(&response);
+        if let Some(answer) = &answer {
+            check_setup_transport(&response, answer, &request)?;
+        }
         match pair {
             None => {
                 let (rtp, rtcp) = answer

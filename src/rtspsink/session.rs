@@ -34,6 +34,10 @@ use crate::session::{Ended, Events, Link, Protocol, Role, SessionConfig, runner}
 /// NULL does not wait for it.
 const UDP_DRAIN_GRACE: Duration = Duration::from_millis(200);
 
+/// How much longer than `tcp-timeout` ANNOUNCE to RECORD may take as a
+/// whole.
+const NEGOTIATION_GRACE: Duration = Duration::from_millis(500);
+
 /// Everything the task needs, copied from the settings when it starts.
 #[derive(Debug, Clone)]
 pub struct RecordConfig {
@@ -112,7 +116,9 @@ impl Role for RecordRole {
             }
             self.streams = Some(streams);
         }
-        let timeout = self.config.session.client.timeout;
+        // A little longer than one request may take, so that a single
+        // unanswered request ends with its own, more precise, error.
+        let timeout = self.config.session.client.timeout + NEGOTIATION_GRACE;
         match tokio::time::timeout(timeout, self.negotiate(link, protocols)).await {
             Ok(Ok(None)) => {}
             Ok(Ok(Some(redirect))) => return Ok(Ended::Redirect(redirect)),

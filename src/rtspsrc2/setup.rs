@@ -11,7 +11,7 @@ use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 
 use super::streams::StreamOutput;
 use super::udp_receive::punch_holes;
-use crate::driver::client::expect_success;
+use crate::driver::client::{check_setup_transport, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 use crate::session::Link;
@@ -94,6 +94,7 @@ impl PlaySetup<'_> {
                 "SETUP answer has no usable Transport header",
             )
         })?;
+        check_setup_transport(&response, &transport, &request)?;
         if let Some(ssrc) = transport.ssrc {
             let mut caps = stream.output.caps();
             caps.make_mut().set("ssrc", ssrc);
