@@ -84,7 +84,7 @@ impl ObjectImpl for RtspSrc2 {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet)")
+                    .blurb("RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages")
                     .build(),
                 glib::ParamSpecString::builder("user-id")
                     .nick("User ID")
@@ -92,7 +92,8 @@ impl ObjectImpl for RtspSrc2 {
                     .build(),
                 glib::ParamSpecString::builder("user-pw")
                     .nick("User password")
-                    .blurb("Password for authentication (never logged)")
+                    .blurb("Password for authentication; write-only, so that no notify, gst-launch -v or log can show it")
+                    .write_only()
                     .build(),
                 glib::ParamSpecString::builder("protocols")
                     .nick("Protocols")
@@ -361,7 +362,6 @@ impl ObjectImpl for RtspSrc2 {
         match pspec.name() {
             "location" => settings.location.get().to_value(),
             "user-id" => settings.user_id.to_value(),
-            "user-pw" => settings.user_pw.to_value(),
             "protocols" => settings::protocols_to_string(&settings.protocols).to_value(),
             "timeout" => (settings.timeout.as_micros() as u64).to_value(),
             "tcp-timeout" => (settings.tcp_timeout.as_micros() as u64).to_value(),
