@@ -101,9 +101,20 @@ pub struct Location {
 }
 
 impl Location {
-    /// The accepted location (the property's value).
+    /// The accepted location as the `location` property and the URI
+    /// handler give it back: as set, except that user and password are
+    /// left out. A value read back ends up in `gst-launch-1.0 -v` output,
+    /// `property-notify` bus messages (and their debug log lines) and
+    /// application logs; the credentials stay in use all the same. All
+    /// of the userinfo goes, not just the password: `rtsp://user@host`
+    /// set again would override `user-id`/`user-pw` with an empty
+    /// password.
     pub fn get(&self) -> Option<String> {
-        self.accepted.clone()
+        let location = self.accepted.as_deref()?;
+        Some(match parse_location(location) {
+            Ok(url) if url.credentials.is_some() => without_userinfo(&url),
+            _ => location.to_string(),
+        })
     }
 
     /// Set a new location (`None` unsets it), checked now so that mistakes
@@ -157,6 +168,17 @@ impl Location {
             )
         })
     }
+}
+
+/// `url` as a location without user and password: its scheme as given
+/// (`rtspt` stays `rtspt`), host, port and path as the request line has
+/// them.
+fn without_userinfo(url: &RtspUrl) -> String {
+    let request_url = url.request_url();
+    let rest = request_url
+        .split_once("://")
+        .map_or(request_url, |(_, rest)| rest);
+    format!("{}://{rest}", url.scheme.as_str())
 }
 
 /// A redirect target (3xx `Location`, server REDIRECT request) as a URL to
@@ -282,16 +304,43 @@ mod tests {
         location
             .set(false, Some("rtsp://u:pw@127.0.0.1/x"))
             .unwrap();
-        assert_eq!(location.get().as_deref(), Some("rtsp://u:pw@127.0.0.1/x"));
-        assert_eq!(location.url().unwrap().host, "127.0.0.1");
+        // Read back without the credentials, used with them.
+        assert_eq!(location.get().as_deref(), Some("rtsp://127.0.0.1/x"));
+        let url = location.url().unwrap();
+        assert_eq!(url.host, "127.0.0.1");
+        assert_eq!(url.credentials.unwrap().password, "pw");
         let err = location.set(true, Some("rtsp://other/x")).unwrap_err();
         assert!(err.matches(gst::URIError::BadState));
-        assert_eq!(location.get().as_deref(), Some("rtsp://u:pw@127.0.0.1/x"));
+        assert_eq!(location.get().as_deref(), Some("rtsp://127.0.0.1/x"));
         let err = location.set(false, Some("http://h/x")).unwrap_err();
         assert!(err.matches(gst::URIError::BadUri));
         assert!(location.url().is_err());
         location.set(false, None).unwrap();
         assert_eq!(location.get(), None);
+    }
+
+    #[test]
+    fn location_reads_back_without_userinfo() {
+        let mut location = Location::default();
+        for (set, read) in [
+            // Without credentials: exactly as set.
+            (
+                "RTSP://Cam.local:8554/a/b?x=1",
+                "RTSP://Cam.local:8554/a/b?x=1",
+            ),
+            ("rtspt://[::1]/x", "rtspt://[::1]/x"),
+            // With them: scheme, host, port and path kept.
+            (
+                "rtspt://u:s3cret@[::1]:8554/a?b=1",
+                "rtspt://[::1]:8554/a?b=1",
+            ),
+            ("rtsp://u:p@ss w0rd@10.0.0.1/live", "rtsp://10.0.0.1/live"),
+            ("rtsp://u:p%40ss@h/live", "rtsp://h/live"),
+            ("rtspu://just-user@h:554/x", "rtspu://h:554/x"),
+        ] {
+            location.set(false, Some(set)).unwrap();
+            assert_eq!(location.get().as_deref(), Some(read), "{set}");
+        }
     }
 
     #[test]

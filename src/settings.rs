@@ -99,7 +99,8 @@ impl CommonSettings {
                 .build(),
             glib::ParamSpecString::builder("user-pw")
                 .nick("User password")
-                .blurb("Password for authentication (never logged)")
+                .blurb("Password for authentication; write-only, so that no notify, gst-launch -v or log can show it")
+                .write_only()
                 .build(),
             glib::ParamSpecString::builder("protocols")
                 .nick("Protocols")
@@ -259,7 +260,6 @@ impl CommonSettings {
         Some(match name {
             "location" => self.location.get().to_value(),
             "user-id" => self.user_id.to_value(),
-            "user-pw" => self.user_pw.to_value(),
             "protocols" => element_config::protocols_to_string(&self.protocols).to_value(),
             "tcp-timeout" => (self.tcp_timeout.as_micros() as u64).to_value(),
             "user-agent" => self.user_agent.to_value(),
