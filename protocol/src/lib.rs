@@ -14,6 +14,7 @@ pub mod auth_flow;
 pub mod caps;
 pub mod h26x;
 pub mod headers;
+pub mod jitter;
 pub mod message;
 pub mod sdp;
 mod text;
