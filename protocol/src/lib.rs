@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod auth_flow;
 pub mod caps;
+pub mod fuzzing;
 pub mod h26x;
 pub mod headers;
 pub mod jitter;
