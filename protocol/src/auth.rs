@@ -244,6 +244,18 @@ fn parse_raw(value: &str) -> Vec<RawChallenge<'_>> {
     out
 }
 
+/// The scheme and parameters of an `Authorization`-style value (the same
+/// grammar as a challenge), for checking what this client writes.
+pub(crate) fn parse_credentials(value: &str) -> Option<(String, Vec<(String, String)>)> {
+    let raw = parse_raw(value).into_iter().next()?;
+    let params = raw
+        .params
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
+    Some((raw.scheme.to_string(), params))
+}
+
 /// Parses every `WWW-Authenticate` header value: a server may send several
 /// headers (Hikvision sends Digest and Basic separately) or several challenges
 /// in one value (`Digest realm="x", nonce="y", Basic realm="x"`).

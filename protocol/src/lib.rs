@@ -12,8 +12,10 @@
 pub mod auth;
 pub mod auth_flow;
 pub mod caps;
+pub mod fuzzing;
 pub mod h26x;
 pub mod headers;
+pub mod jitter;
 pub mod message;
 pub mod sdp;
 mod text;

@@ -242,7 +242,11 @@ fn write_headers_and_body(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
         push_sanitized(out, value);
         out.extend_from_slice(b"\r\n");
     }
-    if !body.is_empty() {
+    // An empty body gets `Content-Length: 0` when a `Content-Type` is
+    // there: without it a response announcing SDP has its body read until
+    // the connection closes (see `Framer`), swallowing what follows (found
+    // by fuzzing).
+    if !body.is_empty() || headers.contains("Content-Type") {
         out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
@@ -1277,10 +1281,36 @@ a=control:track1\r\n";
             s,
             b"SET_PARAMETER rtsp://cam/stream RTSP/1.0\r\nCSeq: 5\r\nContent-Type: text/parameters\r\nContent-Length: 10\r\n\r\nfoo: bar\r\n"
         );
-        // Empty body: any stale Content-Length is dropped.
+        // Empty body: a stale Content-Length is replaced by 0 (kept because
+        // a Content-Type is there), none is written without a type.
         r.body.clear();
         let s = String::from_utf8(r.serialize()).unwrap();
+        assert!(s.contains("Content-Length: 0\r\n") && !s.contains("999"));
+        r.headers.remove("Content-Type");
+        let s = String::from_utf8(r.serialize()).unwrap();
         assert!(!s.to_ascii_lowercase().contains("content-length"));
+    }
+
+    /// Found by fuzzing: a response announcing SDP with an empty body was
+    /// written without `Content-Length`, so a framer read the body until
+    /// the connection closed and swallowed the next messages.
+    #[test]
+    fn empty_body_with_content_type_keeps_content_length() {
+        let mut response = Response::new(200, "OK");
+        response.headers.set("Content-Type", "application/sdp");
+        let mut wire = response.serialize();
+        assert!(String::from_utf8_lossy(&wire).contains("Content-Length: 0\r\n"));
+        encode_interleaved(0, b"rtp", &mut wire).unwrap();
+        let mut framer = Framer::default();
+        framer.push(&wire);
+        let Ok(Some(Message::Response(got))) = framer.next_message() else {
+            panic!("no response");
+        };
+        assert_eq!((got.status, got.body.len()), (200, 0));
+        assert!(matches!(
+            framer.next_message(),
+            Ok(Some(Message::Data { .. }))
+        ));
     }
 
     #[test]

@@ -93,7 +93,13 @@ impl Connection {
             conn.num_addresses = parts.next().and_then(|n| n.trim().parse().ok());
         } else {
             conn.ttl = parts.next().and_then(|t| t.trim().parse().ok());
-            conn.num_addresses = parts.next().and_then(|n| n.trim().parse().ok());
+            // A count after a missing or unusable TTL (`addr//3`) is
+            // dropped: it could not be written back (see `to_value`), so
+            // a rewritten description read it as the TTL (found by
+            // fuzzing).
+            if conn.ttl.is_some() {
+                conn.num_addresses = parts.next().and_then(|n| n.trim().parse().ok());
+            }
         }
         Some(conn)
     }
@@ -695,6 +701,13 @@ mod tests {
         assert_eq!((c.ttl, c.num_addresses), (None, Some(3)));
         let c = Connection::parse("IN IP4 1.2.3.4/999/x").unwrap();
         assert_eq!((c.ttl, c.num_addresses), (None, None));
+        // Found by fuzzing: a count without a usable TTL cannot be written
+        // back, and was read as the TTL after a rewrite.
+        for v in ["IN IP4 233.252.2.1//16", "IN IP4 233.252.2.1/999/16"] {
+            let c = Connection::parse(v).unwrap();
+            assert_eq!((c.ttl, c.num_addresses), (None, None), "{v}");
+            assert_eq!(Connection::parse(&c.to_value()), Some(c));
+        }
         assert_eq!(Connection::parse("IN IP4"), None);
         assert_eq!(Connection::parse("IN IP4 /12"), None);
         assert_eq!(Connection::parse(""), None);

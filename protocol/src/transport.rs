@@ -81,13 +81,17 @@ impl fmt::Display for TransportError {
 impl std::error::Error for TransportError {}
 
 /// Splits on `sep` outside double quotes (RFC 7826 allows
-/// `mode="PLAY,RECORD"`, whose comma must not split alternatives).
+/// `mode="PLAY,RECORD"`, whose comma must not split alternatives). A quote
+/// left open would swallow every parameter after it (found by fuzzing:
+/// `mode="PLAY;ssrc=...`), so with an odd number of quotes they are not
+/// honoured at all.
 fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let honour_quotes = s.matches('"').count().is_multiple_of(2);
     let mut parts = Vec::new();
     let mut start = 0;
     let mut in_quotes = false;
     for (i, c) in s.char_indices() {
-        if c == '"' {
+        if c == '"' && honour_quotes {
             in_quotes = !in_quotes;
         } else if c == sep && !in_quotes {
             parts.push(s.get(start..i).unwrap_or_default());
@@ -149,6 +153,30 @@ fn is_spec_part(part: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// A parameter name or value as kept: without its quotes, and without
+/// stray quotes inside (a transport value cannot escape a quote, so one
+/// inside a value could not be written back; found by fuzzing).
+fn clean(s: &str) -> String {
+    let s = unquote(s);
+    if s.contains('"') {
+        trim(&s.replace('"', "")).to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Writes a name or value [`clean`] gave, quoted if it holds a separator
+/// (`mode="PLAY,RECORD"`), so that it reads back as one.
+fn push_text(out: &mut String, s: &str) {
+    if s.contains([';', ',']) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
 fn write_pair<T: fmt::Display>(out: &mut String, name: &str, (first, second): &(T, Option<T>)) {
     out.push(';');
     out.push_str(name);
@@ -187,6 +215,16 @@ impl Transport {
     /// Fails only if the spec is unusable: empty, malformed, or with a lower
     /// transport other than UDP or TCP.
     pub fn parse(value: &str) -> Result<Self, TransportError> {
+        // A CR or LF inside a value (the framer keeps a lone CR) is dropped,
+        // as `to_header_value` drops it, so that what is parsed is what
+        // would be sent back (found by fuzzing).
+        let cleaned;
+        let value = if value.contains(['\r', '\n']) {
+            cleaned = value.replace(['\r', '\n'], "");
+            cleaned.as_str()
+        } else {
+            value
+        };
         let value = trim(value);
         if value.is_empty() {
             return Err(TransportError("empty value".to_owned()));
@@ -232,16 +270,14 @@ impl Transport {
 
         for param in params {
             let (name, value) = match param.split_once('=') {
-                Some((name, value)) => (trim(name), Some(trim(value))),
-                None => (trim(param), None),
+                Some((name, value)) => (clean(name), Some(clean(value))),
+                None => (clean(param), None),
             };
             if name.is_empty() {
                 continue;
             }
-            if !transport.apply_param(name, value) {
-                transport
-                    .other
-                    .push((name.to_owned(), value.map(str::to_owned)));
+            if !transport.apply_param(&name, value.as_deref()) {
+                transport.other.push((name, value));
             }
         }
 
@@ -261,8 +297,8 @@ impl Transport {
         match (lname.as_str(), value) {
             ("unicast", _) => self.delivery = Some(Delivery::Unicast),
             ("multicast", _) => self.delivery = Some(Delivery::Multicast),
-            ("destination", Some(v)) => self.destination = Some(unquote(v).to_owned()),
-            ("source", Some(v)) => self.source = Some(unquote(v).to_owned()),
+            ("destination", Some(v)) => self.destination = Some(v.to_owned()),
+            ("source", Some(v)) => self.source = Some(v.to_owned()),
             ("client_port", Some(v)) => match parse_range(v) {
                 Some(range) => self.client_port = Some(range),
                 None => return false,
@@ -281,7 +317,7 @@ impl Transport {
                 Some(range) => self.interleaved = Some(range),
                 None => return false,
             },
-            ("ttl", Some(v)) => match unquote(v).parse() {
+            ("ttl", Some(v)) => match v.parse() {
                 Ok(ttl) => self.ttl = Some(ttl),
                 Err(_) => return false,
             },
@@ -290,7 +326,7 @@ impl Transport {
                 None => return false,
             },
             ("mode", Some(v)) => {
-                let mode = unquote(v);
+                let mode = v;
                 if mode.is_empty() {
                     return false;
                 }
@@ -325,8 +361,14 @@ impl Transport {
         } else {
             &self.profile
         });
-        if self.lower == LowerTransport::Tcp {
-            out.push_str("/TCP");
+        match self.lower {
+            LowerTransport::Tcp => out.push_str("/TCP"),
+            // `interleaved` without a lower transport or client ports is
+            // read as TCP (see `parse`): UDP must be named then.
+            LowerTransport::Udp if self.interleaved.is_some() && self.client_port.is_none() => {
+                out.push_str("/UDP")
+            }
+            LowerTransport::Udp => {}
         }
         match self.delivery {
             Some(Delivery::Unicast) => out.push_str(";unicast"),
@@ -335,11 +377,11 @@ impl Transport {
         }
         if let Some(destination) = &self.destination {
             out.push_str(";destination=");
-            out.push_str(destination);
+            push_text(&mut out, destination);
         }
         if let Some(source) = &self.source {
             out.push_str(";source=");
-            out.push_str(source);
+            push_text(&mut out, source);
         }
         if let Some(interleaved) = &self.interleaved {
             write_pair(&mut out, "interleaved", interleaved);
@@ -361,14 +403,14 @@ impl Transport {
         }
         if let Some(mode) = &self.mode {
             out.push_str(";mode=");
-            out.push_str(&mode.to_ascii_lowercase());
+            push_text(&mut out, &mode.to_ascii_lowercase());
         }
         for (name, value) in &self.other {
             out.push(';');
-            out.push_str(name);
+            push_text(&mut out, name);
             if let Some(value) = value {
                 out.push('=');
-                out.push_str(value);
+                push_text(&mut out, value);
             }
         }
         // A header value must stay on one line whatever the fields hold.
@@ -571,7 +613,8 @@ mod tests {
                 ("append".to_owned(), None),
                 ("layers".to_owned(), Some("2".to_owned())),
                 ("client_port".to_owned(), Some("abc".to_owned())),
-                ("X-Foo".to_owned(), Some("\"b;c\"".to_owned())),
+                // Kept unquoted, quoted again when written.
+                ("X-Foo".to_owned(), Some("b;c".to_owned())),
             ]
         );
         assert_eq!(t.client_port, None);
@@ -679,5 +722,38 @@ mod tests {
         assert_eq!(t.ttl, None);
         assert_eq!(t.interleaved, None);
         assert_eq!(t.other.len(), 2);
+    }
+
+    /// Found by fuzzing: an unclosed quote made the rest of the header one
+    /// parameter, which then serialised to something else.
+    #[test]
+    fn unclosed_quote_does_not_swallow_parameters() {
+        let t = Transport::parse("RTP/AVP;unicast;mode=\"PLAY;ssrc=1A2B3C4D").unwrap();
+        assert_eq!(t.mode.as_deref(), Some("PLAY"));
+        assert_eq!(t.ssrc, Some(0x1A2B_3C4D));
+        assert_eq!(Transport::parse(&t.to_header_value()).unwrap(), t);
+        // Balanced quotes still protect separators.
+        let t = Transport::parse("RTP/AVP;mode=\"PLAY;RECORD\"").unwrap();
+        assert_eq!(t.mode.as_deref(), Some("PLAY;RECORD"));
+    }
+
+    /// Found by fuzzing: CR/LF inside a value were dropped on serialising
+    /// only, so a parsed transport did not survive a round trip.
+    #[test]
+    fn line_breaks_inside_values_are_dropped() {
+        let t = Transport::parse("RTP/AVP;unicast;x-foo=a\rb;source=1.2\n.3.4").unwrap();
+        assert_eq!(t.other, [("x-foo".to_owned(), Some("ab".to_owned()))]);
+        assert_eq!(t.source.as_deref(), Some("1.2.3.4"));
+        assert_eq!(Transport::parse(&t.to_header_value()).unwrap(), t);
+    }
+
+    /// UDP with `interleaved` and no client ports would read back as TCP
+    /// unless `/UDP` is written.
+    #[test]
+    fn udp_with_interleaved_names_its_lower_transport() {
+        let t = Transport::parse("RTP/AVP/UDP;unicast;interleaved=0-1").unwrap();
+        assert_eq!(t.lower, LowerTransport::Udp);
+        assert_eq!(t.to_header_value(), "RTP/AVP/UDP;unicast;interleaved=0-1");
+        assert_eq!(Transport::parse(&t.to_header_value()).unwrap(), t);
     }
 }

@@ -16,11 +16,11 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::Mode;
-use super::clock_map::TimestampMode;
 use super::output_pool::{self, Job};
-use super::reorder::{Limits, Released, Reorder, Stats};
 use super::rtp_header::{find_sender_report, parse_rtp};
 use crate::driver::runtime;
+use rtspclient_protocol::jitter::clock_map::TimestampMode;
+use rtspclient_protocol::jitter::reorder::{Limits, Released, Reorder, Stats};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

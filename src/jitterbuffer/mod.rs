@@ -20,18 +20,16 @@
 //! retransmission requests (RTX), the `buffer` mode with buffering
 //! messages, RFC 7273 clock sync.
 //!
-//! Layers: [`wrap`] and [`clock_map`] and [`reorder`] are pure logic with
-//! unit tests; [`imp`] is the element glue.
+//! Layers: the ordering, loss and timestamping logic is the sans-IO
+//! `rtspclient_protocol::jitter` (unit-tested and fuzzed without
+//! GStreamer); [`imp`] is the element glue.
 
 use gst::glib;
 use gst::prelude::*;
 
-mod clock_map;
 mod imp;
 mod output_pool;
-mod reorder;
 mod rtp_header;
-mod wrap;
 
 glib::wrapper! {
     pub struct LightJitterBuffer(ObjectSubclass<imp::LightJitterBuffer>) @extends gst::Element, gst::Object;
