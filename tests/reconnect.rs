@@ -32,6 +32,12 @@ fn restart_during_playback(protocols: &str) {
         "{protocols}: server restarted; session back after {recovered:?}, first new frame after {first_frame:?}"
     );
     let log = player.log.lock().unwrap();
+    // Downstream sees the new session as a discontinuity, not as EOS or
+    // a new segment.
+    assert!(
+        log.disconts.iter().any(|t| *t > killed),
+        "no DISCONT buffer after the restart"
+    );
     let (_, lost) = &log.lost[0];
     assert_eq!(lost.get::<u32>("attempt").unwrap(), 1);
     assert!(lost.get::<&str>("reason").unwrap().len() > 3, "{lost}");

@@ -85,8 +85,8 @@ impl ObjectImpl for RtspSrc2 {
             let mut properties = CommonSettings::properties(&settings::FLAVOUR);
             properties.extend([
                 glib::ParamSpecUInt64::builder("timeout")
-                    .nick("UDP timeout")
-                    .blurb("Microseconds without UDP packets before retrying over TCP (or failing); 0 = wait forever")
+                    .nick("Data timeout")
+                    .blurb("Microseconds without data after which the session counts as lost: UDP that never brought anything is retried over TCP (if allowed), otherwise the element reconnects (see reconnect) or fails; 0 = wait forever")
                     .default_value(settings::DEFAULT_TIMEOUT_US)
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
@@ -416,7 +416,7 @@ impl RtspSrc2 {
             .and_then(|s| s.parse().ok());
         Ok(PlayConfig {
             session,
-            udp_timeout: if settings.timeout.is_zero() {
+            data_timeout: if settings.timeout.is_zero() {
                 Duration::MAX / 4
             } else {
                 settings.timeout

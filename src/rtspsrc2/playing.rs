@@ -315,7 +315,7 @@ impl Playing<'_> {
             self.watchdog.last_change = now;
             return Ok(None);
         }
-        let timeout = self.config.udp_timeout;
+        let timeout = self.config.data_timeout;
         if now - self.watchdog.last_change < timeout {
             return Ok(None);
         }

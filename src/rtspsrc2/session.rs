@@ -31,7 +31,7 @@ pub struct PlayConfig {
     pub session: SessionConfig,
     /// Silence after which data is given up on: UDP retried over TCP, a
     /// session whose data stopped ended (and reconnected).
-    pub udp_timeout: Duration,
+    pub data_timeout: Duration,
     pub do_rtcp: bool,
 }
 

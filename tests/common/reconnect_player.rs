@@ -12,6 +12,8 @@ use super::{MediaCounters, rtspsrc2_player, stop_pipeline, wait_for};
 /// What the bus said about reconnection, and anything that must not be.
 #[derive(Default)]
 pub struct BusLog {
+    /// When buffers flagged DISCONT left the element's pads.
+    pub disconts: Vec<Instant>,
     pub lost: Vec<(Instant, gst::Structure)>,
     pub recovered: Vec<(Instant, gst::Structure)>,
     pub fatal: Option<String>,
@@ -34,6 +36,18 @@ impl Player {
         all.extend(props.iter().cloned());
         let (pipeline, src, counters) = rtspsrc2_player(location, &all);
         let log = Arc::new(Mutex::new(BusLog::default()));
+        let l = log.clone();
+        src.connect_pad_added(move |_, pad| {
+            let l = l.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer()
+                    && buffer.flags().contains(gst::BufferFlags::DISCONT)
+                {
+                    l.lock().unwrap().disconts.push(Instant::now());
+                }
+                gst::PadProbeReturn::Ok
+            });
+        });
         let bus = pipeline.bus().unwrap();
         let l = log.clone();
         bus.set_sync_handler(move |_, message| {
