@@ -1,8 +1,11 @@
 //! A small RTSP server for trying the elements by hand:
 //! `cargo run --example test-server -- [PORT]` serves
 //! `rtsp://127.0.0.1:PORT/test` (H.264 test pattern, live) and
-//! `rtsp://127.0.0.1:PORT/test-av` (H.264 + Opus). Stop with Ctrl-C.
+//! `rtsp://127.0.0.1:PORT/test-av` (H.264 + Opus), and takes H.264
+//! published to `rtsp://127.0.0.1:PORT/record` (RECORD), printing
+//! `recorded N` for every 10th access unit received. Stop with Ctrl-C.
 
+use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         factory.set_shared(true);
         mounts.add_factory(path, factory);
     }
+    mounts.add_factory("/record", record_factory());
     let _source = server.attach(None)?;
     println!(
         "serving rtsp://127.0.0.1:{}/test and /test-av",
@@ -36,4 +40,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     main_loop.run();
     Ok(())
+}
+
+/// A RECORD mount that counts the H.264 access units it receives.
+fn record_factory() -> gst_rtsp_server::RTSPMediaFactory {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RECORDED: AtomicU64 = AtomicU64::new(0);
+    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    factory.set_transport_mode(gst_rtsp_server::RTSPTransportMode::RECORD);
+    factory.set_launch(
+        "( rtph264depay name=depay0 ! video/x-h264,alignment=au ! \
+           fakesink name=recorded signal-handoffs=true sync=false async=false )",
+    );
+    factory.connect_media_configure(|_, media| {
+        let Ok(bin) = media.element().downcast::<gst::Bin>() else {
+            return;
+        };
+        if let Some(sink) = bin.by_name_recurse_up("recorded") {
+            sink.connect("handoff", false, |_| {
+                let n = RECORDED.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(10) {
+                    println!("recorded {n}");
+                }
+                None
+            });
+        }
+    });
+    factory
 }

@@ -213,13 +213,53 @@ fn session_not_found_on_keep_alive_is_recovered() {
 /// through a connection that breaks: it announces and records again, asks
 /// the encoder for a key frame, and the server decodes new frames within
 /// a few seconds, not at the next regular key frame.
-fn publishing_recovers(protocols: &str) {
+/// Where `rtspsink` publishes to, and how its session is broken.
+enum PublishTarget {
+    /// gst-rtsp-server in-process behind a proxy whose connections are cut.
+    Proxied { server: TestServer, proxy: TcpProxy },
+    /// The test-server process, killed and started again on its port.
+    Process(ServerProcess),
+}
+
+impl PublishTarget {
+    fn url(&self) -> String {
+        match self {
+            PublishTarget::Proxied { server, proxy } => proxied(server, proxy, paths::RECORD),
+            PublishTarget::Process(server) => server.url.replace("/test", "/record"),
+        }
+    }
+
+    /// Access units the server received (decoded, in-process).
+    fn received(&self) -> u64 {
+        match self {
+            PublishTarget::Proxied { server, .. } => server
+                .record_stats(paths::RECORD)
+                .unwrap()
+                .stream(0)
+                .count(),
+            PublishTarget::Process(server) => server.recorded(),
+        }
+    }
+
+    /// Break the session; returns what `received` counts from now on.
+    fn interrupt(&mut self) -> u64 {
+        match self {
+            PublishTarget::Proxied { proxy, .. } => {
+                proxy.cut();
+                self.received()
+            }
+            PublishTarget::Process(server) => {
+                server.kill();
+                *server = ServerProcess::start_on(server.port);
+                0
+            }
+        }
+    }
+}
+
+fn publishing_recovers(protocols: &str, mut target: PublishTarget) {
     init_plugin();
-    let server = TestServer::builder()
-        .mount(Mount::record(paths::RECORD, 1))
-        .start();
-    let proxy = TcpProxy::start(target(&server));
-    let url = proxied(&server, &proxy, paths::RECORD);
+    let url = target.url();
     let pipeline = parse_pipeline(&format!(
         "videotestsrc is-live=true pattern=ball ! {} ! \
          x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max=300 ! \
@@ -230,7 +270,7 @@ fn publishing_recovers(protocols: &str) {
     let log = Arc::new(Mutex::new(BusLog::default()));
     let l = log.clone();
     pipeline.bus().unwrap().set_sync_handler(move |_, message| {
-        let mut log = l.lock().unwrap();
+        let mut log = l.lock().unwrap_or_else(|e| e.into_inner());
         match message.view() {
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure()
@@ -258,29 +298,29 @@ fn publishing_recovers(protocols: &str) {
             if let Some(buffer) = info.buffer()
                 && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
             {
-                k.lock().unwrap().push(Instant::now());
+                k.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Instant::now());
             }
             gst::PadProbeReturn::Ok
         });
     pipeline.set_state(gst::State::Playing).unwrap();
-    let stats = server.record_stats(paths::RECORD).unwrap();
-    let received = || stats.stream(0).count();
     let no_fatal = || {
-        if let Some(fatal) = &log.lock().unwrap().fatal {
+        let fatal = log.lock().unwrap().fatal.clone();
+        if let Some(fatal) = fatal {
             panic!("the pipeline must stay PLAYING, got {fatal}");
         }
     };
     assert!(
         wait_for(Duration::from_secs(20), || {
             no_fatal();
-            received() >= 30
+            target.received() >= 30
         }),
-        "the server decoded {} frames before the cut",
-        received()
+        "the server received {} frames before the cut",
+        target.received()
     );
-    proxy.cut();
     let cut = Instant::now();
-    let before = received();
+    let before = target.interrupt();
     assert!(
         wait_for(Duration::from_secs(20), || {
             no_fatal();
@@ -301,14 +341,18 @@ fn publishing_recovers(protocols: &str) {
     assert!(
         wait_for(Duration::from_secs(8), || {
             no_fatal();
-            received() >= before + 30
+            target.received() >= before + 30
         }),
-        "the server decoded {} new frames within 8 s of the cut",
-        received() - before
+        "the server received {} new frames within 8 s of the cut",
+        target.received() - before
     );
     println!(
-        "publishing over {protocols}: connection closed; recording again after {recovered:?}, \
-         30 new frames decoded after {:?}",
+        "publishing over {protocols} ({}): recording again after {recovered:?}, \
+         30 new frames received after {:?}",
+        match target {
+            PublishTarget::Proxied { .. } => "connection closed",
+            PublishTarget::Process(_) => "server restarted",
+        },
         cut.elapsed()
     );
     let sink = pipeline.by_name("sink").unwrap();
@@ -317,12 +361,31 @@ fn publishing_recovers(protocols: &str) {
     stop_pipeline(&pipeline);
 }
 
+fn proxied_record_server() -> PublishTarget {
+    init_plugin();
+    let server = TestServer::builder()
+        .mount(Mount::record(paths::RECORD, 1))
+        .start();
+    let proxy = TcpProxy::start(target(&server));
+    PublishTarget::Proxied { server, proxy }
+}
+
 #[test]
 fn publishing_recovers_when_the_server_closes_the_tcp_connection() {
-    publishing_recovers("tcp");
+    publishing_recovers("tcp", proxied_record_server());
 }
 
 #[test]
 fn publishing_recovers_when_the_server_closes_the_control_connection_udp() {
-    publishing_recovers("udp");
+    publishing_recovers("udp", proxied_record_server());
+}
+
+#[test]
+fn publishing_survives_a_server_restart_tcp() {
+    publishing_recovers("tcp", PublishTarget::Process(ServerProcess::start()));
+}
+
+#[test]
+fn publishing_survives_a_server_restart_udp() {
+    publishing_recovers("udp", PublishTarget::Process(ServerProcess::start()));
 }

@@ -43,7 +43,10 @@ impl Player {
                 if let Some(buffer) = info.buffer()
                     && buffer.flags().contains(gst::BufferFlags::DISCONT)
                 {
-                    l.lock().unwrap().disconts.push(Instant::now());
+                    l.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .disconts
+                        .push(Instant::now());
                 }
                 gst::PadProbeReturn::Ok
             });
@@ -51,7 +54,7 @@ impl Player {
         let bus = pipeline.bus().unwrap();
         let l = log.clone();
         bus.set_sync_handler(move |_, message| {
-            let mut log = l.lock().unwrap();
+            let mut log = l.lock().unwrap_or_else(|e| e.into_inner());
             match message.view() {
                 gst::MessageView::Element(element) => {
                     if let Some(s) = element.structure() {
@@ -87,7 +90,8 @@ impl Player {
     /// Wait until `cond`, failing on an error or EOS; false on timeout.
     pub fn wait(&self, within: Duration, mut cond: impl FnMut(&Player) -> bool) -> bool {
         wait_for(within, || {
-            if let Some(fatal) = &self.log.lock().unwrap().fatal {
+            let fatal = self.log.lock().unwrap().fatal.clone();
+            if let Some(fatal) = fatal {
                 panic!("the pipeline must stay PLAYING, got {fatal}");
             }
             cond(self)

@@ -1,15 +1,19 @@
 //! The `test-server` example as a process of its own, so that a test can
 //! kill it (as a camera reboots) and start it again on the same port. It
-//! serves `/test` (H.264, live, a key frame a second) and `/test-av`.
+//! serves `/test` (H.264, live, a key frame a second) and `/test-av`, and
+//! records to `/record`, reporting what it received.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct ServerProcess {
     pub child: Child,
     /// `rtsp://127.0.0.1:PORT/test`.
     pub url: String,
     pub port: u16,
+    recorded: Arc<AtomicU64>,
 }
 
 impl ServerProcess {
@@ -28,10 +32,20 @@ impl ServerProcess {
             .spawn()
             .expect("test-server example (built by cargo test)");
         // It prints its URL once it listens; the read ends when it exits.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
+        // Then `recorded N` lines, read until it exits (a closed pipe would
+        // make its printing fail).
+        let recorded = Arc::new(AtomicU64::new(0));
+        let r = recorded.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(n) = line.strip_prefix("recorded ").and_then(|n| n.parse().ok()) {
+                    r.store(n, Ordering::SeqCst);
+                }
+            }
+        });
         let url = line
             .split_whitespace()
             .find(|w| w.starts_with("rtsp://"))
@@ -43,7 +57,17 @@ impl ServerProcess {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("port in the URL");
-        ServerProcess { child, url, port }
+        ServerProcess {
+            child,
+            url,
+            port,
+            recorded,
+        }
+    }
+
+    /// Access units received on `/record` so far (in tens).
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::SeqCst)
     }
 
     /// Kill it (no TEARDOWN, no FIN from a clean exit: as a power cut).
