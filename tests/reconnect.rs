@@ -389,3 +389,36 @@ fn publishing_survives_a_server_restart_tcp() {
 fn publishing_survives_a_server_restart_udp() {
     publishing_recovers("udp", PublishTarget::Process(ServerProcess::start()));
 }
+
+/// While the server is gone and the element waits to reconnect (its
+/// streaming threads held, for rtspsink with `backpressure=block`), going
+/// to NULL is prompt, and so are the pipeline's threads.
+#[test]
+fn stopping_during_an_outage_is_prompt() {
+    let mut server = ServerProcess::start();
+    let player = Player::start(&server.url, &[("protocols", "tcp".to_value())]);
+    player.playing(Duration::from_secs(20));
+    let publisher = parse_pipeline(&format!(
+        "videotestsrc is-live=true ! {} ! x264enc tune=zerolatency speed-preset=ultrafast ! \
+         rtspsink location=\"{}\" protocols=tcp backpressure=block",
+        launch::VIDEO_CAPS,
+        server.url.replace("/test", "/record")
+    ));
+    publisher.set_state(gst::State::Playing).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || server.recorded() >= 30),
+        "publishing did not start"
+    );
+    server.kill();
+    assert!(
+        player.wait(Duration::from_secs(10), |p| p.losses() >= 2),
+        "no second reconnection attempt"
+    );
+    for pipeline in [&publisher, &player.pipeline] {
+        let started = Instant::now();
+        pipeline.set_state(gst::State::Null).unwrap();
+        let took = started.elapsed();
+        println!("NULL during the outage took {took:?}");
+        assert!(took < Duration::from_secs(1), "NULL took {took:?}");
+    }
+}
