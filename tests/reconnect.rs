@@ -140,12 +140,14 @@ fn not_found_after_reconnecting_fails_at_once() {
 const SDP: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=scripted\r\nt=0 0\r\na=control:*\r\n\
 m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:stream=0\r\n";
 
-/// A camera that forgot the session after a reboot: its first keep-alive
-/// is answered 454; the element sets the session up again.
-#[test]
-fn session_not_found_on_keep_alive_is_recovered() {
+const AUDIO_SDP: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=scripted\r\nt=0 0\r\na=control:*\r\n\
+m=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=control:stream=0\r\n";
+
+/// A camera that forgets its session on reboot: the first connection's
+/// keep-alive is answered 454; later connections describe `reboot_sdp`.
+fn rebooting_camera(reboot_sdp: &'static str) -> ScriptedServer {
     init_plugin();
-    let server = ScriptedServer::start(|req| {
+    ScriptedServer::start(move |req| {
         let cseq = req.cseq();
         let session = format!("S{};timeout=2", req.connection);
         match req.method.as_str() {
@@ -164,7 +166,7 @@ fn session_not_found_on_keep_alive_is_recovered() {
                 200,
                 "OK",
                 &[("Content-Type", "application/sdp")],
-                SDP.as_bytes(),
+                if req.connection == 0 { SDP } else { reboot_sdp }.as_bytes(),
             ),
             "SETUP" => rtsp_response(
                 cseq,
@@ -181,7 +183,14 @@ fn session_not_found_on_keep_alive_is_recovered() {
             }
             _ => rtsp_response(cseq, 200, "OK", &[("Session", &session)], b""),
         }
-    });
+    })
+}
+
+/// The camera forgot the session after a reboot: the element sets the
+/// session up again (with the new session id).
+#[test]
+fn session_not_found_on_keep_alive_is_recovered() {
+    let server = rebooting_camera(SDP);
     // No media comes: the data timeout is off.
     let player = Player::start(
         &server.url("/cam"),
@@ -207,6 +216,35 @@ fn session_not_found_on_keep_alive_is_recovered() {
         .rfind(|r| r.method == "PLAY")
         .unwrap();
     assert_eq!(play.header("Session"), Some("S1"));
+}
+
+/// After the reboot the camera describes other streams: an error naming
+/// both sets, not a silent mismatch on the existing pads.
+#[test]
+fn a_changed_stream_set_after_reconnecting_is_an_error() {
+    let server = rebooting_camera(AUDIO_SDP);
+    let player = Player::start(
+        &server.url("/cam"),
+        &[
+            ("protocols", "tcp".to_value()),
+            ("timeout", 0u64.to_value()),
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || player
+            .log
+            .lock()
+            .unwrap()
+            .fatal
+            .is_some()),
+        "no error within 10 s"
+    );
+    let fatal = player.log.lock().unwrap().fatal.clone().unwrap();
+    assert!(
+        fatal.contains("other streams (audio PCMU/8000) than before (video H264/90000)"),
+        "{fatal}"
+    );
+    assert_eq!(player.recoveries(), 0);
 }
 
 /// `rtspsink` publishing a live camera-like stream (a key frame every 10 s)
