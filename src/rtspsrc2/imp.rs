@@ -12,15 +12,13 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use tokio::sync::{mpsc, watch};
 
+use super::host::Host;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, Settings};
 use super::streams::{StreamOutput, Timing};
-use crate::driver::error::ClientError;
 use crate::driver::runtime;
-use crate::element_error::post_client_error;
 use crate::jitterbuffer::LightJitterBuffer;
-use crate::session::Protocol;
-use crate::session::messages::{ReconnectCounters, SessionElement};
+use crate::session::messages::ReconnectCounters;
 use crate::settings::CommonSettings;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -44,31 +42,31 @@ struct Task {
 const PARAMETER_QUEUE: usize = 16;
 
 #[derive(Default)]
-struct State {
-    rtpbin: Option<gst::Element>,
-    streams: Vec<Option<Arc<StreamOutput>>>,
+pub(super) struct State {
+    pub(super) rtpbin: Option<gst::Element>,
+    pub(super) streams: Vec<Option<Arc<StreamOutput>>>,
     /// Caps per payload type for each stream, for rtpbin's request-pt-map.
     pt_maps: Vec<Vec<gst::Caps>>,
     ghost_pads: Vec<Option<gst::GhostPad>>,
     no_more_pads_sent: bool,
     task: Option<Task>,
     /// Transport of the current session, for `stats`.
-    transport: Option<&'static str>,
+    pub(super) transport: Option<&'static str>,
     /// Sessions that reached PLAY since the element started; more than one
     /// means redirects or a TCP fallback happened.
-    sessions_played: u32,
+    pub(super) sessions_played: u32,
     group_id: Option<gst::GroupId>,
 }
 
 #[derive(Default)]
 pub struct RtspSrc2 {
     settings: Mutex<Settings>,
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     timing: Arc<Timing>,
     /// Bumped on every start; a play task whose epoch is stale may no
     /// longer touch the element.
-    epoch: AtomicU64,
-    reconnects: Arc<ReconnectCounters>,
+    pub(super) epoch: AtomicU64,
+    pub(super) reconnects: Arc<ReconnectCounters>,
 }
 
 #[glib::object_subclass]
@@ -133,103 +131,8 @@ impl ObjectImpl for RtspSrc2 {
     }
 
     fn signals() -> &'static [glib::subclass::Signal] {
-        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            vec![
-                // Asked for every stream of the SDP before SETUP; returning
-                // FALSE skips the stream (no SETUP, no pad).
-                glib::subclass::Signal::builder("select-stream")
-                    .param_types([u32::static_type(), gst::Caps::static_type()])
-                    .return_type::<bool>()
-                    .run_last()
-                    .class_handler(|_| Some(true.to_value()))
-                    .accumulator(|_hint, _accumulated, value| {
-                        // The first handler that says FALSE decides.
-                        if value.get::<bool>().unwrap_or(true) {
-                            std::ops::ControlFlow::Continue(value.clone())
-                        } else {
-                            std::ops::ControlFlow::Break(value.clone())
-                        }
-                    })
-                    .build(),
-                // The rtpbin of a new session, to configure it further.
-                glib::subclass::Signal::builder("new-manager")
-                    .param_types([gst::Element::static_type()])
-                    .run_first()
-                    .build(),
-                // GET_PARAMETER for one parameter; the promise gets a
-                // structure with rtsp-result, rtsp-code, rtsp-reason, body.
-                glib::subclass::Signal::builder("get-parameter")
-                    .param_types([
-                        String::static_type(),
-                        String::static_type(),
-                        gst::Promise::static_type(),
-                    ])
-                    .return_type::<bool>()
-                    .action()
-                    .class_handler(|args| {
-                        let element = args[0].get::<super::RtspSrc2>().ok()?;
-                        let name = args[1].get::<String>().ok()?;
-                        let content_type = args[2].get::<Option<String>>().ok()?;
-                        let promise = args[3].get::<gst::Promise>().ok()?;
-                        let body = format!("{name}\r\n");
-                        Some(
-                            element
-                                .imp()
-                                .queue_parameter("GET_PARAMETER", content_type, body, promise)
-                                .to_value(),
-                        )
-                    })
-                    .build(),
-                // GET_PARAMETER for several parameters at once.
-                glib::subclass::Signal::builder("get-parameters")
-                    .param_types([
-                        <Vec<String>>::static_type(),
-                        String::static_type(),
-                        gst::Promise::static_type(),
-                    ])
-                    .return_type::<bool>()
-                    .action()
-                    .class_handler(|args| {
-                        let element = args[0].get::<super::RtspSrc2>().ok()?;
-                        let names = args[1].get::<Vec<String>>().ok()?;
-                        let content_type = args[2].get::<Option<String>>().ok()?;
-                        let promise = args[3].get::<gst::Promise>().ok()?;
-                        let body: String = names.iter().map(|n| format!("{n}\r\n")).collect();
-                        Some(
-                            element
-                                .imp()
-                                .queue_parameter("GET_PARAMETER", content_type, body, promise)
-                                .to_value(),
-                        )
-                    })
-                    .build(),
-                // SET_PARAMETER name: value.
-                glib::subclass::Signal::builder("set-parameter")
-                    .param_types([
-                        String::static_type(),
-                        String::static_type(),
-                        String::static_type(),
-                        gst::Promise::static_type(),
-                    ])
-                    .return_type::<bool>()
-                    .action()
-                    .class_handler(|args| {
-                        let element = args[0].get::<super::RtspSrc2>().ok()?;
-                        let name = args[1].get::<String>().ok()?;
-                        let value = args[2].get::<String>().ok()?;
-                        let content_type = args[3].get::<Option<String>>().ok()?;
-                        let promise = args[4].get::<gst::Promise>().ok()?;
-                        let body = format!("{name}: {value}\r\n");
-                        Some(
-                            element
-                                .imp()
-                                .queue_parameter("SET_PARAMETER", content_type, body, promise)
-                                .to_value(),
-                        )
-                    })
-                    .build(),
-            ]
-        });
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> =
+            LazyLock::new(super::signals::signals);
         SIGNALS.as_ref()
     }
 
@@ -276,7 +179,7 @@ impl ObjectImpl for RtspSrc2 {
             "multicast-iface" => settings.multicast_iface.to_value(),
             "stats" => {
                 drop(settings);
-                self.stats().to_value()
+                super::stats::stats(self).to_value()
             }
             other => unreachable!("unknown property {other}"),
         }
@@ -553,50 +456,9 @@ impl RtspSrc2 {
         self.timing.stop();
     }
 
-    /// The `stats` property: our packet counters plus what rtpbin's
-    /// sessions know about loss and jitter of the remote senders.
-    fn stats(&self) -> gst::Structure {
-        let state = self.state.lock().unwrap();
-        let mut streams = Vec::new();
-        for (index, output) in state.streams.iter().enumerate() {
-            let Some(output) = output else { continue };
-            let mut stream = gst::Structure::builder("stream")
-                .field("index", index as u32)
-                .field("packets", output.packets.load(Ordering::Relaxed))
-                .field("bytes", output.bytes.load(Ordering::Relaxed))
-                .field(
-                    "packets-unknown-pt",
-                    output.unknown_pt.load(Ordering::Relaxed),
-                )
-                .field(
-                    "packets-malformed",
-                    output.malformed.load(Ordering::Relaxed),
-                )
-                .field(
-                    "packets-no-payload",
-                    output.no_payload.load(Ordering::Relaxed),
-                );
-            if let Some((lost, jitter)) = state
-                .rtpbin
-                .as_ref()
-                .and_then(|rtpbin| sender_quality(rtpbin, index))
-            {
-                stream = stream.field("packets-lost", lost).field("jitter", jitter);
-            }
-            streams.push(stream.build().to_send_value());
-        }
-        let stats = gst::Structure::builder("application/x-rtspsrc2-stats")
-            .field("transport", state.transport.unwrap_or("none"))
-            .field("restarts", state.sessions_played.saturating_sub(1));
-        self.reconnects
-            .add_to(stats)
-            .field("streams", gst::Array::from_values(streams))
-            .build()
-    }
-
     /// Hand a GET/SET_PARAMETER to the play task. FALSE when there is no
     /// session or the queue is full; the promise is answered either way.
-    fn queue_parameter(
+    pub(super) fn queue_parameter(
         &self,
         method: &'static str,
         content_type: Option<String>,
@@ -611,7 +473,7 @@ impl RtspSrc2 {
         }
     }
 
-    fn ensure_stream(
+    pub(super) fn ensure_stream(
         &self,
         epoch: u64,
         index: usize,
@@ -789,106 +651,4 @@ impl RtspSrc2 {
             obj.no_more_pads();
         }
     }
-}
-
-/// The element as the play task sees it.
-struct Host {
-    element: glib::WeakRef<super::RtspSrc2>,
-    epoch: u64,
-    url: String,
-}
-
-impl Host {
-    /// The element, if it still exists and this task is still current.
-    fn element(&self) -> Option<super::RtspSrc2> {
-        let element = self.element.upgrade()?;
-        (element.imp().epoch.load(Ordering::SeqCst) == self.epoch).then_some(element)
-    }
-}
-
-impl SessionElement for Host {
-    fn current(&self) -> Option<(gst::Element, Arc<ReconnectCounters>)> {
-        let element = self.element()?;
-        let counters = element.imp().reconnects.clone();
-        Some((element.upcast(), counters))
-    }
-}
-
-impl PlayHost for Host {
-    fn ensure_stream(
-        &self,
-        index: usize,
-        payloads: Vec<gst::Caps>,
-    ) -> Result<Arc<StreamOutput>, String> {
-        let element = self.element().ok_or("element is stopping")?;
-        element.imp().ensure_stream(self.epoch, index, payloads)
-    }
-
-    fn warning(&self, text: &str) {
-        if let Some(element) = self.element() {
-            gst::warning!(CAT, obj = element, "{text}");
-            let _ = element.post_message(
-                gst::message::Warning::builder(gst::ResourceError::Read, text)
-                    .src(&element)
-                    .build(),
-            );
-        }
-    }
-
-    fn error(&self, error: &ClientError) {
-        if let Some(element) = self.element() {
-            gst::error!(CAT, obj = element, "{error}");
-            post_client_error(element.upcast_ref(), error, &self.url);
-        }
-    }
-
-    fn playing(&self, protocol: Protocol) {
-        if let Some(element) = self.element() {
-            let mut state = element.imp().state.lock().unwrap();
-            state.transport = Some(protocol.name());
-            state.sessions_played += 1;
-        }
-    }
-
-    fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool {
-        match self.element() {
-            Some(element) => {
-                element.emit_by_name::<bool>("select-stream", &[&(index as u32), caps])
-            }
-            None => false,
-        }
-    }
-
-    fn end_of_stream(&self) {
-        if let Some(element) = self.element() {
-            gst::info!(CAT, obj = element, "The server ended the session");
-        }
-    }
-}
-
-/// Packets lost and interarrival jitter of the remote sender in rtpbin's
-/// session `index` (RFC 3550 6.4.1 figures, as rtpsession computes them).
-/// The sender whose RTP we received most of: a source that only sent
-/// sender reports (a foreign SSRC) is a sender for rtpsession too.
-fn sender_quality(rtpbin: &gst::Element, index: usize) -> Option<(i32, u32)> {
-    let session =
-        rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&(index as u32)])?;
-    let stats = session.property::<gst::Structure>("stats");
-    let sources = stats.get::<glib::ValueArray>("source-stats").ok()?;
-    sources
-        .iter()
-        .filter_map(|value| {
-            let source = value.get::<gst::Structure>().ok()?;
-            let remote_sender = !source.get::<bool>("internal").unwrap_or(true)
-                && source.get::<bool>("is-sender").unwrap_or(false);
-            remote_sender.then(|| {
-                (
-                    source.get::<u64>("packets-received").unwrap_or(0),
-                    source.get::<i32>("packets-lost").unwrap_or(0),
-                    source.get::<u32>("jitter").unwrap_or(0),
-                )
-            })
-        })
-        .max_by_key(|(received, _, _)| *received)
-        .map(|(_, lost, jitter)| (lost, jitter))
 }

@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod channels;
+mod host;
 pub(crate) mod imp;
 mod packet_pool;
 mod parameters;
@@ -12,6 +13,8 @@ mod rtp_check;
 mod session;
 mod settings;
 mod setup;
+mod signals;
+mod stats;
 mod streams;
 mod udp_receive;
 

@@ -1,0 +1,93 @@
+//! The element as its play task sees it ([`PlayHost`]): every call checks
+//! that the task is still the element's current one, so a task that
+//! outlives a stop cannot touch the next session.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::imp::CAT;
+use super::session::PlayHost;
+use super::streams::StreamOutput;
+use crate::driver::error::ClientError;
+use crate::element_error::post_client_error;
+use crate::session::Protocol;
+use crate::session::messages::{ReconnectCounters, SessionElement};
+
+/// The element as the play task sees it.
+pub struct Host {
+    pub element: glib::WeakRef<super::RtspSrc2>,
+    pub epoch: u64,
+    pub url: String,
+}
+
+impl Host {
+    /// The element, if it still exists and this task is still current.
+    fn element(&self) -> Option<super::RtspSrc2> {
+        let element = self.element.upgrade()?;
+        (element.imp().epoch.load(Ordering::SeqCst) == self.epoch).then_some(element)
+    }
+}
+
+impl SessionElement for Host {
+    fn current(&self) -> Option<(gst::Element, Arc<ReconnectCounters>)> {
+        let element = self.element()?;
+        let counters = element.imp().reconnects.clone();
+        Some((element.upcast(), counters))
+    }
+}
+
+impl PlayHost for Host {
+    fn ensure_stream(
+        &self,
+        index: usize,
+        payloads: Vec<gst::Caps>,
+    ) -> Result<Arc<StreamOutput>, String> {
+        let element = self.element().ok_or("element is stopping")?;
+        element.imp().ensure_stream(self.epoch, index, payloads)
+    }
+
+    fn warning(&self, text: &str) {
+        if let Some(element) = self.element() {
+            gst::warning!(CAT, obj = element, "{text}");
+            let _ = element.post_message(
+                gst::message::Warning::builder(gst::ResourceError::Read, text)
+                    .src(&element)
+                    .build(),
+            );
+        }
+    }
+
+    fn error(&self, error: &ClientError) {
+        if let Some(element) = self.element() {
+            gst::error!(CAT, obj = element, "{error}");
+            post_client_error(element.upcast_ref(), error, &self.url);
+        }
+    }
+
+    fn playing(&self, protocol: Protocol) {
+        if let Some(element) = self.element() {
+            let mut state = element.imp().state.lock().unwrap();
+            state.transport = Some(protocol.name());
+            state.sessions_played += 1;
+        }
+    }
+
+    fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool {
+        match self.element() {
+            Some(element) => {
+                element.emit_by_name::<bool>("select-stream", &[&(index as u32), caps])
+            }
+            None => false,
+        }
+    }
+
+    fn end_of_stream(&self) {
+        if let Some(element) = self.element() {
+            gst::info!(CAT, obj = element, "The server ended the session");
+        }
+    }
+}
