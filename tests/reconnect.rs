@@ -58,6 +58,52 @@ fn server_restart_during_udp_playback() {
     restart_during_playback("udp");
 }
 
+/// The server hangs (SIGSTOP) with the connection open, for longer than
+/// the data timeout and a failed reconnection attempt, then goes on: the
+/// element notices the silence (over UDP as over TCP), keeps trying, and
+/// plays again once the server answers.
+fn hung_server(protocols: &str) {
+    let server = ServerProcess::start();
+    let player = Player::start(
+        &server.url,
+        &[
+            ("protocols", protocols.to_value()),
+            ("tcp-timeout", 1_000_000u64.to_value()),
+        ],
+    );
+    player.playing(Duration::from_secs(20));
+    server.freeze();
+    let frozen = Instant::now();
+    let thawed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(
+            player.wait(Duration::from_secs(10), |p| p.losses() >= 2),
+            "fewer than 2 attempts while the server hangs"
+        );
+    }));
+    server.thaw();
+    if let Err(panic) = thawed {
+        std::panic::resume_unwind(panic);
+    }
+    let (recovered, first_frame) = player.recovers(frozen, 0);
+    let log = player.log.lock().unwrap();
+    let reason = log.lost[0].1.get::<String>("reason").unwrap();
+    assert!(reason.contains("No data"), "{reason}");
+    println!(
+        "{protocols}: server hung, let go after {:?}; back after {recovered:?}, first new frame after {first_frame:?}",
+        log.lost.last().unwrap().0 - frozen
+    );
+}
+
+#[test]
+fn hung_server_over_tcp_is_recovered() {
+    hung_server("tcp");
+}
+
+#[test]
+fn hung_server_over_udp_is_recovered() {
+    hung_server("udp");
+}
+
 fn proxied(server: &TestServer, proxy: &TcpProxy, path: &str) -> String {
     server.url(path).replace(
         &format!(":{}/", server.port()),

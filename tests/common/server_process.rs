@@ -70,6 +70,26 @@ impl ServerProcess {
         self.recorded.load(Ordering::SeqCst)
     }
 
+    /// Freeze it (SIGSTOP): connections stay open, nothing is sent or
+    /// answered, as a hung camera.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Let a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill(1)");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// Kill it (no TEARDOWN, no FIN from a clean exit: as a power cut).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
