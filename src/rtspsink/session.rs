@@ -61,8 +61,6 @@ pub async fn run(
     host: Arc<dyn RecordHost>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let events: Arc<dyn Events> = host.clone();
-    let mut link = Link::new(config.session.clone(), events);
     let mut role = RecordRole {
         config,
         control: control.clone(),
@@ -70,14 +68,10 @@ pub async fn run(
         streams: None,
         asking: None,
     };
-    let result = tokio::select! {
-        result = runner::run(&mut role, &mut link) => result,
-        _ = stop.wait_for(|stop| *stop) => Err(ClientError::new(ErrorKind::Cancelled, "stopped")),
-    };
-    link.close().await;
-    match result {
-        Ok(seqnum) => host.end_of_stream(seqnum),
-        Err(err) if err.kind == ErrorKind::Cancelled => {}
+    let session = role.config.session.clone();
+    match runner::run_until_stopped(&mut role, session, host.clone(), &mut stop).await {
+        Ok(Some(seqnum)) => host.end_of_stream(seqnum),
+        Ok(None) => {}
         Err(err) => control.fail(Some(epoch), &err),
     }
 }

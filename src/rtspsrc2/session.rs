@@ -63,22 +63,16 @@ pub async fn run(
     commands: mpsc::Receiver<ParameterRequest>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let events: Arc<dyn Events> = host.clone();
-    let mut link = Link::new(config.session.clone(), events);
     let mut role = PlayRole {
         config,
         host: host.clone(),
         commands,
         described: None,
     };
-    let result = tokio::select! {
-        result = runner::run(&mut role, &mut link) => result,
-        _ = stop.wait_for(|stop| *stop) => Err(ClientError::new(ErrorKind::Cancelled, "stopped")),
-    };
-    link.close().await;
-    match result {
-        Ok(()) => host.end_of_stream(),
-        Err(err) if err.kind == ErrorKind::Cancelled => {}
+    let session = role.config.session.clone();
+    match runner::run_until_stopped(&mut role, session, host.clone(), &mut stop).await {
+        Ok(Some(())) => host.end_of_stream(),
+        Ok(None) => {}
         Err(err) => host.error(&err),
     }
 }

@@ -6,9 +6,13 @@
 use std::future::Future;
 use std::time::Instant;
 
-use super::Protocol;
-use super::link::Link;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::link::{Events, Link};
 use super::reconnect::{backoff, next_attempt};
+use super::{Protocol, SessionConfig};
 use crate::driver::error::ClientError;
 
 /// How one session on one connection ended without an error.
@@ -39,8 +43,26 @@ pub trait Role: Send {
     fn session_lost(&mut self) {}
 }
 
+/// Run `role`'s sessions with `config` until one ends the element's work
+/// (`Ok(Some)`), fails for good (`Err`) or `stop` is set (`Ok(None)`);
+/// whatever session is left is closed with a bounded TEARDOWN.
+pub async fn run_until_stopped<R: Role>(
+    role: &mut R,
+    config: SessionConfig,
+    events: Arc<dyn Events>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<R::Done>, ClientError> {
+    let mut link = Link::new(config, events);
+    let result = tokio::select! {
+        result = run(role, &mut link) => result.map(Some),
+        _ = stop.wait_for(|stop| *stop) => Ok(None),
+    };
+    link.close().await;
+    result
+}
+
 /// Run sessions until one ends the element's work or fails for good.
-pub async fn run<R: Role>(role: &mut R, link: &mut Link) -> Result<R::Done, ClientError> {
+async fn run<R: Role>(role: &mut R, link: &mut Link) -> Result<R::Done, ClientError> {
     let mut protocols = link.config.protocols.clone();
     loop {
         let result = match link.open().await {
