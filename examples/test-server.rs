@@ -3,7 +3,9 @@
 //! `rtsp://127.0.0.1:PORT/test` (H.264 test pattern, live) and
 //! `rtsp://127.0.0.1:PORT/test-av` (H.264 + Opus), and takes H.264
 //! published to `rtsp://127.0.0.1:PORT/record` (RECORD), printing
-//! `recorded N` for every 10th access unit received. Stop with Ctrl-C.
+//! `recorded N` for every 10th access unit received. A second argument
+//! sets the session timeout in seconds (default: gst-rtsp-server's 60).
+//! Stop with Ctrl-C.
 
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
@@ -15,6 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = gst_rtsp_server::RTSPServer::new();
     server.set_address("127.0.0.1");
     server.set_service(&port);
+    if let Some(timeout) = std::env::args().nth(2).and_then(|t| t.parse::<u32>().ok()) {
+        server.connect_client_connected(move |_, client| {
+            client.connect_new_session(move |_, session| session.set_timeout(timeout));
+        });
+    }
     let mounts = server.mount_points().ok_or("no mount points")?;
     let video = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
                  x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph264pay name=pay0 pt=96";

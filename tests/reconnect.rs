@@ -445,6 +445,63 @@ fn publishing_recovers(protocols: &str, mut target: PublishTarget) {
     stop_pipeline(&pipeline);
 }
 
+/// The server hangs (SIGSTOP) while `rtspsink` publishes over TCP: the
+/// unanswered keep-alive shows it, attempts go on while it hangs, and
+/// recording resumes once it answers.
+#[test]
+fn publishing_to_a_hung_server_is_recovered() {
+    init_plugin();
+    let server = ServerProcess::start();
+    let url = server.url.replace("/test", "/record");
+    let pipeline = parse_pipeline(&format!(
+        "videotestsrc is-live=true ! {} ! x264enc tune=zerolatency speed-preset=ultrafast ! \
+         rtspsink name=sink location=\"{url}\" protocols=tcp tcp-timeout=1000000 \
+         reconnect-backoff-min=100 reconnect-backoff-max=1000",
+        launch::VIDEO_CAPS
+    ));
+    let sink = pipeline.by_name("sink").unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || server.recorded() >= 30),
+        "publishing did not start"
+    );
+    server.freeze();
+    let frozen = Instant::now();
+    let stats = || sink.property::<gst::Structure>("stats");
+    let lost = wait_for(Duration::from_secs(15), || {
+        stats().get::<u64>("connection-losses").unwrap() >= 1
+    });
+    server.thaw();
+    assert!(lost, "the hang was not noticed within 15 s");
+    let noticed = frozen.elapsed();
+    // What the server reads first after the hang is what the old
+    // connection had queued: count from the new session on.
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            stats().get::<u64>("reconnections").unwrap() == 1
+        }),
+        "no reconnection within 15 s of the server going on"
+    );
+    let before = server.recorded();
+    assert!(
+        wait_for(Duration::from_secs(15), || server.recorded() >= before + 30),
+        "recording did not resume"
+    );
+    while let Some(message) = bus.pop() {
+        if let gst::MessageView::Error(err) = message.view() {
+            panic!("error: {} {:?}", err.error(), err.debug());
+        }
+    }
+    println!(
+        "publishing to a hung server: noticed after {noticed:?} (keep-alive every {} s), \
+         recording again {:?} after it went on",
+        common::server_process::SESSION_TIMEOUT_S / 2,
+        frozen.elapsed() - noticed
+    );
+    stop_pipeline(&pipeline);
+}
+
 fn proxied_record_server() -> PublishTarget {
     init_plugin();
     let server = TestServer::builder()

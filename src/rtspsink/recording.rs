@@ -24,7 +24,10 @@ pub async fn record(
     streams: &[Arc<StreamSender>],
     keep_alive: bool,
 ) -> Result<Option<gst::Seqnum>, ClientError> {
-    let mut keep_alive = KeepAlive::new(client, keep_alive);
+    // A recording's server sends nothing that would show it hung: its
+    // keep-alive answers have to.
+    let answer_limit = client.config().timeout;
+    let mut keep_alive = KeepAlive::new(client, keep_alive).require_answers(answer_limit);
     let mut bye_deadline: Option<tokio::time::Instant> = None;
     let mut warned_channels = [false; 256];
     let eos_seqnum = || streams.iter().find_map(|s| s.eos());
@@ -96,7 +99,10 @@ pub async fn record(
                     ));
                 }
             },
-            _ = keep_alive.due() => keep_alive.send(client, aggregate).await,
+            due = keep_alive.due() => {
+                due?;
+                keep_alive.send(client, aggregate).await;
+            }
         }
     }
 }

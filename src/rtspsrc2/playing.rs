@@ -189,7 +189,8 @@ impl Playing<'_> {
                 Some(request) = commands.recv(), if !self.control_closed => {
                     self.on_parameter_request(client, request).await;
                 }
-                _ = self.keep_alive.due(), if !self.control_closed => {
+                due = self.keep_alive.due(), if !self.control_closed => {
+                    due?;
                     self.keep_alive.send(client, &self.aggregate).await;
                 }
                 _ = self.watchdog.interval.tick() => {

@@ -19,6 +19,11 @@ pub struct KeepAlive {
     enabled: bool,
     interval: tokio::time::Interval,
     pending: Option<(u32, &'static str)>,
+    /// When the pending keep-alive went out.
+    sent_at: Option<tokio::time::Instant>,
+    /// How long an answer may take before the session counts as lost;
+    /// `None`: never (a player notices a hung server by its data).
+    answer_limit: Option<Duration>,
 }
 
 impl KeepAlive {
@@ -38,15 +43,44 @@ impl KeepAlive {
             enabled,
             interval: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
             pending: None,
+            sent_at: None,
+            answer_limit: None,
         }
     }
 
-    /// Resolves when the next keep-alive is due; never when disabled.
-    pub async fn due(&mut self) {
-        if self.enabled {
-            self.interval.tick().await;
-        } else {
-            std::future::pending::<()>().await;
+    /// Count the session as lost when a keep-alive is not answered within
+    /// `limit`: for a recording, whose server sends nothing else that
+    /// could show it hung.
+    pub fn require_answers(mut self, limit: Duration) -> KeepAlive {
+        self.answer_limit = Some(limit);
+        self
+    }
+
+    /// Resolves when the next keep-alive is due (never when disabled), or
+    /// with an error when the last one was not answered in time.
+    pub async fn due(&mut self) -> Result<(), ClientError> {
+        if !self.enabled {
+            return std::future::pending().await;
+        }
+        let overdue = match (self.answer_limit, self.sent_at, self.pending) {
+            (Some(limit), Some(sent_at), Some((cseq, method))) => {
+                Some((sent_at + limit, limit, cseq, method))
+            }
+            _ => None,
+        };
+        match overdue {
+            Some((deadline, limit, cseq, method)) => tokio::select! {
+                _ = self.interval.tick() => Ok(()),
+                _ = tokio::time::sleep_until(deadline) => Err(ClientError::new(
+                    ErrorKind::Timeout,
+                    format!("The keep-alive was not answered within {limit:?}"),
+                )
+                .with_request(method, cseq)),
+            },
+            None => {
+                self.interval.tick().await;
+                Ok(())
+            }
         }
     }
 
@@ -59,7 +93,14 @@ impl KeepAlive {
         };
         gst::debug!(super::CAT, "Keep-alive with {method}");
         match client.send_only(method, url, &Headers::new()).await {
-            Ok(cseq) => self.pending = Some((cseq, method)),
+            Ok(cseq) => {
+                // An earlier one still unanswered keeps its time: the
+                // server has not answered since then.
+                if self.pending.is_none() {
+                    self.sent_at = Some(tokio::time::Instant::now());
+                }
+                self.pending = Some((cseq, method));
+            }
             Err(err) => gst::warning!(super::CAT, "Keep-alive failed: {err}"),
         }
     }
@@ -79,6 +120,7 @@ impl KeepAlive {
             return Ok(false);
         }
         self.pending = None;
+        self.sent_at = None;
         match response.status {
             // The server does not want this method: keep alive with OPTIONS.
             405 | 501 | 551 => client.mark_refused(method),

@@ -1,12 +1,15 @@
 //! The `test-server` example as a process of its own, so that a test can
 //! kill it (as a camera reboots) and start it again on the same port. It
 //! serves `/test` (H.264, live, a key frame a second) and `/test-av`, and
-//! records to `/record`, reporting what it received.
+//! records to `/record`, reporting what it received. Sessions time out
+//! after [`SESSION_TIMEOUT_S`], so that keep-alives come every few seconds.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const SESSION_TIMEOUT_S: u32 = 4;
 
 pub struct ServerProcess {
     pub child: Child,
@@ -28,6 +31,7 @@ impl ServerProcess {
         let examples = exe.parent().unwrap().parent().unwrap().join("examples");
         let mut child = Command::new(examples.join("test-server"))
             .arg(port.to_string())
+            .arg(SESSION_TIMEOUT_S.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .expect("test-server example (built by cargo test)");
