@@ -140,8 +140,20 @@ fn play_lossy(do_retransmission: bool) -> LossyRun {
         path.url("/rtx")
     ));
     let got = Capture::new(Codec::H264);
-    got.attach(&pipeline.by_name("sink").unwrap().static_pad("sink").unwrap());
-    let delivered = count_packets(&pipeline.by_name("depay").unwrap().static_pad("sink").unwrap());
+    got.attach(
+        &pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap(),
+    );
+    let delivered = count_packets(
+        &pipeline
+            .by_name("depay")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap(),
+    );
     let counters = path.counters();
     // Every packet sent must come out; without RTX all but the dropped.
     // Should some never come (a failure to report, not to wait for), the
@@ -261,7 +273,13 @@ fn play_through(path: &UdpPath, properties: &str) -> gst::Pipeline {
         "rtspsrc2 location={} protocols=udp {properties} ! fakesink name=sink sync=false async=false",
         path.url("/live")
     ));
-    let packets = count_packets(&pipeline.by_name("sink").unwrap().static_pad("sink").unwrap());
+    let packets = count_packets(
+        &pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap(),
+    );
     let outcome = wait_until(&pipeline, WAIT, || packets.load(Ordering::SeqCst) >= 5);
     assert!(outcome.is_stopped(), "{properties}: {outcome:?}");
     pipeline

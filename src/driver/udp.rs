@@ -272,7 +272,10 @@ mod tests {
             }
             let err = bind_unicast_pair(false, &options).unwrap_err();
             let text = err.to_string();
-            assert!(text.contains(&format!("port-range {}-{}", range.0, range.1)), "{text}");
+            assert!(
+                text.contains(&format!("port-range {}-{}", range.0, range.1)),
+                "{text}"
+            );
         });
     }
 

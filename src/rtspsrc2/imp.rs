@@ -12,8 +12,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use tokio::sync::{mpsc, watch};
 
-use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::retransmission::Retransmission;
+use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{StreamOutput, Timing};
 use crate::driver::error::ClientError;

@@ -79,7 +79,10 @@ impl Retransmission {
             let jitterbuffer = args.get(1)?.get::<gst::Element>().ok()?;
             let session = args.get(2)?.get::<u32>().ok()?;
             if this.active(session) && jitterbuffer.find_property("do-retransmission").is_some() {
-                gst::debug!(CAT, "Session {session}: jitterbuffer asks for retransmissions");
+                gst::debug!(
+                    CAT,
+                    "Session {session}: jitterbuffer asks for retransmissions"
+                );
                 jitterbuffer.set_property("do-retransmission", true);
             }
             None
@@ -152,7 +155,10 @@ pub fn pt_map(payloads: &[gst::Caps]) -> Option<gst::Structure> {
         let is_rtx = s
             .get::<&str>("encoding-name")
             .is_ok_and(|name| name.eq_ignore_ascii_case("rtx"));
-        let rtx = s.get::<i32>("payload").ok().and_then(|p| u8::try_from(p).ok());
+        let rtx = s
+            .get::<i32>("payload")
+            .ok()
+            .and_then(|p| u8::try_from(p).ok());
         // apt is an fmtp parameter: a string in the caps.
         let apt = s
             .get::<&str>("apt")

@@ -76,7 +76,8 @@ impl PlaySetup<'_> {
         base: &str,
         stream: &SelectedStream<'_>,
     ) -> Result<SetUpStream, ClientError> {
-        let mut request = requested_transport(protocol, stream.index, false, stream.description.avpf);
+        let mut request =
+            requested_transport(protocol, stream.index, false, stream.description.avpf);
         let mut local_pair = None;
         if protocol == Protocol::Udp {
             let pair = bind_udp(link, self.udp)?;

@@ -168,7 +168,11 @@ fn proxy(shared: &Arc<Shared>, client: TcpStream, server: TcpStream, rule: Rule)
 
 /// Copy RTSP messages (and interleaved frames) from `from` to `to`,
 /// passing each whole message through `rewrite` first.
-fn pump_messages(mut from: TcpStream, mut to: TcpStream, mut rewrite: impl FnMut(Vec<u8>) -> Vec<u8>) {
+fn pump_messages(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    mut rewrite: impl FnMut(Vec<u8>) -> Vec<u8>,
+) {
     let mut buffer = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -231,8 +235,7 @@ fn rewrite_setup(
         return message;
     }
     let relay = Relay::bind();
-    if let Some(client) = swap_ports(&mut message, "client_port", Relay::ports(&relay.to_server))
-    {
+    if let Some(client) = swap_ports(&mut message, "client_port", Relay::ports(&relay.to_server)) {
         counters.client_ports.lock().unwrap().push(client);
         pending.lock().unwrap().push_back(Pending { client, relay });
     }
@@ -245,8 +248,8 @@ fn rewrite_answer(
     shared: &Arc<Shared>,
     rule: Rule,
 ) -> Vec<u8> {
-    let is_setup_answer = message.starts_with(b"RTSP/")
-        && String::from_utf8_lossy(&message).contains("server_port=");
+    let is_setup_answer =
+        message.starts_with(b"RTSP/") && String::from_utf8_lossy(&message).contains("server_port=");
     if !is_setup_answer {
         return message;
     }
@@ -271,15 +274,31 @@ enum Leg {
     ClientRtcp,
 }
 
-fn start_relay(shared: &Arc<Shared>, relay: Relay, client: (u16, u16), server: (u16, u16), rule: Rule) {
+fn start_relay(
+    shared: &Arc<Shared>,
+    relay: Relay,
+    client: (u16, u16),
+    server: (u16, u16),
+    rule: Rule,
+) {
     let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
     let Relay {
         to_server: [s_rtp, s_rtcp],
         to_client: [c_rtp, c_rtcp],
     } = relay;
     let legs = [
-        (Leg::ServerRtp, s_rtp.try_clone().unwrap(), c_rtp.try_clone().unwrap(), local(client.0)),
-        (Leg::ServerRtcp, s_rtcp.try_clone().unwrap(), c_rtcp.try_clone().unwrap(), local(client.1)),
+        (
+            Leg::ServerRtp,
+            s_rtp.try_clone().unwrap(),
+            c_rtp.try_clone().unwrap(),
+            local(client.0),
+        ),
+        (
+            Leg::ServerRtcp,
+            s_rtcp.try_clone().unwrap(),
+            c_rtcp.try_clone().unwrap(),
+            local(client.1),
+        ),
         (Leg::ClientRtp, c_rtp, s_rtp, local(server.0)),
         (Leg::ClientRtcp, c_rtcp, s_rtcp, local(server.1)),
     ];
@@ -292,7 +311,14 @@ fn start_relay(shared: &Arc<Shared>, relay: Relay, client: (u16, u16), server: (
     }
 }
 
-fn forward(shared: &Shared, leg: Leg, from: UdpSocket, to: UdpSocket, target: SocketAddr, rule: Rule) {
+fn forward(
+    shared: &Shared,
+    leg: Leg,
+    from: UdpSocket,
+    to: UdpSocket,
+    target: SocketAddr,
+    rule: Rule,
+) {
     from.set_read_timeout(Some(POLL)).unwrap();
     let counters = &shared.counters;
     let mut media_packets = 0u64;
@@ -305,7 +331,7 @@ fn forward(shared: &Shared, leg: Leg, from: UdpSocket, to: UdpSocket, target: So
         match leg {
             Leg::ServerRtp if n >= 12 && packet[1] & 0x7f == rule.media_pt => {
                 media_packets += 1;
-                if rule.drop_every > 0 && media_packets % rule.drop_every == 0 {
+                if rule.drop_every > 0 && media_packets.is_multiple_of(rule.drop_every) {
                     counters.rtp_dropped.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
