@@ -172,6 +172,10 @@ pub struct StreamDescription {
     /// `sendonly`/`recvonly`/`sendrecv`/`inactive` (lowercased), media level
     /// first, else session level (RFC 8866 §6.7).
     pub direction: Option<String>,
+    /// The m= line's profile is RTP/AVPF (RFC 4585, RTCP feedback such as
+    /// the NACKs of retransmission, RFC 4588): SETUP must ask for it, and
+    /// gst-rtsp-server only describes RTX payloads in such sections.
+    pub avpf: bool,
 }
 
 /// All usable streams of a description.
@@ -217,6 +221,7 @@ pub fn streams_from_sdp(sdp: &SessionDescription) -> Vec<StreamDescription> {
                 connection: media.connection.clone().or_else(|| sdp.connection.clone()),
                 port: media.port,
                 direction: direction(&media.attributes).or_else(|| direction(&sdp.attributes)),
+                avpf: is_avpf(&media.proto),
             })
         })
         .collect()
@@ -585,6 +590,13 @@ fn is_rtp_profile(proto: &str) -> bool {
         }
     }
     matches!(p, "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF")
+}
+
+/// RTP/AVPF with or without a lower transport (`RTP/AVPF/TCP`); the
+/// secure profiles are not, since this client does no SRTP.
+fn is_avpf(proto: &str) -> bool {
+    let upper = proto.trim().to_ascii_uppercase();
+    upper == "RTP/AVPF" || upper.starts_with("RTP/AVPF/")
 }
 
 /// A format token from the m= line as an RTP payload type.
@@ -1582,6 +1594,36 @@ mod tests {
         assert_eq!(s(v, "encoding-name").as_deref(), Some("H264"));
         assert_eq!(v.clock_rate(), Some(90000));
         assert_eq!(s(v, "packetization-mode").as_deref(), Some("1"));
+    }
+
+    /// gst-rtsp-server with a retransmission time and the AVPF profile
+    /// (rtsp-sdp.c): the RTX payload type follows the media's on the m=
+    /// line, `rtx/<rate>` with `apt` and `rtx-time` (ms) in its fmtp. It
+    /// must stay in the stream's payloads: rtspsrc2 maps it to rtprtxreceive
+    /// and lets its packets through to rtpbin.
+    #[test]
+    fn gst_rtsp_server_rtx_payload_is_kept() {
+        let st = streams(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
+             m=video 0 RTP/AVPF 96 97\r\nc=IN IP4 0.0.0.0\r\n\
+             a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\n\
+             a=control:stream=0\r\na=rtpmap:97 rtx/90000\r\n\
+             a=fmtp:97 apt=96;rtx-time=1000\r\na=ssrc:1234 cname:user@host\r\n\
+             m=audio 0 RTP/AVP 0\r\na=control:stream=1\r\n",
+        );
+        assert_eq!(st.len(), 2);
+        assert!(st[0].avpf);
+        assert!(!st[1].avpf);
+        assert_eq!(st[0].payloads.len(), 2);
+        let rtx = &st[0].payloads[1];
+        assert_eq!(rtx.payload(), Some(97));
+        assert_eq!(s(rtx, "encoding-name").as_deref(), Some("RTX"));
+        assert_eq!(rtx.clock_rate(), Some(90000));
+        assert_eq!(s(rtx, "apt").as_deref(), Some("96"));
+        assert_eq!(s(rtx, "rtx-time").as_deref(), Some("1000"));
+        assert_eq!(st[0].payloads[0].payload(), Some(96));
+        assert!(is_avpf("rtp/avpf/tcp"));
+        assert!(!is_avpf("RTP/SAVPF"));
     }
 
     // Quirk: `a=fmtp:96` with nothing after it.

@@ -127,6 +127,17 @@ pub fn bind_unicast_pair(ipv6: bool, options: &UdpOptions) -> io::Result<UdpPair
             Err(err) => last_err = Some(err),
         }
     }
+    // With a range, say which: the user set it, and another instance or
+    // program holding all of it is the usual reason.
+    if let Some((low, high)) = options.port_range {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "no free even/odd port pair left in port-range {low}-{high} ({})",
+                last_err.map_or_else(|| "range too small".to_string(), |e| e.to_string())
+            ),
+        ));
+    }
     Err(last_err.unwrap_or_else(|| {
         io::Error::new(io::ErrorKind::AddrInUse, "no free even/odd UDP port pair")
     }))
@@ -227,6 +238,44 @@ mod tests {
             } else {
                 assert!(granted > 0);
             }
+        });
+    }
+
+    /// Pairs come from the range only, and a full range says so.
+    #[test]
+    fn port_range_is_used_up_then_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // A range whose four ports are free now (bound and released).
+            let range = (20_000u16..60_000)
+                .step_by(4)
+                .find(|&low| {
+                    let probe: Vec<_> = (low..low + 4)
+                        .map(|p| std::net::UdpSocket::bind(("0.0.0.0", p)))
+                        .collect();
+                    probe.iter().all(Result::is_ok)
+                })
+                .map(|low| (low, low + 3))
+                .unwrap();
+            let options = UdpOptions {
+                port_range: Some(range),
+                ..UdpOptions::default()
+            };
+            let a = bind_unicast_pair(false, &options).unwrap();
+            let b = bind_unicast_pair(false, &options).unwrap();
+            for pair in [&a, &b] {
+                assert!((range.0..=range.1).contains(&pair.rtp_port()));
+                assert!((range.0..=range.1).contains(&pair.rtcp_port()));
+            }
+            let err = bind_unicast_pair(false, &options).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("port-range {}-{}", range.0, range.1)),
+                "{text}"
+            );
         });
     }
 

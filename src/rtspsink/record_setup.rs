@@ -53,7 +53,7 @@ impl RecordSetup<'_> {
         // `protocols` refuses multicast for publishing: UDP is unicast.
         let udp = protocol != Protocol::Tcp;
         let protocol = if udp { Protocol::Udp } else { protocol };
-        let mut request = requested_transport(protocol, index, true);
+        let mut request = requested_transport(protocol, index, true, false);
         let mut pair = None;
         if udp {
             let bound = bind_udp(link, self.udp)?;

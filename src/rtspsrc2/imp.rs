@@ -13,8 +13,9 @@ use gst::subclass::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 use super::host::Host;
+use super::retransmission::Retransmission;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
-use super::settings::{self, BufferMode, Jitterbuffer, Settings};
+use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{StreamOutput, Timing};
 use crate::driver::runtime;
 use crate::jitterbuffer::LightJitterBuffer;
@@ -67,6 +68,7 @@ pub struct RtspSrc2 {
     /// longer touch the element.
     pub(super) epoch: AtomicU64,
     pub(super) reconnects: Arc<ReconnectCounters>,
+    pub(super) rtx: Arc<Retransmission>,
 }
 
 #[glib::object_subclass]
@@ -115,13 +117,22 @@ impl ObjectImpl for RtspSrc2 {
                     .blurb("Send RTCP receiver reports to the server")
                     .default_value(settings::DEFAULT_DO_RTCP)
                     .build(),
+                glib::ParamSpecBoolean::builder("do-retransmission")
+                    .nick("Do retransmission")
+                    .blurb("Ask the server to resend lost packets (RFC 4588 RTX with RTCP NACKs) on the streams whose SDP offers an rtx payload type; those streams use rtpjitterbuffer whatever the jitterbuffer property says, since the light one cannot ask for packets. Needs do-rtcp and a UDP transport to matter (TCP loses nothing)")
+                    .default_value(settings::DEFAULT_DO_RETRANSMISSION)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("nat-method", settings::DEFAULT_NAT_METHOD)
+                    .nick("NAT method")
+                    .blurb("How to open NATs and stateful firewalls for the server's UDP packets: dummy sends one small datagram from each local RTP and RTCP port to the server's ports after SETUP (ignored by RTP stacks), none sends nothing")
+                    .build(),
                 glib::ParamSpecString::builder("multicast-iface")
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
+                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
                     .read_only()
                     .build(),
             ]);
@@ -159,6 +170,8 @@ impl ObjectImpl for RtspSrc2 {
             "jitterbuffer" => settings.jitterbuffer = value.get().expect(CHECKED),
             "do-rtcp" => settings.do_rtcp = value.get().expect(CHECKED),
             "multicast-iface" => settings.multicast_iface = value.get().expect(CHECKED),
+            "do-retransmission" => settings.do_retransmission = value.get().expect(CHECKED),
+            "nat-method" => settings.nat_method = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -177,6 +190,8 @@ impl ObjectImpl for RtspSrc2 {
             "jitterbuffer" => settings.jitterbuffer.to_value(),
             "do-rtcp" => settings.do_rtcp.to_value(),
             "multicast-iface" => settings.multicast_iface.to_value(),
+            "do-retransmission" => settings.do_retransmission.to_value(),
+            "nat-method" => settings.nat_method.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -325,6 +340,7 @@ impl RtspSrc2 {
                 settings.timeout
             },
             do_rtcp: settings.do_rtcp,
+            nat_dummy: settings.nat_method == NatMethod::Dummy,
         })
     }
 
@@ -354,13 +370,20 @@ impl RtspSrc2 {
             // The handler must answer with a value of the signal's type,
             // GstElement, even when it has none: glib-rs panics on a bare
             // None, and a panic in a signal handler aborts the process.
+            // Streams that retransmit get rtpjitterbuffer (None): the
+            // light one does not ask for missing packets.
             let weak = self.obj().downgrade();
+            let rtx = self.rtx.clone();
             rtpbin.connect("request-jitterbuffer", false, move |args| {
+                let session = args[1].get::<u32>();
+                if session.as_ref().is_ok_and(|s| rtx.active(*s)) {
+                    return Some(None::<gst::Element>.to_value());
+                }
                 let Ok(jitterbuffer) = gst::ElementFactory::make("rtplightjitterbuffer").build()
                 else {
                     return Some(None::<gst::Element>.to_value());
                 };
-                if let (Some(element), Ok(session)) = (weak.upgrade(), args[1].get::<u32>()) {
+                if let (Some(element), Ok(session)) = (weak.upgrade(), session) {
                     element
                         .imp()
                         .attach_jitterbuffer(session as usize, &jitterbuffer);
@@ -368,6 +391,9 @@ impl RtspSrc2 {
                 Some(jitterbuffer.to_value())
             });
         }
+
+        self.rtx.reset(settings.do_retransmission);
+        self.rtx.connect(&rtpbin);
 
         let weak = self.obj().downgrade();
         rtpbin.connect_pad_added(move |_rtpbin, pad| {
@@ -493,6 +519,7 @@ impl RtspSrc2 {
                 existing.update_caps(first.clone());
             }
             existing.set_payload_types(&payloads);
+            self.rtx.set_payloads(index, &payloads);
             state.pt_maps[index] = payloads;
             return Ok(existing);
         }
@@ -500,6 +527,9 @@ impl RtspSrc2 {
         let first = payloads.first().cloned().ok_or("stream without caps")?;
         let group_id = *state.group_id.get_or_insert_with(gst::GroupId::next);
         let do_rtcp = self.settings.lock().unwrap().do_rtcp;
+        // Before rtpbin makes the session: it asks for the RTX receiver
+        // then.
+        self.rtx.set_payloads(index, &payloads);
         let output = StreamOutput::new(
             &rtpbin,
             index,
@@ -511,6 +541,7 @@ impl RtspSrc2 {
         )
         .map_err(|err| err.to_string())?;
         output.set_payload_types(&payloads);
+        self.rtx.configure_session(&rtpbin, index);
         if state.streams.len() <= index {
             state.streams.resize(index + 1, None);
             state.pt_maps.resize(index + 1, Vec::new());

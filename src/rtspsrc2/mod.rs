@@ -9,6 +9,7 @@ pub(crate) mod imp;
 mod packet_pool;
 mod parameters;
 mod playing;
+mod retransmission;
 mod rtp_check;
 mod session;
 mod settings;
@@ -18,7 +19,7 @@ mod stats;
 mod streams;
 mod udp_receive;
 
-pub use settings::{BufferMode, Jitterbuffer};
+pub use settings::{BufferMode, Jitterbuffer, NatMethod};
 
 glib::wrapper! {
     pub struct RtspSrc2(ObjectSubclass<imp::RtspSrc2>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::URIHandler, gst::ChildProxy;
@@ -36,5 +37,6 @@ pub fn rank() -> gst::Rank {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     BufferMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Jitterbuffer::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    NatMethod::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "rtspsrc2", rank(), RtspSrc2::static_type())
 }

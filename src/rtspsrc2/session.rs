@@ -33,6 +33,8 @@ pub struct PlayConfig {
     /// session whose data stopped ended (and reconnected).
     pub data_timeout: Duration,
     pub do_rtcp: bool,
+    /// `nat-method=dummy`: open the UDP path before PLAY.
+    pub nat_dummy: bool,
 }
 
 /// What the play task needs from the element.
@@ -137,6 +139,7 @@ impl Role for PlayRole {
         let mut round = PlaySetup {
             selected: &selected,
             udp: &self.config.session.udp,
+            nat_dummy: self.config.nat_dummy,
         };
         let (streams, protocol) = setup_with_fallback(&mut round, link, protocols, &base).await?;
         play(

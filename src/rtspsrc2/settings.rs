@@ -27,6 +27,24 @@ pub const DEFAULT_BUFFER_MODE: BufferMode = BufferMode::Auto;
 pub const DEFAULT_NTP_SYNC: bool = false;
 pub const DEFAULT_DO_RTCP: bool = true;
 pub const DEFAULT_JITTERBUFFER: Jitterbuffer = Jitterbuffer::Light;
+/// As C `rtspsrc`: retransmission when the server offers it.
+pub const DEFAULT_DO_RETRANSMISSION: bool = true;
+pub const DEFAULT_NAT_METHOD: NatMethod = NatMethod::Dummy;
+
+/// How the path for the server's UDP packets is opened before PLAY, with
+/// C `rtspsrc`'s values.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspSrc2NatMethod")]
+pub enum NatMethod {
+    #[enum_value(name = "None: send nothing before PLAY", nick = "none")]
+    None = 0,
+    #[enum_value(
+        name = "Dummy: one small datagram from each local port to the server's ports",
+        nick = "dummy"
+    )]
+    Dummy = 1,
+}
 
 /// Jitterbuffer mode, mirroring C `rtspsrc`'s `buffer-mode` values.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
@@ -97,6 +115,8 @@ pub struct Settings {
     pub do_rtcp: bool,
     pub multicast_iface: Option<String>,
     pub jitterbuffer: Jitterbuffer,
+    pub do_retransmission: bool,
+    pub nat_method: NatMethod,
 }
 
 impl Default for Settings {
@@ -111,6 +131,8 @@ impl Default for Settings {
             do_rtcp: DEFAULT_DO_RTCP,
             multicast_iface: None,
             jitterbuffer: DEFAULT_JITTERBUFFER,
+            do_retransmission: DEFAULT_DO_RETRANSMISSION,
+            nat_method: DEFAULT_NAT_METHOD,
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum ActiveTransport {
 pub struct PlaySetup<'a> {
     pub selected: &'a [SelectedStream<'a>],
     pub udp: &'a UdpOptions,
+    /// Send the `nat-method=dummy` datagrams after SETUP.
+    pub nat_dummy: bool,
 }
 
 impl SetupRound for PlaySetup<'_> {
@@ -74,7 +76,8 @@ impl PlaySetup<'_> {
         base: &str,
         stream: &SelectedStream<'_>,
     ) -> Result<SetUpStream, ClientError> {
-        let mut request = requested_transport(protocol, stream.index, false);
+        let mut request =
+            requested_transport(protocol, stream.index, false, stream.description.avpf);
         let mut local_pair = None;
         if protocol == Protocol::Udp {
             let pair = bind_udp(link, self.udp)?;
@@ -120,7 +123,7 @@ impl PlaySetup<'_> {
                         "Server answered a multicast request with unicast UDP",
                     )
                 })?;
-                unicast_transport(&transport, pair, peer.ip())
+                unicast_transport(&transport, pair, peer.ip(), self.nat_dummy)
             }
         };
         Ok(SetUpStream {
@@ -131,14 +134,19 @@ impl PlaySetup<'_> {
     }
 }
 
-fn unicast_transport(transport: &Transport, pair: UdpPair, peer: IpAddr) -> ActiveTransport {
+fn unicast_transport(
+    transport: &Transport,
+    pair: UdpPair,
+    peer: IpAddr,
+    nat_dummy: bool,
+) -> ActiveTransport {
     let server_ip = transport
         .source
         .as_deref()
         .and_then(|s| s.parse::<IpAddr>().ok())
         .unwrap_or(peer);
     let server_ports = transport.rtp_rtcp_ports_server();
-    if let Some((rtp_port, rtcp_port)) = server_ports {
+    if let Some((rtp_port, rtcp_port)) = server_ports.filter(|_| nat_dummy) {
         punch_holes(
             &pair,
             SocketAddr::new(server_ip, rtp_port),

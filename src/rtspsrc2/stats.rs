@@ -37,6 +37,9 @@ pub fn stats(element: &RtspSrc2) -> gst::Structure {
         {
             stream = stream.field("packets-lost", lost).field("jitter", jitter);
         }
+        if let Some(retransmitted) = element.rtx.received(index as u32) {
+            stream = stream.field("packets-retransmitted", retransmitted);
+        }
         streams.push(stream.build().to_send_value());
     }
     let stats = gst::Structure::builder("application/x-rtspsrc2-stats")

@@ -61,8 +61,15 @@ pub async fn setup_with_fallback<R: SetupRound>(
 
 /// The Transport to ask for stream number `index` (interleaved channels
 /// 2n and 2n+1, as C `rtspsrc`); UDP client ports are added by the caller
-/// once bound.
-pub fn requested_transport(protocol: Protocol, index: usize, record: bool) -> Transport {
+/// once bound. `avpf` asks for the RTP/AVPF profile, which the media's
+/// description named: servers refuse a SETUP for a profile they did not
+/// offer (gst-rtsp-server answers 461).
+pub fn requested_transport(
+    protocol: Protocol,
+    index: usize,
+    record: bool,
+    avpf: bool,
+) -> Transport {
     let mut transport = match protocol {
         Protocol::Tcp => {
             let mut t = Transport::new(LowerTransport::Tcp, Delivery::Unicast);
@@ -75,6 +82,9 @@ pub fn requested_transport(protocol: Protocol, index: usize, record: bool) -> Tr
     };
     if record {
         transport.mode = Some("record".into());
+    }
+    if avpf {
+        transport.profile = "RTP/AVPF".into();
     }
     transport
 }

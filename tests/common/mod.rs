@@ -28,6 +28,7 @@ pub mod server;
 pub mod server_process;
 pub mod tcp_proxy;
 pub mod tools;
+pub mod udp_path;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
