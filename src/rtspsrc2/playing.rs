@@ -316,11 +316,17 @@ impl Playing<'_> {
             self.watchdog.last_change = now;
             return Ok(None);
         }
-        let timeout = self.config.data_timeout;
+        let over_udp = !self.udp_outputs.is_empty();
+        let mut timeout = self.config.data_timeout;
+        if seen == 0 && !over_udp {
+            // The first packet over TCP may be slow to come: a server that
+            // starts its pipeline on PLAY under load. It gets as long as a
+            // response would.
+            timeout = timeout.max(self.config.session.client.timeout);
+        }
         if now - self.watchdog.last_change < timeout {
             return Ok(None);
         }
-        let over_udp = !self.udp_outputs.is_empty();
         if seen == 0 && over_udp && self.tcp_fallback && !self.control_closed {
             self.host.warning(&format!(
                 "No UDP packets arrived within {timeout:?}: a firewall may block them. Retrying over TCP."
