@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod connection;
+pub mod datagrams;
 pub mod error;
 mod in_flight;
 mod read_bounds;

@@ -37,12 +37,12 @@ use rtspclient_protocol::h26x::ParameterSetGuard;
 use rtspclient_protocol::message::encode_interleaved;
 use tokio::sync::{Notify, watch};
 
-use super::datagrams::{Segmentation, send_datagrams};
 use super::imp::CAT;
 use super::parameter_sets::{self, Kept};
 use super::settings::Backpressure;
 use super::wire::{MappedPackets, Outgoing, Packets, send_when_writable};
 use crate::driver::connection::{SendError, Writer};
+use crate::driver::datagrams::{Segmentation, send_datagrams};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::runtime;
 
@@ -322,7 +322,8 @@ pub struct UdpRoute {
     pub rtcp_socket: Arc<tokio::net::UdpSocket>,
     pub rtp: SocketAddr,
     pub rtcp: SocketAddr,
-    /// Whether RTP may go out as segmented messages (see `datagrams`).
+    /// Whether RTP may go out as segmented messages (see
+    /// `driver::datagrams`).
     pub segmentation: Segmentation,
 }
 
@@ -1010,15 +1011,22 @@ impl StreamSender {
         let dest = socket2::SockAddr::from(udp.rtp);
         let mut next = 0;
         while next < datagrams.len() {
-            let (sent, err) = send_datagrams(
+            let sent = send_datagrams(
                 &udp.rtp_socket,
                 &dest,
                 &slices,
                 &datagrams[next..],
                 &udp.segmentation,
             );
-            next += sent;
-            let Some(err) = err else { break };
+            if let Some(refusal) = &sent.segmentation_refused {
+                gst::info!(
+                    CAT,
+                    obj = self.rtp_pad,
+                    "UDP segmentation refused ({refusal}); sending datagrams one by one"
+                );
+            }
+            next += sent.count;
+            let Some(err) = sent.error else { break };
             let datagram = &slices[datagrams[next].clone()];
             next += 1;
             if err.kind() != io::ErrorKind::WouldBlock {
