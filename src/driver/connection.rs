@@ -634,7 +634,7 @@ mod tests {
             let _ = done_tx.send(data);
         });
 
-        let handle = crate::driver::runtime::handle();
+        let handle = crate::runtime::handle();
         let conn = handle
             .block_on(Connection::connect(&addr, Duration::from_secs(5)))
             .unwrap();

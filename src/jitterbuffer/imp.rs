@@ -18,7 +18,7 @@ use gst::subclass::prelude::*;
 use super::Mode;
 use super::output_pool::{self, Job};
 use super::rtp_header::{find_sender_report, parse_rtp};
-use crate::driver::runtime;
+use crate::runtime;
 use rtspclient_protocol::jitter::clock_map::TimestampMode;
 use rtspclient_protocol::jitter::reorder::{Limits, Released, Reorder, Stats};
 

@@ -44,7 +44,7 @@ use super::wire::{MappedPackets, Outgoing, Packets, send_when_writable};
 use crate::driver::connection::{SendError, Writer};
 use crate::driver::datagrams::{Segmentation, send_datagrams};
 use crate::driver::error::{ClientError, ErrorKind};
-use crate::driver::runtime;
+use crate::runtime;
 
 mod prerecord;
 use prerecord::PreRecord;
