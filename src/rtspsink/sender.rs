@@ -35,6 +35,7 @@ use bytes::Bytes;
 use gst::prelude::*;
 use rtspclient_protocol::h26x::ParameterSetGuard;
 use rtspclient_protocol::message::encode_interleaved;
+use rtspclient_protocol::{rtcp, rtp};
 use tokio::sync::{Notify, watch};
 
 use super::imp::CAT;
@@ -1066,7 +1067,7 @@ impl StreamSender {
         let (Some(route), Ok(map)) = (route, buffer.map_readable()) else {
             return;
         };
-        let bye = contains_bye(&map);
+        let bye = rtcp::contains_bye(&map);
         if bye {
             // rtpbin sends BYE right after EOS; its RTCP EOS event does not
             // always follow, so the BYE itself marks the stream done. Marked
@@ -1190,23 +1191,12 @@ fn held_batch(held: &[(gst::Buffer, Option<u16>)]) -> Vec<Outgoing<'_>> {
 const MAX_HELD: usize = 64;
 
 /// Whether an RTP packet has the marker bit: for video, the last packet of
-/// a frame (RFC 3551 4.1). Unreadable counts as the end.
+/// a frame. Only its first two bytes are copied (mapping the buffer whole
+/// would merge its memories, see `wire`); unreadable counts as the end.
 fn ends_frame(packet: &gst::BufferRef) -> bool {
     let mut start = [0u8; 2];
-    packet.copy_to_slice(0, &mut start).is_err() || start[1] & 0x80 != 0
-}
-
-/// Whether a compound RTCP packet contains a BYE (RFC 3550 6.6).
-fn contains_bye(mut data: &[u8]) -> bool {
-    while data.len() >= 4 {
-        if data[1] == 203 {
-            return true;
-        }
-        let len = (u16::from_be_bytes([data[2], data[3]]) as usize + 1) * 4;
-        if len > data.len() {
-            return false;
-        }
-        data = &data[len..];
+    if packet.copy_to_slice(0, &mut start).is_err() {
+        return true;
     }
-    false
+    rtp::marker(&start).unwrap_or(true)
 }

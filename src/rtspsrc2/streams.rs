@@ -126,7 +126,7 @@ pub struct StreamOutput {
     pub bytes: AtomicU64,
     /// Dropped before `rtpbin`: payload types the SDP did not list.
     pub unknown_pt: AtomicU64,
-    /// Dropped before `rtpbin`: not RTP (see [`rtp_check::payload_len`]).
+    /// Dropped before `rtpbin`: not RTP (see `rtspclient_protocol::rtp::payload_len`).
     pub malformed: AtomicU64,
     /// Dropped on the way out of `rtpbin`: nothing left after the padding.
     pub no_payload: AtomicU64,
