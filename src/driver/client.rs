@@ -13,10 +13,11 @@ use rtspclient_protocol::message::{Headers, Message, Request, Response};
 use rtspclient_protocol::transport::{Transport, check_answer};
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
-use super::connection::{Connection, Writer};
+use super::connection::Connection;
 use super::error::{ClientError, ErrorKind};
 use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
+use super::writer::Writer;
 
 /// How many answered CSeqs are remembered to recognise a duplicated
 /// answer; older duplicates are ignored like any stray response.

@@ -14,3 +14,4 @@ mod in_flight;
 mod read_bounds;
 mod server_requests;
 pub mod udp;
+pub mod writer;

@@ -17,7 +17,7 @@
 //!    one non-blocking system call straight from the buffers' memories
 //!    (see `wire`): over TCP as interleaved frames, over UDP as datagrams.
 //!    Only what the TCP socket cannot take at once goes to the
-//!    connection's bounded write queue (see `driver::connection`); when
+//!    connection's bounded write queue (see `driver::writer`); when
 //!    that is full, or the UDP socket buffer is, the `backpressure`
 //!    property decides between blocking and dropping.
 //!
@@ -41,9 +41,9 @@ use rtspclient_protocol::h26x::ParameterSetGuard;
 use tokio::sync::watch;
 
 use super::wire::Outgoing;
-use crate::driver::connection::Writer;
 use crate::driver::datagrams::Segmentation;
 use crate::driver::error::ClientError;
+use crate::driver::writer::Writer;
 
 mod control;
 mod pads;

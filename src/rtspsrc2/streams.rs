@@ -19,7 +19,7 @@ use rtspclient_protocol::message::encode_interleaved;
 
 use super::packet_pool;
 use super::rtp_check::{self, PayloadTypes, Verdict};
-use crate::driver::connection::Writer;
+use crate::driver::writer::Writer;
 use crate::jitterbuffer::LightJitterBuffer;
 
 /// The clock snapshot taken when the element goes to PLAYING; packets are

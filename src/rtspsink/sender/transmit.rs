@@ -6,9 +6,9 @@ use std::io;
 use std::sync::atomic::Ordering;
 
 use super::{Control, Route, RunConfig, StreamSender, UdpRoute};
-use crate::driver::connection::{SendError, Writer};
 use crate::driver::datagrams::send_datagrams;
 use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::writer::{SendError, Writer};
 use crate::rtspsink::imp::CAT;
 use crate::rtspsink::settings::Backpressure;
 use crate::rtspsink::wire::{MappedPackets, Outgoing, send_when_writable};
