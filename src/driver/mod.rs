@@ -6,6 +6,7 @@
 //! need hundreds of threads. Data packets are pushed into GStreamer
 //! directly from the runtime's worker threads.
 
+pub mod answers;
 pub mod client;
 pub mod connection;
 pub mod datagrams;

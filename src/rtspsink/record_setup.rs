@@ -9,7 +9,7 @@ use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::transport::{LowerTransport, Transport};
 
 use super::sender::{Route, StreamSender, UdpRoute};
-use crate::driver::client::{check_setup_transport, expect_success};
+use crate::driver::answers::{check_setup_transport, expect_success};
 use crate::driver::datagrams::Segmentation;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{UdpOptions, UdpPair};
