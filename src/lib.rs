@@ -1,9 +1,10 @@
 //! GStreamer RTSP client plugin: `rtspsrc2` (play) and `rtspsink` (publish).
 //!
 //! Layers: `rtspclient_protocol` (sans-IO protocol core, its own crate),
-//! [`driver`] (async network I/O on one shared runtime), the RTSP session
-//! both elements run (`session`, with their shared properties in
-//! `settings`) and the elements.
+//! [`driver`] (async network I/O), the RTSP session both elements run
+//! (`session`, with their shared properties in `settings`) and the
+//! elements. The I/O threads ([`runtime`]) are shared by the driver and
+//! the elements, the jitterbuffer included.
 
 use gst::glib;
 
@@ -14,6 +15,7 @@ mod element_error;
 mod jitterbuffer;
 mod rtspsink;
 mod rtspsrc2;
+pub mod runtime;
 mod session;
 mod settings;
 

@@ -17,6 +17,8 @@ pub mod h26x;
 pub mod headers;
 pub mod jitter;
 pub mod message;
+pub mod rtcp;
+pub mod rtp;
 pub mod sdp;
 mod text;
 pub mod transport;

@@ -2,25 +2,21 @@
 //! authentication retries, Session tracking and answers to requests the
 //! server sends us. Used by both elements.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rtspclient_protocol::auth::Credentials;
-use rtspclient_protocol::auth_flow::{AuthAttempt, AuthFailure, AuthStep, ClientAuth};
+use rtspclient_protocol::auth_flow::{AuthAttempt, AuthStep, ClientAuth};
 use rtspclient_protocol::headers::{SessionHeader, parse_public};
 use rtspclient_protocol::message::{Headers, Message, Request, Response};
-use rtspclient_protocol::transport::{Transport, check_answer};
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
-use super::connection::{Connection, Writer};
+use super::answers::{AnsweredCseqs, not_authorized};
+use super::connection::Connection;
 use super::error::{ClientError, ErrorKind};
 use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
-
-/// How many answered CSeqs are remembered to recognise a duplicated
-/// answer; older duplicates are ignored like any stray response.
-const ANSWERED_CSEQS: usize = 16;
+use super::writer::Writer;
 
 /// Settings shared by all requests of one client.
 #[derive(Debug, Clone)]
@@ -57,9 +53,9 @@ pub struct RtspClient {
     session: Option<SessionHeader>,
     public: Option<Vec<String>>,
     refused: Vec<String>,
-    /// CSeqs of the latest answers taken (at most [`ANSWERED_CSEQS`]), so
-    /// a second answer to one of them is recognised.
-    answered: VecDeque<u32>,
+    /// CSeqs of the latest answers taken, so a second answer to one of
+    /// them is recognised.
+    answered: AnsweredCseqs,
     /// A message taken out of the framer by [`RtspClient::next_buffered_data`]
     /// that was not data; the next read returns it first.
     stashed: Option<Result<Message, ClientError>>,
@@ -83,7 +79,7 @@ impl RtspClient {
             session: None,
             public: None,
             refused: Vec::new(),
-            answered: VecDeque::with_capacity(ANSWERED_CSEQS),
+            answered: AnsweredCseqs::default(),
             stashed: None,
             config,
         })
@@ -348,7 +344,7 @@ impl RtspClient {
         let result = self.wait_answer(cseq, on_incoming).await;
         self.conn.expect_answer(false);
         let response = result.map_err(|err| err.with_request(method, cseq))?;
-        self.note_answered(cseq);
+        self.answered.note(cseq);
         Ok(response)
     }
 
@@ -375,7 +371,7 @@ impl RtspClient {
                     // one request in flight the answer can only be ours.
                     None => return Ok(response),
                     Some(got) => {
-                        self.check_stray_cseq(got, cseq)?;
+                        self.answered.check_stray_cseq(got, cseq, &self.in_flight)?;
                         if let Some(incoming) = self.dispatch(Message::Response(response)).await {
                             on_incoming(incoming);
                         }
@@ -388,34 +384,6 @@ impl RtspClient {
                 }
             }
         }
-    }
-
-    /// A response whose CSeq is not the awaited one's cannot be the answer,
-    /// and waiting on would only end at the response timeout if it is
-    /// what the server sent instead: a CSeq above the last one sent
-    /// answers a request never sent, a CSeq answered already is a
-    /// duplicate. Anything else (a late keep-alive answer) is let through.
-    fn check_stray_cseq(&self, got: u32, awaited: u32) -> Result<(), ClientError> {
-        if got > awaited {
-            return Err(ClientError::new(
-                ErrorKind::Protocol,
-                format!("The server answered a request never sent (CSeq {got})"),
-            ));
-        }
-        if self.answered.contains(&got) && !self.in_flight.contains(got) {
-            return Err(ClientError::new(
-                ErrorKind::Protocol,
-                format!("The server answered CSeq {got} a second time"),
-            ));
-        }
-        Ok(())
-    }
-
-    fn note_answered(&mut self, cseq: u32) {
-        if self.answered.len() >= ANSWERED_CSEQS {
-            self.answered.pop_front();
-        }
-        self.answered.push_back(cseq);
     }
 
     /// Next message when no request is outstanding (the playing loop).
@@ -458,7 +426,7 @@ impl RtspClient {
             Message::Data { channel, payload } => Some(Incoming::Data { channel, payload }),
             Message::Response(response) => {
                 if let Some(flight) = self.in_flight.take(response.headers.cseq()) {
-                    self.note_answered(flight.cseq);
+                    self.answered.note(flight.cseq);
                     return self.on_answer(flight, response).await;
                 }
                 self.note_session(&response);
@@ -496,53 +464,4 @@ impl RtspClient {
             self.session = Some(session);
         }
     }
-}
-
-/// The error for a request refused with 401 that cannot be retried; the
-/// text never contains the credentials.
-fn not_authorized(response: &Response, failure: AuthFailure) -> ClientError {
-    ClientError::new(
-        ErrorKind::NotAuthorized {
-            code: response.status,
-            reason: response.reason.clone(),
-        },
-        failure.describe(),
-    )
-}
-
-/// `Ok` for a 2xx answer, else an error carrying the status, reason,
-/// method and CSeq.
-pub fn expect_success(response: &Response, method: &str) -> Result<(), ClientError> {
-    if response.is_success() {
-        return Ok(());
-    }
-    let error = ClientError::new(
-        ErrorKind::Status {
-            code: response.status,
-            reason: response.reason.clone(),
-        },
-        format!("{method} failed"),
-    );
-    Err(match response.headers.cseq() {
-        Some(cseq) => error.with_request(method, cseq),
-        None => error,
-    })
-}
-
-/// `Ok` if the `Transport` of a SETUP answer can carry what `request`
-/// asked for ([`check_answer`]); else a protocol error naming SETUP and
-/// its CSeq, posted at once instead of waiting for data on channels or
-/// ports that cannot exist.
-pub fn check_setup_transport(
-    response: &Response,
-    answer: &Transport,
-    request: &Transport,
-) -> Result<(), ClientError> {
-    check_answer(answer, request).map_err(|err| {
-        let error = ClientError::new(ErrorKind::Protocol, format!("SETUP answer refused: {err}"));
-        match response.headers.cseq() {
-            Some(cseq) => error.with_request("SETUP", cseq),
-            None => error,
-        }
-    })
 }

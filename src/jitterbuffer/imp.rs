@@ -17,10 +17,10 @@ use gst::subclass::prelude::*;
 
 use super::Mode;
 use super::output_pool::{self, Job};
-use super::rtp_header::{find_sender_report, parse_rtp};
-use crate::driver::runtime;
+use crate::runtime;
 use rtspclient_protocol::jitter::clock_map::TimestampMode;
 use rtspclient_protocol::jitter::reorder::{Limits, Released, Reorder, Stats};
+use rtspclient_protocol::{rtcp, rtp};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -436,7 +436,7 @@ impl LightJitterBuffer {
             let Some(rtp) = buffer
                 .copy_to_slice(0, &mut header)
                 .ok()
-                .and_then(|()| parse_rtp(&header))
+                .and_then(|()| rtp::parse_header(&header))
             else {
                 gst::debug!(CAT, imp = self, "Dropping a buffer that is not RTP");
                 continue;
@@ -746,7 +746,7 @@ impl LightJitterBuffer {
         let Some(report) = buffer
             .map_readable()
             .ok()
-            .and_then(|map| find_sender_report(&map))
+            .and_then(|map| rtcp::find_sender_report(&map))
         else {
             return Ok(gst::FlowSuccess::Ok);
         };

@@ -29,7 +29,6 @@ use gst::prelude::*;
 
 mod imp;
 mod output_pool;
-mod rtp_header;
 
 glib::wrapper! {
     pub struct LightJitterBuffer(ObjectSubclass<imp::LightJitterBuffer>) @extends gst::Element, gst::Object;

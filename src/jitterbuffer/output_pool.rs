@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::driver::runtime;
+use crate::runtime;
 
 /// How long output that is not urgent may wait to be pushed with others.
 pub const TICK: Duration = Duration::from_millis(5);

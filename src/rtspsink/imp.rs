@@ -18,8 +18,8 @@ use super::sender::{Control, Reporter, RunConfig, StreamSender};
 use super::session::{self, RecordConfig, RecordHost};
 use super::settings::{self, Settings};
 use crate::driver::error::ClientError;
-use crate::driver::runtime;
 use crate::element_error::post_client_error_sink;
+use crate::runtime;
 use crate::session::messages::{ReconnectCounters, SessionElement};
 use crate::settings::CommonSettings;
 

@@ -3,7 +3,6 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod datagrams;
 pub(crate) mod imp;
 mod parameter_sets;
 mod payloader;

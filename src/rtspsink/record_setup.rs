@@ -8,9 +8,9 @@ use bytes::Bytes;
 use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::transport::{LowerTransport, Transport};
 
-use super::datagrams::Segmentation;
 use super::sender::{Route, StreamSender, UdpRoute};
-use crate::driver::client::{check_setup_transport, expect_success};
+use crate::driver::answers::{check_setup_transport, expect_success};
+use crate::driver::datagrams::Segmentation;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{UdpOptions, UdpPair};
 use crate::session::transports::{SetupRound, answered_transport, bind_udp, requested_transport};

@@ -19,7 +19,7 @@ use super::recording::record;
 use super::sdp::build_sdp;
 use super::sender::{Control, Readiness, Reporter, StreamSender};
 use crate::caps_convert::from_gst_caps;
-use crate::driver::client::expect_success;
+use crate::driver::answers::expect_success;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::session::link::redirect_target;
 use crate::session::transports::setup_with_fallback;

@@ -7,7 +7,7 @@
 //! copy) its memories, for every packet; here each memory is mapped on its
 //! own and handed to the kernel as an I/O slice, and a list goes out with
 //! one `sendmsg` (TCP, the interleaved frames back to back) or, over UDP,
-//! as few messages as `datagrams` can make of it.
+//! as few messages as `driver::datagrams` can make of it.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;

@@ -17,8 +17,8 @@ use super::retransmission::Retransmission;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{StreamOutput, Timing};
-use crate::driver::runtime;
 use crate::jitterbuffer::LightJitterBuffer;
+use crate::runtime;
 use crate::session::messages::ReconnectCounters;
 use crate::settings::CommonSettings;
 

@@ -3,7 +3,10 @@
 //! element. Whatever a camera or an attacker sends, a packet is one of
 //! these, and only well-formed packets of an announced payload type get
 //! through: `rtpbin` and the depayloaders behind it cannot all take the
-//! rest (docs/QUIRKS.md, "Hostile RTP").
+//! rest (docs/QUIRKS.md, "Hostile RTP"). The bytes are read by the
+//! protocol crate's `rtp` and `rtcp` views; this is the receive policy.
+
+use rtspclient_protocol::{rtcp, rtp};
 
 /// What to do with a packet that arrived on an RTP port or channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,19 +24,13 @@ pub enum Verdict {
     UnknownPayloadType(u8),
 }
 
-const FIXED_HEADER: usize = 12;
-
-/// RTCP packet types SR, RR, SDES, BYE and APP, which RFC 5761 §4 tells
-/// apart from RTP payload types 72 to 76 on a shared port.
-const RTCP_TYPES: std::ops::RangeInclusive<u8> = 200..=204;
-
 /// Classify a packet received for a stream whose announced payload types
 /// are `payload_types`.
 pub fn classify(data: &[u8], payload_types: &PayloadTypes) -> Verdict {
-    if data.len() >= 2 && data[0] >> 6 == 2 && RTCP_TYPES.contains(&data[1]) {
+    if rtcp::is_muxed_rtcp(data) {
         return Verdict::MuxedRtcp;
     }
-    let Some(len) = payload_len(data) else {
+    let Some(len) = rtp::payload_len(data) else {
         return Verdict::Malformed;
     };
     let pt = data[1] & 0x7f;
@@ -42,34 +39,6 @@ pub fn classify(data: &[u8], payload_types: &PayloadTypes) -> Verdict {
     } else {
         Verdict::UnknownPayloadType(pt)
     }
-}
-
-/// The length of the payload of an RTP packet: what is left after the
-/// fixed header, the CSRC list, the header extension and the padding.
-/// None when the packet is not RTP version 2 or one of these runs past
-/// its end, or the padding count is 0 (RFC 3550 §5.1: it counts itself).
-pub fn payload_len(data: &[u8]) -> Option<usize> {
-    if data.len() < FIXED_HEADER || data[0] >> 6 != 2 {
-        return None;
-    }
-    let csrc_count = (data[0] & 0x0f) as usize;
-    let mut header = FIXED_HEADER + 4 * csrc_count;
-    if data[0] & 0x10 != 0 {
-        // RFC 3550 §5.3.1: 16 bits profile data, 16 bits length in words.
-        let at = header + 2;
-        let words = u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]) as usize;
-        header += 4 + 4 * words;
-    }
-    let after_header = data.len().checked_sub(header)?;
-    let padding = if data[0] & 0x20 != 0 {
-        match *data.last()? as usize {
-            0 => return None,
-            count => count,
-        }
-    } else {
-        0
-    };
-    after_header.checked_sub(padding)
 }
 
 /// The payload types announced for one stream: a 128-bit set that the
@@ -182,27 +151,5 @@ mod tests {
             classify(&packet(0x90, 96, &[0xbe, 0xde, 0, 2, 0, 0, 0, 0]), &set),
             Verdict::Malformed
         );
-    }
-
-    #[test]
-    fn payload_length_after_padding() {
-        assert_eq!(payload_len(&packet(0x80, 96, b"abc")), Some(3));
-        assert_eq!(payload_len(&packet(0x80, 96, b"")), Some(0));
-        // All padding: eight octets, the last one counting them all.
-        assert_eq!(
-            payload_len(&packet(0xa0, 96, &[0, 0, 0, 0, 0, 0, 0, 8])),
-            Some(0)
-        );
-        assert_eq!(payload_len(&packet(0xa0, 96, &[7, 7, 2])), Some(1));
-        // More padding than payload, and a padding count of zero.
-        assert_eq!(payload_len(&packet(0xa0, 96, &[1, 2, 3, 200])), None);
-        assert_eq!(payload_len(&packet(0xa0, 96, &[1, 2, 3, 0])), None);
-        // Padding bit on a packet that ends with its header: the count
-        // would be read from the header itself.
-        assert_eq!(payload_len(&packet(0xa0, 96, b"")), None);
-        // One CSRC and a one-word extension before the payload.
-        let mut data = packet(0x91, 96, &[0, 0, 0, 9]);
-        data.extend_from_slice(&[0xbe, 0xde, 0, 1, 1, 2, 3, 4, b'p']);
-        assert_eq!(payload_len(&data), Some(1));
     }
 }

@@ -18,7 +18,7 @@ use super::playing::play;
 use super::setup::{PlaySetup, SelectedStream};
 use super::streams::StreamOutput;
 use crate::caps_convert::to_gst_caps;
-use crate::driver::client::expect_success;
+use crate::driver::answers::expect_success;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::session::link::redirect_target;
 use crate::session::transports::setup_with_fallback;

@@ -11,7 +11,7 @@ use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 
 use super::streams::StreamOutput;
 use super::udp_receive::punch_holes;
-use crate::driver::client::{check_setup_transport, expect_success};
+use crate::driver::answers::{check_setup_transport, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 use crate::session::Link;

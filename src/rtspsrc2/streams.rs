@@ -19,7 +19,7 @@ use rtspclient_protocol::message::encode_interleaved;
 
 use super::packet_pool;
 use super::rtp_check::{self, PayloadTypes, Verdict};
-use crate::driver::connection::Writer;
+use crate::driver::writer::Writer;
 use crate::jitterbuffer::LightJitterBuffer;
 
 /// The clock snapshot taken when the element goes to PLAYING; packets are
@@ -126,7 +126,7 @@ pub struct StreamOutput {
     pub bytes: AtomicU64,
     /// Dropped before `rtpbin`: payload types the SDP did not list.
     pub unknown_pt: AtomicU64,
-    /// Dropped before `rtpbin`: not RTP (see [`rtp_check::payload_len`]).
+    /// Dropped before `rtpbin`: not RTP (see `rtspclient_protocol::rtp::payload_len`).
     pub malformed: AtomicU64,
     /// Dropped on the way out of `rtpbin`: nothing left after the padding.
     pub no_payload: AtomicU64,

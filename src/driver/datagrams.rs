@@ -14,7 +14,8 @@
 //! A kernel or device that refuses a segmented message (`EINVAL`, `EIO`
 //! and the like: no checksum offload, a segment larger than the path MTU)
 //! turns segmentation off for that socket, and the message goes again as
-//! single datagrams.
+//! single datagrams; the caller learns why from [`Sent`] and logs it in
+//! its own debug category (the driver has none).
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -50,6 +51,12 @@ impl Segmentation {
     }
 }
 
+impl Default for Segmentation {
+    fn default() -> Self {
+        Segmentation::new()
+    }
+}
+
 /// Split datagrams of the given sizes into runs that can go as one
 /// segmented message: every datagram of a run has the size of the first
 /// except the last, which may be shorter (the kernel cuts the message
@@ -82,18 +89,48 @@ pub fn segment_runs(sizes: &[usize], max_segments: usize) -> Vec<Range<usize>> {
     runs
 }
 
+/// What one [`send_datagrams`] call did.
+#[derive(Debug)]
+pub struct Sent {
+    /// How many datagrams went, from the first on.
+    pub count: usize,
+    /// If not all went, why the next one did not: `WouldBlock` when the
+    /// socket buffer is full, or another error that belongs to that
+    /// datagram (or to an earlier one: ICMP errors).
+    pub error: Option<io::Error>,
+    /// The kernel refused a segmented message with this error: the socket
+    /// sends single datagrams from now on.
+    pub segmentation_refused: Option<io::Error>,
+}
+
+impl Sent {
+    fn all(count: usize) -> Sent {
+        Sent {
+            count,
+            error: None,
+            segmentation_refused: None,
+        }
+    }
+
+    fn stopped(count: usize, error: io::Error) -> Sent {
+        Sent {
+            count,
+            error: Some(error),
+            segmentation_refused: None,
+        }
+    }
+}
+
 /// Send datagrams (each a range of `slices`, one after the other, as
-/// `MappedPackets::slices` makes them) to `dest` without blocking.
-/// Returns how many were sent and, if not all, why the next one was not:
-/// `WouldBlock` when the socket buffer is full, or another error that
-/// belongs to that datagram (or to an earlier one: ICMP errors).
+/// `rtspsink`'s `MappedPackets::slices` makes them) to `dest` without
+/// blocking.
 pub fn send_datagrams(
     socket: &std::net::UdpSocket,
     dest: &socket2::SockAddr,
     slices: &[IoSlice<'_>],
     datagrams: &[Range<usize>],
     segmentation: &Segmentation,
-) -> (usize, Option<io::Error>) {
+) -> Sent {
     #[cfg(target_os = "linux")]
     {
         linux::send(socket, dest, slices, datagrams, segmentation, MAX_SEGMENTS)
@@ -104,10 +141,10 @@ pub fn send_datagrams(
         let socket = socket2::SockRef::from(socket);
         for (sent, range) in datagrams.iter().enumerate() {
             if let Err(err) = socket.send_to_vectored(&slices[range.clone()], dest) {
-                return (sent, Some(err));
+                return Sent::stopped(sent, err);
             }
         }
-        (datagrams.len(), None)
+        Sent::all(datagrams.len())
     }
 }
 
@@ -126,7 +163,7 @@ mod linux {
         datagrams: &[Range<usize>],
         segmentation: &Segmentation,
         max_segments: usize,
-    ) -> (usize, Option<io::Error>) {
+    ) -> Sent {
         // A run's message is the slices from its first datagram's start to
         // its last one's end: the datagrams must follow each other.
         debug_assert!(datagrams.windows(2).all(|w| w[0].end == w[1].start));
@@ -202,12 +239,8 @@ mod linux {
                 }
                 let run = &runs[sent_messages];
                 if run.len() > 1 && refuses_segmentation(&err) {
-                    gst::info!(
-                        super::super::imp::CAT,
-                        "UDP segmentation refused ({err}); sending datagrams one by one"
-                    );
                     segmentation.disable();
-                    let (more, err) = send(
+                    let rest = send(
                         socket,
                         dest,
                         slices,
@@ -215,13 +248,17 @@ mod linux {
                         segmentation,
                         1,
                     );
-                    return (run.start + more, err);
+                    return Sent {
+                        count: run.start + rest.count,
+                        error: rest.error,
+                        segmentation_refused: Some(err),
+                    };
                 }
-                return (run.start, Some(err));
+                return Sent::stopped(run.start, err);
             }
             sent_messages += result as usize;
         }
-        (datagrams.len(), None)
+        Sent::all(datagrams.len())
     }
 
     /// Errors with which the kernel or the device refuses a segmented
@@ -323,9 +360,10 @@ mod tests {
         let packets = datagrams(&[20, 8, 1400, 1400, 1400, 1400, 600, 300, 1400, 1400, 1400]);
         let (slices, ranges) = split_slices(&packets);
         let segmentation = Segmentation::new();
-        let (sent, err) = send_datagrams(&sender, &dest, &slices, &ranges, &segmentation);
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(sent, packets.len());
+        let sent = send_datagrams(&sender, &dest, &slices, &ranges, &segmentation);
+        assert!(sent.error.is_none(), "{:?}", sent.error);
+        assert!(sent.segmentation_refused.is_none());
+        assert_eq!(sent.count, packets.len());
         receive_all(&receiver, &packets);
         // Linux >= 4.18 on loopback takes segmented messages.
         assert!(segmentation.enabled(), "the kernel refused UDP_SEGMENT");
@@ -345,9 +383,10 @@ mod tests {
         let packets = datagrams(&sizes);
         let (slices, ranges) = split_slices(&packets);
         let segmentation = Segmentation::new();
-        let (sent, err) = linux::send(&sender, &dest, &slices, &ranges, &segmentation, 1000);
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(sent, packets.len());
+        let sent = linux::send(&sender, &dest, &slices, &ranges, &segmentation, 1000);
+        assert!(sent.error.is_none(), "{:?}", sent.error);
+        assert!(sent.segmentation_refused.is_some());
+        assert_eq!(sent.count, packets.len());
         assert!(!segmentation.enabled());
         receive_all(&receiver, &packets);
     }

@@ -1,4 +1,8 @@
-//! The I/O threads shared by every `rtspsrc2` and `rtspsink` instance.
+//! The I/O threads shared by every `rtspsrc2`, `rtspsink` and
+//! `rtplightjitterbuffer` instance: the RTSP driver's connections and
+//! sockets run here, and so do the jitterbuffer's deadline timers and
+//! output workers, which have nothing to do with RTSP (hence a module of
+//! its own rather than part of the driver).
 //!
 //! A fixed pool of single-threaded tokio runtimes, each on its own thread;
 //! every session is placed on one of them, round-robin. Compared with one
