@@ -308,3 +308,84 @@ impl CommonSettings {
         })
     }
 }
+
+/// An element whose shared properties are a [`CommonSettings`] inside its
+/// own settings: the property and URI handler glue both need, once.
+pub trait CommonSettingsOwner {
+    fn flavour() -> &'static Flavour;
+    /// Whether a session runs (the location is fixed then). Called
+    /// without the settings locked.
+    fn session_running(&self) -> bool;
+    fn with_common<R>(&self, f: impl FnOnce(&mut CommonSettings) -> R) -> R;
+    fn as_object(&self) -> gst::Object;
+
+    /// `set_property` of a shared property; false when `name` is not one.
+    fn set_common_property(&self, name: &str, value: &glib::Value) -> bool {
+        let running = self.session_running();
+        let object = self.as_object();
+        self.with_common(|common| common.apply(Self::flavour(), &object, name, value, running))
+    }
+
+    /// `property` of a shared property; `None` when `name` is not one.
+    fn common_property(&self, name: &str) -> Option<glib::Value> {
+        self.with_common(|common| common.get(name))
+    }
+
+    /// `GstURIHandler::get_uri`: the location, without credentials.
+    fn location_uri(&self) -> Option<String> {
+        self.with_common(|common| common.location.get())
+    }
+
+    /// `GstURIHandler::set_uri`.
+    fn set_location_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        let running = self.session_running();
+        self.with_common(|common| common.location.set(running, Some(uri)))
+    }
+}
+
+/// The `GstURIHandler` and [`CommonSettingsOwner`] implementations of an
+/// element `$element` (the subclass implementation type) whose settings
+/// are `self.settings: Mutex<_>` with a `common` field, whose running
+/// session is `self.state: Mutex<_>` with a `task` option, and whose
+/// module has `URI_PROTOCOLS` and `settings::FLAVOUR`.
+macro_rules! common_settings_glue {
+    ($element:ty, $uri_type:expr) => {
+        impl URIHandlerImpl for $element {
+            const URI_TYPE: gst::URIType = $uri_type;
+
+            fn protocols() -> &'static [&'static str] {
+                URI_PROTOCOLS
+            }
+
+            fn uri(&self) -> Option<String> {
+                self.location_uri()
+            }
+
+            fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+                self.set_location_uri(uri)
+            }
+        }
+
+        impl $crate::settings::CommonSettingsOwner for $element {
+            fn flavour() -> &'static $crate::settings::Flavour {
+                &settings::FLAVOUR
+            }
+
+            fn session_running(&self) -> bool {
+                self.state.lock().unwrap().task.is_some()
+            }
+
+            fn with_common<R>(
+                &self,
+                f: impl FnOnce(&mut $crate::settings::CommonSettings) -> R,
+            ) -> R {
+                f(&mut self.settings.lock().unwrap().common)
+            }
+
+            fn as_object(&self) -> gst::Object {
+                self.obj().clone().upcast()
+            }
+        }
+    };
+}
+pub(crate) use common_settings_glue;

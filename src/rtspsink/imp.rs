@@ -21,7 +21,7 @@ use crate::driver::error::ClientError;
 use crate::element_error::post_client_error_sink;
 use crate::runtime;
 use crate::session::messages::{ReconnectCounters, SessionElement};
-use crate::settings::CommonSettings;
+use crate::settings::{CommonSettings, CommonSettingsOwner};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -101,18 +101,10 @@ impl ObjectImpl for RtspSink {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         const CHECKED: &str = "type checked upstream";
-        let running = self.state.lock().unwrap().task.is_some();
-        let mut settings = self.settings.lock().unwrap();
-        let object = self.obj();
-        if settings.common.apply(
-            &settings::FLAVOUR,
-            object.upcast_ref(),
-            pspec.name(),
-            value,
-            running,
-        ) {
+        if self.set_common_property(pspec.name(), value) {
             return;
         }
+        let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
             "sync" => settings.sync = value.get().expect(CHECKED),
             "backpressure" => settings.backpressure = value.get().expect(CHECKED),
@@ -121,10 +113,10 @@ impl ObjectImpl for RtspSink {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        if let Some(value) = settings.common.get(pspec.name()) {
+        if let Some(value) = self.common_property(pspec.name()) {
             return value;
         }
+        let settings = self.settings.lock().unwrap();
         match pspec.name() {
             "sync" => settings.sync.to_value(),
             "backpressure" => settings.backpressure.to_value(),
@@ -358,33 +350,9 @@ impl ElementImpl for RtspSink {
 
 impl BinImpl for RtspSink {}
 
-impl URIHandlerImpl for RtspSink {
-    const URI_TYPE: gst::URIType = gst::URIType::Sink;
-
-    fn protocols() -> &'static [&'static str] {
-        URI_PROTOCOLS
-    }
-
-    fn uri(&self) -> Option<String> {
-        self.settings.lock().unwrap().common.location.get()
-    }
-
-    fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
-        self.set_location(Some(uri))
-    }
-}
+crate::settings::common_settings_glue!(RtspSink, gst::URIType::Sink);
 
 impl RtspSink {
-    fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
-        let running = self.state.lock().unwrap().task.is_some();
-        self.settings
-            .lock()
-            .unwrap()
-            .common
-            .location
-            .set(running, location)
-    }
-
     /// The `stats` property.
     fn stats(&self) -> gst::Structure {
         use std::sync::atomic::Ordering::Relaxed;

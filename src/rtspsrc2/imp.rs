@@ -20,7 +20,7 @@ use super::streams::{StreamOutput, Timing};
 use crate::jitterbuffer::LightJitterBuffer;
 use crate::runtime;
 use crate::session::messages::ReconnectCounters;
-use crate::settings::CommonSettings;
+use crate::settings::{CommonSettings, CommonSettingsOwner};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -149,18 +149,10 @@ impl ObjectImpl for RtspSrc2 {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         const CHECKED: &str = "type checked upstream";
-        let running = self.state.lock().unwrap().task.is_some();
-        let mut settings = self.settings.lock().unwrap();
-        let object = self.obj();
-        if settings.common.apply(
-            &settings::FLAVOUR,
-            object.upcast_ref(),
-            pspec.name(),
-            value,
-            running,
-        ) {
+        if self.set_common_property(pspec.name(), value) {
             return;
         }
+        let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
             "timeout" => settings.timeout = Duration::from_micros(value.get().expect(CHECKED)),
             "latency" => settings.latency_ms = value.get().expect(CHECKED),
@@ -177,10 +169,10 @@ impl ObjectImpl for RtspSrc2 {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        if let Some(value) = settings.common.get(pspec.name()) {
+        if let Some(value) = self.common_property(pspec.name()) {
             return value;
         }
+        let settings = self.settings.lock().unwrap();
         match pspec.name() {
             "timeout" => (settings.timeout.as_micros() as u64).to_value(),
             "latency" => settings.latency_ms.to_value(),
@@ -297,33 +289,9 @@ impl ElementImpl for RtspSrc2 {
 
 impl BinImpl for RtspSrc2 {}
 
-impl URIHandlerImpl for RtspSrc2 {
-    const URI_TYPE: gst::URIType = gst::URIType::Src;
-
-    fn protocols() -> &'static [&'static str] {
-        URI_PROTOCOLS
-    }
-
-    fn uri(&self) -> Option<String> {
-        self.settings.lock().unwrap().common.location.get()
-    }
-
-    fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
-        self.set_location(Some(uri))
-    }
-}
+crate::settings::common_settings_glue!(RtspSrc2, gst::URIType::Src);
 
 impl RtspSrc2 {
-    fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
-        let running = self.state.lock().unwrap().task.is_some();
-        self.settings
-            .lock()
-            .unwrap()
-            .common
-            .location
-            .set(running, location)
-    }
-
     fn play_config(&self) -> Result<PlayConfig, gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let mut session = settings.common.session_config()?;
