@@ -131,7 +131,7 @@ impl CommonSettings {
                 .build(),
             glib::ParamSpecBoolean::builder("reconnect")
                 .nick("Reconnect")
-                .blurb("After a session was established, recover from a lost connection, a server restart, a failing keep-alive or data that stops (see timeout) by connecting again with backoff, staying in PLAYING; errors no retry can fix (401, 404, 415, 461 on every transport) still fail at once. Each loss and recovery is posted as an element message (rtspclient-reconnect, rtspclient-reconnected)")
+                .blurb("After a session was established, recover from a lost connection, a server restart, a keep-alive answered 454 (or, when publishing, not answered within tcp-timeout) or data that stops (rtspsrc2's timeout) by connecting again with backoff, staying in PLAYING; errors no retry can fix (401, 404, 415, 461 on every transport) still fail at once. Each loss and recovery is posted as an element message (rtspclient-reconnect, rtspclient-reconnected)")
                 .default_value(DEFAULT_RECONNECT)
                 .build(),
             glib::ParamSpecUInt::builder("reconnect-backoff-min")
