@@ -25,31 +25,20 @@ pub struct RecordSetup<'a> {
 }
 
 impl SetupRound for RecordSetup<'_> {
-    type SetUp = Vec<Route>;
+    type SetUp = Route;
 
-    async fn setup_all(
-        &mut self,
-        link: &mut Link,
-        protocol: Protocol,
-        base: &str,
-    ) -> Result<Vec<Route>, ClientError> {
-        let mut routes = Vec::with_capacity(self.streams.len());
-        for (index, stream) in self.streams.iter().enumerate() {
-            routes.push(self.setup_one(link, protocol, base, index, stream).await?);
-        }
-        Ok(routes)
+    fn streams(&self) -> usize {
+        self.streams.len()
     }
-}
 
-impl RecordSetup<'_> {
     async fn setup_one(
         &self,
         link: &mut Link,
         protocol: Protocol,
         base: &str,
         index: usize,
-        stream: &Arc<StreamSender>,
     ) -> Result<Route, ClientError> {
+        let stream = &self.streams[index];
         // `protocols` refuses multicast for publishing: UDP is unicast.
         let udp = protocol != Protocol::Tcp;
         let protocol = if udp { Protocol::Udp } else { protocol };

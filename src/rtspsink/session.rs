@@ -255,13 +255,13 @@ impl RecordRole {
         self.host
             .progress(gst::ProgressType::Continue, "open", "Setting up streams");
         let senders = self.senders();
-        let mut round = RecordSetup {
+        let round = RecordSetup {
             streams: &senders,
             udp: &self.config.session.udp,
             udp_send_buffer: self.config.udp_send_buffer,
         };
         self.asking = Some("SETUP");
-        let (routes, protocol) = setup_with_fallback(&mut round, link, protocols, &base).await?;
+        let (routes, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;
 
         let mut range = Headers::new();
         range.set("Range", "npt=0.000-");

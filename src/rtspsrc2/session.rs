@@ -136,12 +136,12 @@ impl Role for PlayRole {
 
         let selected = self.select(&descriptions)?;
         host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
-        let mut round = PlaySetup {
+        let round = PlaySetup {
             selected: &selected,
             udp: &self.config.session.udp,
             nat_dummy: self.config.nat_dummy,
         };
-        let (streams, protocol) = setup_with_fallback(&mut round, link, protocols, &base).await?;
+        let (streams, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;
         play(
             link,
             &self.config,

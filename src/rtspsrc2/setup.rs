@@ -52,30 +52,20 @@ pub struct PlaySetup<'a> {
 }
 
 impl SetupRound for PlaySetup<'_> {
-    type SetUp = Vec<SetUpStream>;
+    type SetUp = SetUpStream;
 
-    async fn setup_all(
-        &mut self,
-        link: &mut Link,
-        protocol: Protocol,
-        base: &str,
-    ) -> Result<Vec<SetUpStream>, ClientError> {
-        let mut set_up = Vec::with_capacity(self.selected.len());
-        for stream in self.selected {
-            set_up.push(self.setup_one(link, protocol, base, stream).await?);
-        }
-        Ok(set_up)
+    fn streams(&self) -> usize {
+        self.selected.len()
     }
-}
 
-impl PlaySetup<'_> {
     async fn setup_one(
         &self,
         link: &mut Link,
         protocol: Protocol,
         base: &str,
-        stream: &SelectedStream<'_>,
+        nth: usize,
     ) -> Result<SetUpStream, ClientError> {
+        let stream = &self.selected[nth];
         let mut request =
             requested_transport(protocol, stream.index, false, stream.description.avpf);
         let mut local_pair = None;

@@ -13,16 +13,36 @@ use super::link::Link;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
-/// The element's SETUP of all its streams over one transport.
-pub trait SetupRound: Send {
+/// The element's SETUP of its streams over one transport.
+pub trait SetupRound: Sync {
+    /// One stream after its SETUP (its route or receiver).
     type SetUp: Send;
 
-    fn setup_all(
-        &mut self,
+    /// How many streams to set up.
+    fn streams(&self) -> usize;
+
+    /// SETUP of stream number `nth` (0-based, in SDP order).
+    fn setup_one(
+        &self,
         link: &mut Link,
         protocol: Protocol,
         base: &str,
+        nth: usize,
     ) -> impl Future<Output = Result<Self::SetUp, ClientError>> + Send;
+}
+
+/// SETUP every stream over `protocol`.
+async fn setup_all<R: SetupRound>(
+    round: &R,
+    link: &mut Link,
+    protocol: Protocol,
+    base: &str,
+) -> Result<Vec<R::SetUp>, ClientError> {
+    let mut set_up = Vec::with_capacity(round.streams());
+    for nth in 0..round.streams() {
+        set_up.push(round.setup_one(link, protocol, base, nth).await?);
+    }
+    Ok(set_up)
 }
 
 /// Whether SETUP over the next protocol may succeed where `err` failed.
@@ -32,14 +52,14 @@ fn worth_next_protocol(err: &ClientError) -> bool {
 
 /// SETUP every stream over the first of `protocols` the server accepts.
 pub async fn setup_with_fallback<R: SetupRound>(
-    round: &mut R,
+    round: &R,
     link: &mut Link,
     protocols: &[Protocol],
     base: &str,
-) -> Result<(R::SetUp, Protocol), ClientError> {
+) -> Result<(Vec<R::SetUp>, Protocol), ClientError> {
     let mut last_error = None;
     for (attempt, protocol) in protocols.iter().enumerate() {
-        match round.setup_all(link, *protocol, base).await {
+        match setup_all(round, link, *protocol, base).await {
             Ok(set_up) => return Ok((set_up, *protocol)),
             Err(err) => {
                 if !worth_next_protocol(&err) || attempt + 1 == protocols.len() {
