@@ -366,11 +366,8 @@ fn forward(
             continue;
         }
         match leg {
-            Leg::ServerRtp => {}
-            Leg::ServerRtcp => {
-                if rtcp_types(packet).contains(&205) {
-                    counters.nacks_from_server.fetch_add(1, Ordering::SeqCst);
-                }
+            Leg::ServerRtcp if rtcp_types(packet).contains(&205) => {
+                counters.nacks_from_server.fetch_add(1, Ordering::SeqCst);
             }
             Leg::ClientRtp | Leg::ClientRtcp if n < 12 => {
                 counters.dummies_from_client.fetch_add(1, Ordering::SeqCst);
