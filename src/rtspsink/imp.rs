@@ -14,6 +14,7 @@ use gst::subclass::prelude::*;
 use tokio::sync::watch;
 
 use super::payloader;
+use super::retransmission::{self, Retransmission};
 use super::sender::{Control, Reporter, RunConfig, StreamSender};
 use super::session::{self, RecordConfig, RecordHost};
 use super::settings::{self, Settings};
@@ -59,6 +60,7 @@ pub struct RtspSink {
     state: Mutex<State>,
     control: Arc<Control>,
     reconnects: Arc<ReconnectCounters>,
+    rtx: Arc<Retransmission>,
 }
 
 #[glib::object_subclass]
@@ -90,9 +92,10 @@ impl ObjectImpl for RtspSink {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("dropped, connection-losses, reconnections, and per stream: index, packets and bytes handed to the connection")
+                    .blurb("dropped, connection-losses, reconnections, and per stream: index, packets and bytes handed to the connection (RTX included), retransmission-requests (packets the server's NACKs asked for) and packets-retransmitted (RTX packets sent, with rtx-time)")
                     .read_only()
                     .build(),
+                retransmission::param_spec(),
             ]);
             properties
         });
@@ -108,6 +111,7 @@ impl ObjectImpl for RtspSink {
         match pspec.name() {
             "sync" => settings.sync = value.get().expect(CHECKED),
             "backpressure" => settings.backpressure = value.get().expect(CHECKED),
+            "rtx-time" => self.rtx.set_time_ms(value.get().expect(CHECKED)),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -126,6 +130,7 @@ impl ObjectImpl for RtspSink {
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .to_value(),
             "stats" => self.stats().to_value(),
+            "rtx-time" => self.rtx.time_ms().to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -137,6 +142,7 @@ impl ObjectImpl for RtspSink {
         obj.set_element_flags(gst::ElementFlags::SINK);
         match gst::ElementFactory::make("rtpbin").name("rtpbin").build() {
             Ok(rtpbin) => {
+                self.rtx.connect(&rtpbin);
                 if obj.add(&rtpbin).is_ok() {
                     self.state.lock().unwrap().rtpbin = Some(rtpbin);
                 }
@@ -223,9 +229,11 @@ impl ElementImpl for RtspSink {
             Err(err) => {
                 gst::error!(CAT, imp = self, "Cannot set up stream {index}: {err}");
                 rtpbin.release_request_pad(&rtpbin_sink);
+                self.rtx.forget(index);
                 return None;
             }
         };
+        sender.set_retransmission(self.rtx.take(&rtpbin, index));
         let ghost = gst::PadBuilder::<super::RtspSinkPad>::from_template(templ)
             .name(format!("sink_{index}"))
             .event_function(|pad, parent, event| {
@@ -361,10 +369,14 @@ impl RtspSink {
             .streams()
             .iter()
             .map(|stream| {
+                let (requests, retransmitted) =
+                    stream.retransmission().map_or((0, 0), |rtx| rtx.counts());
                 gst::Structure::builder("stream")
                     .field("index", stream.index as u32)
                     .field("packets", stream.packets.load(Relaxed))
                     .field("bytes", stream.bytes.load(Relaxed))
+                    .field("retransmission-requests", requests)
+                    .field("packets-retransmitted", retransmitted)
                     .build()
                     .to_send_value()
             })
@@ -467,6 +479,7 @@ impl RtspSink {
                 let _ = obj.remove(&payloader);
             }
         }
+        self.rtx.forget(index);
         if let Some(rtpbin) = rtpbin {
             entry.sender.unlink(&rtpbin);
             rtpbin.release_request_pad(&entry.rtpbin_sink);

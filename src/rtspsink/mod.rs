@@ -8,6 +8,7 @@ mod parameter_sets;
 mod payloader;
 mod record_setup;
 mod recording;
+mod retransmission;
 mod sdp;
 mod sender;
 mod session;

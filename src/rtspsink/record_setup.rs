@@ -42,7 +42,11 @@ impl SetupRound for RecordSetup<'_> {
         // `protocols` refuses multicast for publishing: UDP is unicast.
         let udp = protocol != Protocol::Tcp;
         let protocol = if udp { Protocol::Udp } else { protocol };
-        let mut request = requested_transport(protocol, index, true, false);
+        // A stream that retransmits was announced as RTP/AVPF.
+        let avpf = stream
+            .retransmission()
+            .is_some_and(|rtx| rtx.rtx_pt().is_some());
+        let mut request = requested_transport(protocol, index, true, avpf);
         let mut pair = None;
         if udp {
             let bound = bind_udp(link, self.udp)?;

@@ -1,17 +1,34 @@
 //! The SDP `rtspsink` announces: one media section per stream, built from
 //! the caps of its first buffer, with control `stream=N`; dynamic payload
-//! types made unique across streams.
+//! types made unique across streams; streams that retransmit are
+//! `RTP/AVPF` sections with an RFC 4588 `rtx` payload.
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rtspclient_protocol::caps::{CapsValue, RtpCaps, media_from_caps};
-use rtspclient_protocol::sdp::{Attribute, Connection, SessionDescription};
+use rtspclient_protocol::sdp::{Attribute, Connection, Media, SessionDescription};
+
+use super::retransmission::rtx_payload_types;
+
+/// What ANNOUNCE describes, per stream.
+pub struct Announcement {
+    pub sdp: String,
+    /// The payload type a stream must be rewritten to (`Some`) when its
+    /// dynamic type is already taken by an earlier stream.
+    pub rewrites: Vec<Option<u8>>,
+    /// The RTX payload type of each stream that retransmits.
+    pub rtx: Vec<Option<u8>>,
+}
 
 /// The SDP for ANNOUNCE: one media section per stream with control
-/// `stream=N`, and the payload type each stream must be rewritten to
-/// (`Some`) when its dynamic type is already taken by an earlier stream.
-pub fn build_sdp(streams: &[RtpCaps], local: IpAddr, peer: IpAddr) -> (String, Vec<Option<u8>>) {
+/// `stream=N`; `rtx_time` (ms) per stream that retransmits.
+pub fn build_sdp(
+    streams: &[RtpCaps],
+    rtx_time: &[Option<u32>],
+    local: IpAddr,
+    peer: IpAddr,
+) -> Announcement {
     let original: Vec<u8> = streams.iter().map(|c| c.payload().unwrap_or(96)).collect();
     let mut used: Vec<u8> = Vec::new();
     let mut rewrites = Vec::with_capacity(streams.len());
@@ -33,6 +50,17 @@ pub fn build_sdp(streams: &[RtpCaps], local: IpAddr, peer: IpAddr) -> (String, V
         rewrites.push(rewrite);
         media.push(media_from_caps(&caps, &format!("stream={index}")));
     }
+    let taken: Vec<u8> = used.iter().chain(&original).copied().collect();
+    let wanted: Vec<bool> = (0..streams.len())
+        .map(|i| rtx_time.get(i).copied().flatten().is_some())
+        .collect();
+    let rtx = rtx_payload_types(&taken, &wanted);
+    for (index, section) in media.iter_mut().enumerate() {
+        if let (Some(rtx_pt), Some(Some(ms))) = (rtx[index], rtx_time.get(index)) {
+            let clock = streams[index].clock_rate().unwrap_or(90000);
+            add_rtx(section, used[index], rtx_pt, clock, *ms);
+        }
+    }
     let ip_kind = |ip: &IpAddr| if ip.is_ipv6() { "IP6" } else { "IP4" };
     let session_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -50,7 +78,33 @@ pub fn build_sdp(streams: &[RtpCaps], local: IpAddr, peer: IpAddr) -> (String, V
         }],
         media,
     };
-    (sdp.to_sdp_string(), rewrites)
+    Announcement {
+        sdp: sdp.to_sdp_string(),
+        rewrites,
+        rtx,
+    }
+}
+
+/// Make `section` (payload type `pt`) an RTP/AVPF section that offers
+/// NACK feedback and RFC 4588 retransmission as `rtx_pt`, the way C
+/// `rtspclientsink` describes it.
+fn add_rtx(section: &mut Media, pt: u8, rtx_pt: u8, clock: u32, ms: u32) {
+    section.proto = "RTP/AVPF".into();
+    section.formats.push(rtx_pt.to_string());
+    let attribute = |name: &str, value: String| Attribute {
+        name: name.into(),
+        value: Some(value),
+    };
+    section
+        .attributes
+        .push(attribute("rtcp-fb", format!("{pt} nack")));
+    section
+        .attributes
+        .push(attribute("rtpmap", format!("{rtx_pt} rtx/{clock}")));
+    section.attributes.push(attribute(
+        "fmtp",
+        format!("{rtx_pt} apt={pt};rtx-time={ms}"),
+    ));
 }
 
 #[cfg(test)]
@@ -89,7 +143,9 @@ mod tests {
     #[test]
     fn sdp_has_one_section_per_stream_with_controls() {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let (sdp, rewrites) = build_sdp(&[h264(96), opus(97)], local, local);
+        let Announcement { sdp, rewrites, rtx } =
+            build_sdp(&[h264(96), opus(97)], &[], local, local);
+        assert_eq!(rtx, vec![None, None]);
         assert_eq!(rewrites, vec![None, None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
         assert_eq!(parsed.media.len(), 2);
@@ -109,7 +165,8 @@ mod tests {
     #[test]
     fn duplicate_dynamic_payload_types_are_made_unique() {
         let local: IpAddr = "::1".parse().unwrap();
-        let (sdp, rewrites) = build_sdp(&[h264(96), opus(96), opus(97)], local, local);
+        let Announcement { sdp, rewrites, .. } =
+            build_sdp(&[h264(96), opus(96), opus(97)], &[], local, local);
         // The second stream may not take 97: the third one uses it.
         assert_eq!(rewrites, vec![None, Some(98), None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -127,7 +184,47 @@ mod tests {
             ("encoding-name", CapsValue::Str("PCMU".into())),
         ]);
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let (_, rewrites) = build_sdp(&[pcmu.clone(), pcmu], local, local);
-        assert_eq!(rewrites, vec![None, None]);
+        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], local, local);
+        assert_eq!(announced.rewrites, vec![None, None]);
+    }
+
+    #[test]
+    fn retransmitting_streams_are_avpf_with_an_rtx_payload() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        // The second stream is rewritten to 98 (97 is the third's): the
+        // RTX types avoid 96, 97 and 98.
+        let announced = build_sdp(
+            &[h264(96), opus(96), opus(97)],
+            &[Some(500), Some(200), None],
+            local,
+            local,
+        );
+        assert_eq!(announced.rewrites, vec![None, Some(98), None]);
+        assert_eq!(announced.rtx, vec![Some(99), Some(100), None]);
+        let parsed = SessionDescription::parse(announced.sdp.as_bytes()).unwrap();
+        let video = &parsed.media[0];
+        assert_eq!(video.proto, "RTP/AVPF");
+        assert_eq!(video.formats, vec!["96".to_string(), "99".to_string()]);
+        let values = |m: &Media, name: &str| -> Vec<String> {
+            m.attributes
+                .iter()
+                .filter(|a| a.name == name)
+                .filter_map(|a| a.value.clone())
+                .collect()
+        };
+        assert_eq!(
+            values(video, "rtpmap"),
+            vec!["96 H264/90000", "99 rtx/90000"]
+        );
+        assert_eq!(
+            values(video, "fmtp"),
+            vec!["96 packetization-mode=1", "99 apt=96;rtx-time=500"]
+        );
+        assert_eq!(values(video, "rtcp-fb"), vec!["96 nack"]);
+        let audio = &parsed.media[1];
+        assert_eq!(audio.formats, vec!["98".to_string(), "100".to_string()]);
+        assert!(values(audio, "fmtp").contains(&"100 apt=98;rtx-time=200".to_string()));
+        assert!(values(audio, "rtpmap").contains(&"100 rtx/48000".to_string()));
+        assert_eq!(parsed.media[2].proto, "RTP/AVP");
     }
 }

@@ -31,7 +31,10 @@
 //! to `rtpbin`, and their events), `stream` (the RTP chain function:
 //! holding a video frame, waiting for RECORD and for the clock),
 //! `transmit` (the interleaved and UDP send paths, backpressure),
-//! `rtcp_relay` (RTCP to and from the server) and `prerecord`.
+//! `rtcp_relay` (RTCP to and from the server) and `prerecord`. RTX
+//! packets (see `retransmission`) leave from the chain function at once:
+//! no frame holding, parameter set filter, payload type rewrite or clock
+//! wait applies to them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -40,6 +43,7 @@ use std::sync::{Arc, Mutex, Weak};
 use rtspclient_protocol::h26x::ParameterSetGuard;
 use tokio::sync::watch;
 
+use super::retransmission::RtxSender;
 use super::wire::Outgoing;
 use crate::driver::datagrams::Segmentation;
 use crate::driver::error::ClientError;
@@ -166,6 +170,8 @@ pub struct StreamSender {
     stream_id: String,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
+    /// The stream's retransmission (`rtx-time`), if rtpbin made it one.
+    rtx: Mutex<Option<Arc<RtxSender>>>,
 }
 
 /// The held packets, ready for [`StreamSender::send`].

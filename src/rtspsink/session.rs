@@ -305,7 +305,9 @@ impl RecordRole {
     /// ANNOUNCE the SDP of the chosen streams.
     async fn announce(&mut self, link: &mut Link) -> Result<Announced, ClientError> {
         let mut descriptions = Vec::new();
+        let mut rtx_time = Vec::new();
         for (stream, caps) in self.streams.iter().flatten() {
+            rtx_time.push(stream.retransmission().map(|rtx| rtx.time_ms));
             let description = from_gst_caps(caps).ok_or_else(|| {
                 ClientError::new(
                     ErrorKind::NoUsableStream,
@@ -317,7 +319,8 @@ impl RecordRole {
         let client = link.client();
         let local = client.connection().local_addr().ip();
         let peer = client.connection().peer_addr().ip();
-        let (sdp, rewrites) = build_sdp(&descriptions, local, peer);
+        let announcement = build_sdp(&descriptions, &rtx_time, local, peer);
+        let sdp = announcement.sdp;
         gst::debug!(CAT, "ANNOUNCE SDP:\n{sdp}");
         self.host
             .progress(gst::ProgressType::Start, "open", "Announcing the streams");
@@ -352,7 +355,26 @@ impl RecordRole {
                     .and_then(|l| resolve_location(&request_url, l))
             })
             .unwrap_or(request_url);
-        Ok(Announced::Base { base, rewrites })
+        // The aux senders repeat the payload type the payloader writes,
+        // as the announced RTX type (apt= names the announced one).
+        for (((stream, _), description), rtx_pt) in self
+            .streams
+            .iter()
+            .flatten()
+            .zip(&descriptions)
+            .zip(&announcement.rtx)
+        {
+            if let Some(rtx) = stream.retransmission() {
+                match (rtx_pt, description.payload()) {
+                    (Some(rtx_pt), Some(pt)) => rtx.set_payload_types(pt, *rtx_pt),
+                    _ => rtx.clear(),
+                }
+            }
+        }
+        Ok(Announced::Base {
+            base,
+            rewrites: announcement.rewrites,
+        })
     }
 
     /// TEARDOWN after EOS. Over TCP the request queues behind every packet

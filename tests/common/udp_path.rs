@@ -1,10 +1,12 @@
-//! A UDP path between a test server and `rtspsrc2` that the test controls:
-//! an RTSP proxy on 127.0.0.1 that rewrites the ports of each SETUP so
-//! that every RTP and RTCP datagram of the session, both ways, goes
-//! through a relay of its own. The relay drops every n-th RTP packet of
-//! the media's payload type from the server (deterministic loss, so the
-//! numbers repeat from run to run), passes everything else (RTX packets,
-//! RTCP with the client's NACKs), and counts what it saw.
+//! A UDP path between a test server and a client (`rtspsrc2` playing or
+//! `rtspsink` publishing) that the test controls: an RTSP proxy on
+//! 127.0.0.1 that rewrites the ports of each SETUP so that every RTP and
+//! RTCP datagram of the session, both ways, goes through a relay of its
+//! own. The relay drops every n-th RTP packet of the media's payload type
+//! on the lossy leg (from the server by default, from the client with
+//! [`UdpPath::start_publishing`]; deterministic loss, so the numbers
+//! repeat from run to run), passes everything else (RTX packets, RTCP
+//! with the receiver's NACKs), and counts what it saw.
 //!
 //! The server sees the relay's server-facing ports as `client_port`, the
 //! client sees its client-facing ports as `server_port`; both see their
@@ -24,12 +26,15 @@ const POLL: Duration = Duration::from_millis(100);
 /// What the relays of all sessions counted.
 #[derive(Default, Debug)]
 pub struct PathCounters {
-    /// RTP datagrams of the media payload type from the server, passed.
+    /// RTP datagrams of the media payload type on the lossy leg, passed.
     pub rtp_passed: AtomicU64,
     /// RTP datagrams of the media payload type dropped on purpose.
     pub rtp_dropped: AtomicU64,
-    /// RTP datagrams of any other payload type (RTX) from the server.
+    /// RTP datagrams of any other payload type (RTX) on the lossy leg.
     pub retransmitted: AtomicU64,
+    /// RTCP transport-layer feedback (PT 205, NACK) from the server (the
+    /// receiver when publishing).
+    pub nacks_from_server: AtomicU64,
     /// RTCP datagrams from the client to the server.
     pub rtcp_from_client: AtomicU64,
     /// RTCP transport-layer feedback (PT 205, NACK) from the client.
@@ -55,8 +60,18 @@ pub struct UdpPath {
 
 impl UdpPath {
     /// Proxy RTSP to `server`; drop every `drop_every`-th RTP packet of
-    /// payload type `media_pt` (0 = drop none).
+    /// payload type `media_pt` from the server (0 = drop none).
     pub fn start(server: SocketAddr, media_pt: u8, drop_every: u64) -> UdpPath {
+        Self::start_with(server, media_pt, drop_every, false)
+    }
+
+    /// As [`UdpPath::start`], for a client that publishes (RECORD): the
+    /// packets are dropped on their way from the client to the server.
+    pub fn start_publishing(server: SocketAddr, media_pt: u8, drop_every: u64) -> UdpPath {
+        Self::start_with(server, media_pt, drop_every, true)
+    }
+
+    fn start_with(server: SocketAddr, media_pt: u8, drop_every: u64, publishing: bool) -> UdpPath {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind RTSP proxy");
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::default());
@@ -64,6 +79,7 @@ impl UdpPath {
         let rule = Rule {
             media_pt,
             drop_every,
+            publishing,
         };
         let accept = std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -108,6 +124,8 @@ impl Drop for UdpPath {
 struct Rule {
     media_pt: u8,
     drop_every: u64,
+    /// Drop on the client's RTP leg (else on the server's).
+    publishing: bool,
 }
 
 /// A SETUP on its way: the relay's sockets and the client's ports.
@@ -328,17 +346,28 @@ fn forward(
             continue;
         };
         let packet = &buffer[..n];
-        match leg {
-            Leg::ServerRtp if n >= 12 && packet[1] & 0x7f == rule.media_pt => {
+        let lossy = if rule.publishing {
+            Leg::ClientRtp
+        } else {
+            Leg::ServerRtp
+        };
+        if leg == lossy && n >= 12 {
+            if packet[1] & 0x7f == rule.media_pt {
                 media_packets += 1;
                 if rule.drop_every > 0 && media_packets.is_multiple_of(rule.drop_every) {
                     counters.rtp_dropped.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 counters.rtp_passed.fetch_add(1, Ordering::SeqCst);
-            }
-            Leg::ServerRtp => {
+            } else {
                 counters.retransmitted.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = to.send_to(packet, target);
+            continue;
+        }
+        match leg {
+            Leg::ServerRtcp if rtcp_types(packet).contains(&205) => {
+                counters.nacks_from_server.fetch_add(1, Ordering::SeqCst);
             }
             Leg::ClientRtp | Leg::ClientRtcp if n < 12 => {
                 counters.dummies_from_client.fetch_add(1, Ordering::SeqCst);

@@ -85,6 +85,7 @@ impl StreamSender {
                 stream_id: format!("{stream_id_prefix}/rtcp-in/{index}"),
                 packets: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
+                rtx: Mutex::new(None),
             }
         });
 

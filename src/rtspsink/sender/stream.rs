@@ -3,6 +3,7 @@
 //! packet), the waits for RECORD and for the pipeline clock, and the
 //! stream's state as the element and the record task see it.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,8 @@ use super::{
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::rtspsink::imp::CAT;
 use crate::rtspsink::parameter_sets::{self, Kept};
-use crate::rtspsink::wire::Packets;
+use crate::rtspsink::retransmission::{self, RtxSender};
+use crate::rtspsink::wire::{Outgoing, Packets};
 
 impl StreamSender {
     /// Stop every wait of the streaming thread (flush or stop).
@@ -109,6 +111,9 @@ impl StreamSender {
         if self.flushing.load(Ordering::SeqCst) {
             return Err(gst::FlowError::Flushing);
         }
+        if self.is_retransmission(first) {
+            return self.send_retransmission(&control, packets);
+        }
         let (running_time, video, mut held, held_pts, kept) = {
             let mut state = self.state.lock().unwrap();
             if state.first_caps.is_none() {
@@ -179,6 +184,36 @@ impl StreamSender {
         let mut batch = held_batch(&held);
         batch.extend(kept.iter().map(Kept::outgoing));
         self.send(&control, &run, &route, pt_rewrite, &batch)?;
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// The stream's retransmission, if it has one.
+    pub fn retransmission(&self) -> Option<Arc<RtxSender>> {
+        self.rtx.lock().unwrap().clone()
+    }
+
+    pub fn set_retransmission(&self, rtx: Option<Arc<RtxSender>>) {
+        *self.rtx.lock().unwrap() = rtx;
+    }
+
+    /// An RTX packet from the stream's `rtprtxsend` (it pushes them from
+    /// its own thread, between the stream's packets).
+    fn is_retransmission(&self, packet: &gst::BufferRef) -> bool {
+        let rtx_pt = self.rtx.lock().unwrap().as_ref().and_then(|r| r.rtx_pt());
+        rtx_pt.is_some() && retransmission::payload_type(packet) == rtx_pt
+    }
+
+    /// Send RTX packets as they are, at once: they answer a NACK, their
+    /// payload type is their own and their sequence numbers are the RTX
+    /// stream's; the time they were due has passed long ago.
+    fn send_retransmission(
+        &self,
+        control: &Control,
+        packets: Packets<'_>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (route, _, run) = self.wait_for_record(control)?;
+        let batch: Vec<_> = packets.iter().map(Outgoing::unchanged).collect();
+        self.send(control, &run, &route, None, &batch)?;
         Ok(gst::FlowSuccess::Ok)
     }
 
