@@ -84,7 +84,11 @@ fn rtx_server() -> RtxServer {
     server.add_mount(Mount::play(path, LAUNCH).shared(false));
     let (factory, _) = server.server().mount_points().unwrap().match_(path);
     factory.set_profiles(gst_rtsp::RTSPProfile::AVPF);
-    factory.set_retransmission_time(gst::ClockTime::from_seconds(1));
+    // The client's first NACKs can wait for its first RTCP report (no
+    // early feedback before it, docs/QUIRKS.md); under a loaded test run
+    // that came after a 1 s history and 1 s latency had passed, and only
+    // 12 of 18 drops were repaired. 3 s of both cover it.
+    factory.set_retransmission_time(gst::ClockTime::from_seconds(3));
     let sent = Capture::new(Codec::H264);
     let sent_packets = Arc::new(AtomicU64::new(0));
     let (s, p) = (sent.clone(), sent_packets.clone());
@@ -134,7 +138,7 @@ fn play_lossy(do_retransmission: bool) -> LossyRun {
     let server = rtx_server();
     let path = UdpPath::start(server_addr(&server.server), MEDIA_PT, DROP_EVERY);
     let pipeline = parse_pipeline(&format!(
-        "rtspsrc2 name=src location={} protocols=udp do-retransmission={do_retransmission} latency=1000 reconnect=false ! \
+        "rtspsrc2 name=src location={} protocols=udp do-retransmission={do_retransmission} latency=3000 reconnect=false ! \
          rtph264depay name=depay ! video/x-h264,stream-format=byte-stream,alignment=au ! \
          fakesink name=sink sync=false async=false",
         path.url("/rtx")
