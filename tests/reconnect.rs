@@ -115,8 +115,9 @@ fn target(server: &TestServer) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.port()))
 }
 
-#[test]
-fn server_closing_the_connection_is_recovered() {
+/// A TCP player of the in-process server's H.264 mount through a proxy,
+/// playing.
+fn proxied_player() -> (TestServer, TcpProxy, Player) {
     init_plugin();
     let server = TestServer::start();
     let proxy = TcpProxy::start(target(&server));
@@ -125,6 +126,12 @@ fn server_closing_the_connection_is_recovered() {
         &[("protocols", "tcp".to_value())],
     );
     player.playing(Duration::from_secs(20));
+    (server, proxy, player)
+}
+
+#[test]
+fn server_closing_the_connection_is_recovered() {
+    let (_server, proxy, player) = proxied_player();
     proxy.cut();
     let cut = Instant::now();
     let (recovered, first_frame) = player.recovers(cut, 0);
@@ -134,14 +141,7 @@ fn server_closing_the_connection_is_recovered() {
 
 #[test]
 fn stalled_tcp_stream_is_recovered_after_the_timeout() {
-    init_plugin();
-    let server = TestServer::start();
-    let proxy = TcpProxy::start(target(&server));
-    let player = Player::start(
-        &proxied(&server, &proxy, paths::H264),
-        &[("protocols", "tcp".to_value())],
-    );
-    player.playing(Duration::from_secs(20));
+    let (_server, proxy, player) = proxied_player();
     proxy.freeze();
     let frozen = Instant::now();
     let (recovered, first_frame) = player.recovers(frozen, 0);
