@@ -31,75 +31,64 @@ pub fn signals() -> Vec<glib::subclass::Signal> {
             .build(),
         // GET_PARAMETER for one parameter; the promise gets a
         // structure with rtsp-result, rtsp-code, rtsp-reason, body.
-        glib::subclass::Signal::builder("get-parameter")
-            .param_types([
-                String::static_type(),
-                String::static_type(),
-                gst::Promise::static_type(),
-            ])
-            .return_type::<bool>()
-            .action()
-            .class_handler(|args| {
-                let element = args[0].get::<super::RtspSrc2>().ok()?;
-                let name = args[1].get::<String>().ok()?;
-                let content_type = args[2].get::<Option<String>>().ok()?;
-                let promise = args[3].get::<gst::Promise>().ok()?;
-                let body = format!("{name}\r\n");
-                Some(
-                    element
-                        .imp()
-                        .queue_parameter("GET_PARAMETER", content_type, body, promise)
-                        .to_value(),
-                )
-            })
-            .build(),
+        parameter_signal(
+            "get-parameter",
+            "GET_PARAMETER",
+            &[String::static_type()],
+            |args| Some(format!("{}\r\n", args[1].get::<String>().ok()?)),
+        ),
         // GET_PARAMETER for several parameters at once.
-        glib::subclass::Signal::builder("get-parameters")
-            .param_types([
-                <Vec<String>>::static_type(),
-                String::static_type(),
-                gst::Promise::static_type(),
-            ])
-            .return_type::<bool>()
-            .action()
-            .class_handler(|args| {
-                let element = args[0].get::<super::RtspSrc2>().ok()?;
+        parameter_signal(
+            "get-parameters",
+            "GET_PARAMETER",
+            &[<Vec<String>>::static_type()],
+            |args| {
                 let names = args[1].get::<Vec<String>>().ok()?;
-                let content_type = args[2].get::<Option<String>>().ok()?;
-                let promise = args[3].get::<gst::Promise>().ok()?;
-                let body: String = names.iter().map(|n| format!("{n}\r\n")).collect();
-                Some(
-                    element
-                        .imp()
-                        .queue_parameter("GET_PARAMETER", content_type, body, promise)
-                        .to_value(),
-                )
-            })
-            .build(),
+                Some(names.iter().map(|n| format!("{n}\r\n")).collect())
+            },
+        ),
         // SET_PARAMETER name: value.
-        glib::subclass::Signal::builder("set-parameter")
-            .param_types([
-                String::static_type(),
-                String::static_type(),
-                String::static_type(),
-                gst::Promise::static_type(),
-            ])
-            .return_type::<bool>()
-            .action()
-            .class_handler(|args| {
-                let element = args[0].get::<super::RtspSrc2>().ok()?;
+        parameter_signal(
+            "set-parameter",
+            "SET_PARAMETER",
+            &[String::static_type(), String::static_type()],
+            |args| {
                 let name = args[1].get::<String>().ok()?;
                 let value = args[2].get::<String>().ok()?;
-                let content_type = args[3].get::<Option<String>>().ok()?;
-                let promise = args[4].get::<gst::Promise>().ok()?;
-                let body = format!("{name}: {value}\r\n");
-                Some(
-                    element
-                        .imp()
-                        .queue_parameter("SET_PARAMETER", content_type, body, promise)
-                        .to_value(),
-                )
-            })
-            .build(),
+                Some(format!("{name}: {value}\r\n"))
+            },
+        ),
     ]
+}
+
+/// An action signal that sends `method` with the body `body` makes from
+/// the signal's arguments (the element, then `params`), followed by the
+/// content type (NULL: text/parameters) and the promise for the answer.
+/// Returns FALSE when there is no session to send it in.
+fn parameter_signal(
+    name: &'static str,
+    method: &'static str,
+    params: &[glib::Type],
+    body: fn(&[glib::Value]) -> Option<String>,
+) -> glib::subclass::Signal {
+    let mut types = params.to_vec();
+    types.extend([String::static_type(), gst::Promise::static_type()]);
+    let content_type_at = params.len() + 1;
+    glib::subclass::Signal::builder(name)
+        .param_types(types)
+        .return_type::<bool>()
+        .action()
+        .class_handler(move |args| {
+            let element = args[0].get::<super::RtspSrc2>().ok()?;
+            let body = body(args)?;
+            let content_type = args[content_type_at].get::<Option<String>>().ok()?;
+            let promise = args[content_type_at + 1].get::<gst::Promise>().ok()?;
+            Some(
+                element
+                    .imp()
+                    .queue_parameter(method, content_type, body, promise)
+                    .to_value(),
+            )
+        })
+        .build()
 }
