@@ -168,16 +168,7 @@ fn not_found_after_reconnecting_fails_at_once() {
     server.remove_mount("/gone");
     proxy.cut();
     let cut = Instant::now();
-    assert!(
-        wait_for(Duration::from_secs(10), || player
-            .log
-            .lock()
-            .unwrap()
-            .fatal
-            .is_some()),
-        "no error within 10 s"
-    );
-    let fatal = player.log.lock().unwrap().fatal.clone().unwrap();
+    let fatal = player.error_within(Duration::from_secs(10));
     println!("404 after the restart: error after {:?}", cut.elapsed());
     assert!(fatal.contains("404"), "{fatal}");
     assert_eq!(player.losses(), 1, "a 404 must not be retried");
@@ -276,16 +267,7 @@ fn a_changed_stream_set_after_reconnecting_is_an_error() {
             ("timeout", 0u64.to_value()),
         ],
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || player
-            .log
-            .lock()
-            .unwrap()
-            .fatal
-            .is_some()),
-        "no error within 10 s"
-    );
-    let fatal = player.log.lock().unwrap().fatal.clone().unwrap();
+    let fatal = player.error_within(Duration::from_secs(10));
     assert!(
         fatal.contains("other streams (audio PCMU/8000) than before (video H264/90000)"),
         "{fatal}"
@@ -562,4 +544,51 @@ fn stopping_during_an_outage_is_prompt() {
         println!("NULL during the outage took {took:?}");
         assert!(took < Duration::from_secs(1), "NULL took {took:?}");
     }
+}
+
+/// While the server is down, `backpressure=drop` drops what arrives (the
+/// streaming thread goes on, counted in `dropped`), and recording resumes
+/// when the server is back.
+#[test]
+fn publishing_with_drop_counts_what_the_outage_dropped() {
+    init_plugin();
+    let mut server = ServerProcess::start();
+    let pipeline = parse_pipeline(&format!(
+        "videotestsrc is-live=true ! {} ! x264enc tune=zerolatency speed-preset=ultrafast ! \
+         rtspsink name=sink location=\"{}\" protocols=tcp backpressure=drop \
+         reconnect-backoff-min=300 reconnect-backoff-max=300",
+        launch::VIDEO_CAPS,
+        server.url.replace("/test", "/record")
+    ));
+    let sink = pipeline.by_name("sink").unwrap();
+    let stats = || sink.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || server.recorded() >= 30),
+        "publishing did not start"
+    );
+    server.kill();
+    let dropped_before = stats().get::<u64>("dropped").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            stats().get::<u64>("dropped").unwrap() >= dropped_before + 10
+        }),
+        "nothing dropped while the server is down: {}",
+        stats()
+    );
+    server = ServerProcess::start_on(server.port);
+    assert!(
+        wait_for(Duration::from_secs(15), || server.recorded() >= 30),
+        "recording did not resume: {}",
+        stats()
+    );
+    assert_eq!(stats().get::<u64>("reconnections").unwrap(), 1);
+    let bus = pipeline.bus().unwrap();
+    while let Some(message) = bus.pop() {
+        if let gst::MessageView::Error(err) = message.view() {
+            panic!("error: {} {:?}", err.error(), err.debug());
+        }
+    }
+    println!("publishing with drop: {}", stats());
+    stop_pipeline(&pipeline);
 }

@@ -98,6 +98,16 @@ impl Player {
         })
     }
 
+    /// The error or EOS the element ends with; fails if none comes
+    /// within `within`.
+    pub fn error_within(&self, within: Duration) -> String {
+        assert!(
+            wait_for(within, || self.log.lock().unwrap().fatal.is_some()),
+            "no error within {within:?}"
+        );
+        self.log.lock().unwrap().fatal.clone().unwrap()
+    }
+
     pub fn playing(&self, within: Duration) {
         let start = self.frames();
         assert!(

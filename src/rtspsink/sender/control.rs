@@ -197,22 +197,6 @@ impl Control {
         self.cond.notify_all();
     }
 
-    /// With `backpressure=drop`, what arrives while reconnecting is
-    /// dropped (counted in `dropped`); true if `packets` were.
-    pub(super) fn dropped_while_reconnecting(&self, stream: usize, packets: usize) -> bool {
-        let state = self.lock();
-        let dropping = state.phase == Phase::Reconnecting
-            && state
-                .run
-                .as_ref()
-                .is_some_and(|run| run.backpressure == Backpressure::Drop);
-        drop(state);
-        if dropping {
-            self.count_drops(stream, packets);
-        }
-        dropping
-    }
-
     /// Post `error` once per run and make streaming fail from now on.
     /// `epoch` None: the current run (streaming threads).
     pub fn fail(&self, epoch: Option<u64>, error: &ClientError) {

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Control, MAX_HELD, Phase, Route, RunConfig, StreamSender, held_batch};
 use crate::rtspsink::parameter_sets::Kept;
+use crate::rtspsink::settings::Backpressure;
 
 /// Bytes kept per stream before RECORD: 16 MiB is tcp-timeout's default
 /// 20 s of a 6 Mbit/s stream.
@@ -76,8 +77,11 @@ impl PreRecord {
 
 impl StreamSender {
     /// Before RECORD: wait for the packets' time like any other (with
-    /// `sync`), then keep them. Returns whether they were kept; `false`
-    /// while recording, failed, or when the queue is full.
+    /// `sync`), then keep them. While reconnecting with `backpressure=drop`:
+    /// drop them (counted in `dropped`). Returns whether they were taken
+    /// care of; `false` while recording, failed, reconnecting with
+    /// `backpressure=block`, or when the queue is full. One look at the
+    /// phase per buffer, on the streaming thread.
     pub(super) fn keep_before_record(
         &self,
         control: &Control,
@@ -88,6 +92,11 @@ impl StreamSender {
             let state = control.lock();
             match (&state.phase, &state.run) {
                 (Phase::Starting, Some(run)) => run.sync,
+                (Phase::Reconnecting, Some(run)) if run.backpressure == Backpressure::Drop => {
+                    drop(state);
+                    control.count_drops(self.index, packets.len());
+                    return Ok(true);
+                }
                 _ => return Ok(false),
             }
         };

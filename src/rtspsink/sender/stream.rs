@@ -150,9 +150,7 @@ impl StreamSender {
             let held = std::mem::take(&mut state.held);
             (running_time, state.video, held, state.held_pts.take(), kept)
         };
-        if self.keep_before_record(&control, running_time, &kept)?
-            || control.dropped_while_reconnecting(self.index, kept.len())
-        {
+        if self.keep_before_record(&control, running_time, &kept)? {
             return Ok(gst::FlowSuccess::Ok);
         }
         // Returns at once while recording.
