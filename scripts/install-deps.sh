@@ -18,6 +18,8 @@ PACKAGES=(
     gstreamer1.0-tools
     gstreamer1.0-x
     gstreamer1.0-rtsp
+    # GIO's TLS backend: gst-rtsp-server's TLS in tests/tls.rs.
+    glib-networking
     ffmpeg
 )
 

@@ -7,6 +7,9 @@ use rtspclient_protocol::url::{RtspUrl, Scheme};
 
 use crate::driver::error::{ClientError, ErrorKind};
 
+/// The URI schemes both elements handle (the URI handler's list).
+pub const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu", "rtsps", "rtspst"];
+
 /// A lower transport, in the order the user prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -61,16 +64,17 @@ pub fn protocols_to_string(list: &[Protocol]) -> String {
     list.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
 }
 
-/// Why this client refuses a scheme, if it does. TLS and HTTP tunnelling
-/// are not implemented, and quietly speaking plain RTSP to a user who asked
-/// for TLS would expose the stream and the credentials (docs/QUIRKS.md,
-/// "Unimplemented schemes").
+/// Why this client refuses a scheme, if it does. HTTP tunnelling is not
+/// implemented yet, and quietly speaking plain RTSP to a user who asked
+/// for it would be wrong (docs/QUIRKS.md, "Unimplemented schemes").
 pub fn unsupported_scheme(scheme: Scheme) -> Option<String> {
-    let what = match (scheme.tls(), scheme.tunnels_over_http()) {
-        (false, false) => return None,
-        (true, false) => "RTSP over TLS",
-        (false, true) => "RTSP tunnelled over HTTP",
-        (true, true) => "RTSP tunnelled over HTTPS",
+    if !scheme.tunnels_over_http() {
+        return None;
+    }
+    let what = if scheme.tls() {
+        "RTSP tunnelled over HTTPS"
+    } else {
+        "RTSP tunnelled over HTTP"
     };
     Some(format!(
         "{}:// locations ({what}) are not supported; refusing to connect rather than fall back to plain RTSP",
@@ -200,18 +204,27 @@ pub fn protocols_for_scheme(
     protocols: &[Protocol],
 ) -> Result<Vec<Protocol>, gst::ErrorMessage> {
     let mut allowed = protocols.to_vec();
-    if url.scheme.forces_tcp() {
+    // TLS schemes: media interleaved in the TLS connection only, since RTP
+    // over plain UDP would leave the stream unencrypted for a user who
+    // asked for TLS.
+    if url.scheme.forces_tcp() || url.scheme.tls() {
         allowed.retain(|p| *p == Protocol::Tcp);
     } else if url.scheme.forces_udp() {
         allowed.retain(|p| *p != Protocol::Tcp);
     }
     if allowed.is_empty() {
+        let why = if url.scheme.tls() {
+            " (over TLS, media goes interleaved in the encrypted connection: add tcp)"
+        } else {
+            ""
+        };
         return Err(gst::error_msg!(
             gst::ResourceError::Settings,
             [
-                "The {} scheme allows none of the protocols '{}'",
+                "The {} scheme allows none of the protocols '{}'{}",
                 url.scheme.as_str(),
-                protocols_to_string(protocols)
+                protocols_to_string(protocols),
+                why
             ]
         ));
     }
@@ -269,8 +282,8 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_http_tunnel_schemes_are_refused() {
-        for scheme in ["rtsps", "rtspst", "rtsph", "rtspsh", "RTSPS"] {
+    fn http_tunnel_schemes_are_refused() {
+        for scheme in ["rtsph", "rtspsh", "RTSPH"] {
             let text = format!("{scheme}://admin:s3cret@127.0.0.1:8554/x");
             let err = parse_location(&text).unwrap_err();
             assert!(err.matches(gst::URIError::UnsupportedProtocol), "{err}");
@@ -292,7 +305,7 @@ mod tests {
             assert!(text.contains("not supported"), "{text}");
             assert!(!text.contains("s3cret"), "{text}");
         }
-        for scheme in ["rtsp", "rtspt", "rtspu"] {
+        for scheme in URI_PROTOCOLS {
             assert!(parse_location(&format!("{scheme}://h/x")).is_ok());
         }
     }

@@ -69,7 +69,7 @@ pub fn error_code(error: &ClientError) -> Code {
             415 | 461 => Code::Stream(gst::StreamError::Format),
             _ => Code::Resource(gst::ResourceError::OpenRead),
         },
-        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Redirect => {
+        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Redirect | ErrorKind::Certificate => {
             Code::Resource(gst::ResourceError::OpenRead)
         }
         ErrorKind::Closed | ErrorKind::Io | ErrorKind::Protocol => {
@@ -77,5 +77,6 @@ pub fn error_code(error: &ClientError) -> Code {
         }
         ErrorKind::NoUsableStream => Code::Stream(gst::StreamError::CodecNotFound),
         ErrorKind::Resource | ErrorKind::Cancelled => Code::Resource(gst::ResourceError::Failed),
+        ErrorKind::Settings => Code::Resource(gst::ResourceError::Settings),
     }
 }

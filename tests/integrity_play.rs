@@ -42,7 +42,7 @@ use common::server::{McastStream, Mount, MulticastServer, TestServer};
 use common::{Outcome, parse_pipeline, stop_pipeline, wait_until};
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
-use integrity_play::capture::Capture;
+use integrity_play::capture::{Capture, all_received};
 use integrity_play::compare::{Tolerance, compare_exact, compare_tolerant};
 use integrity_play::media::{ALL, Stream};
 use integrity_play::player::Player;
@@ -112,15 +112,7 @@ fn play_unicast(path: &str, protocols: &str, jitterbuffer: &str, streams: &[Stre
     let player = Player::new(&fixture.server.url(path), protocols, jitterbuffer, streams);
     let sent = fixture.captures(path);
     let got = player.captures.clone();
-    let done = {
-        let (sent, got) = (sent.clone(), got.clone());
-        move || {
-            sent.iter()
-                .zip(&got)
-                .all(|(s, g)| s.eos() && g.units() >= s.units())
-        }
-    };
-    let outcome = wait_until(&player.pipeline, WAIT, done);
+    let outcome = wait_until(&player.pipeline, WAIT, all_received(&sent, &got));
     assert!(
         matches!(outcome, Outcome::Stopped | Outcome::Timeout),
         "{protocols}/{jitterbuffer}: {outcome:?}"

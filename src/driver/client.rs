@@ -12,10 +12,11 @@ use rtspclient_protocol::message::{Headers, Message, Request, Response};
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
 use super::answers::{AnsweredCseqs, not_authorized};
-use super::connection::Connection;
+use super::connection::{Connection, Security};
 use super::error::{ClientError, ErrorKind};
 use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
+use super::tls::TlsOptions;
 use super::writer::Writer;
 
 /// Settings shared by all requests of one client.
@@ -26,6 +27,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Added to every request (the elements' `extra-http-request-headers`).
     pub extra_headers: Vec<(String, String)>,
+    /// Certificate checks and client certificate for TLS schemes.
+    pub tls: TlsOptions,
 }
 
 /// Something that arrived while no response was awaited, or between requests.
@@ -69,7 +72,15 @@ impl RtspClient {
         credentials: Option<Credentials>,
         config: ClientConfig,
     ) -> Result<RtspClient, ClientError> {
-        let conn = Connection::connect(&url.host_port(), config.timeout).await?;
+        let security = if url.scheme.tls() {
+            Security::Tls {
+                host: &url.host,
+                options: &config.tls,
+            }
+        } else {
+            Security::Plain
+        };
+        let conn = Connection::connect_with(&url.host_port(), security, config.timeout).await?;
         Ok(RtspClient {
             conn,
             url,

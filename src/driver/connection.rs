@@ -13,7 +13,10 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::error::{ClientError, ErrorKind};
+use super::pump::{self, PumpStatus};
 use super::read_bounds::{Deadline, GARBAGE_ANSWER_WAIT, ReadBounds};
+use super::socket::ControlSocket;
+use super::tls::{self, TlsOptions};
 use super::writer::Writer;
 
 /// Size of one socket read. Large enough to take a burst of interleaved
@@ -22,7 +25,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// The read side plus a writer handle.
 pub struct Connection {
-    stream: Arc<TcpStream>,
+    stream: Arc<ControlSocket>,
     framer: Framer,
     eof: bool,
     /// How long the rest of a started message may take (the connect
@@ -33,31 +36,47 @@ pub struct Connection {
     local_addr: SocketAddr,
     peer_addr: SocketAddr,
     writer_task: tokio::task::JoinHandle<()>,
+    /// For TLS: the task between the local socket and the server.
+    pump: Option<(PumpStatus, tokio::task::JoinHandle<()>)>,
+}
+
+/// How the control connection reaches its server.
+#[derive(Debug, Clone, Copy)]
+pub enum Security<'a> {
+    Plain,
+    /// TLS, checking the certificate for `host`.
+    Tls {
+        host: &'a str,
+        options: &'a TlsOptions,
+    },
 }
 
 impl Connection {
     /// Connect over TCP with a bounded wait.
     pub async fn connect(host_port: &str, timeout: Duration) -> Result<Connection, ClientError> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(host_port)).await {
-            Err(_) => {
-                return Err(ClientError::new(
-                    ErrorKind::Timeout,
-                    format!("Could not connect to {host_port}: no answer within {timeout:?}"),
-                ));
-            }
-            Ok(Err(err)) => {
-                return Err(ClientError::new(
-                    ErrorKind::Connect,
-                    format!("Could not connect to {host_port}: {err}"),
-                ));
-            }
-            Ok(Ok(stream)) => stream,
-        };
-        // Small RTSP requests must not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+        Self::connect_with(host_port, Security::Plain, timeout).await
+    }
+
+    /// Connect, then secure the connection as asked; `timeout` bounds the
+    /// TCP connect and the TLS handshake each.
+    pub async fn connect_with(
+        host_port: &str,
+        security: Security<'_>,
+        timeout: Duration,
+    ) -> Result<Connection, ClientError> {
+        let stream = tcp_connect(host_port, timeout).await?;
         let local_addr = stream.local_addr()?;
         let peer_addr = stream.peer_addr()?;
-        let stream = Arc::new(stream);
+        let (socket, pump) = match security {
+            Security::Plain => (ControlSocket::Tcp(stream), None),
+            Security::Tls { host, options } => {
+                let tls = tls::handshake(stream, host, options, timeout).await?;
+                let (from_server, to_server) = tokio::io::split(tls);
+                let (local, status, task) = pump::start(from_server, to_server, "TLS")?;
+                (ControlSocket::Local(local), Some((status, task)))
+            }
+        };
+        let stream = Arc::new(socket);
         let (writer, writer_task) = Writer::start(stream.clone());
         Ok(Connection {
             stream,
@@ -69,7 +88,14 @@ impl Connection {
             local_addr,
             peer_addr,
             writer_task,
+            pump,
         })
+    }
+
+    /// Why the secured connection's server side ended, if it did with an
+    /// error (a TLS alert, for instance).
+    fn pump_reason(&self) -> Option<String> {
+        self.pump.as_ref().and_then(|(status, _)| status.reason())
     }
 
     pub fn writer(&self) -> Writer {
@@ -125,7 +151,10 @@ impl Connection {
                     }
                     _ => Err(ClientError::new(
                         ErrorKind::Closed,
-                        "The server closed the connection",
+                        match self.pump_reason() {
+                            Some(reason) => format!("The server closed the connection ({reason})"),
+                            None => "The server closed the connection".to_string(),
+                        },
                     )),
                 };
             }
@@ -238,6 +267,31 @@ fn invalid_data(err: rtspclient_protocol::message::FramingError) -> ClientError 
     )
 }
 
+async fn tcp_connect(host_port: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(host_port)).await {
+        Err(_) => {
+            return Err(ClientError::new(
+                ErrorKind::Timeout,
+                format!("Could not connect to {host_port}: no answer within {timeout:?}"),
+            ));
+        }
+        Ok(Err(err)) => {
+            return Err(ClientError::new(
+                ErrorKind::Connect,
+                format!("Could not connect to {host_port}: {err}"),
+            ));
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    // Small RTSP requests must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Bound on a pump's clean end after its connection is dropped (it sends
+/// TLS close_notify; a server that does not read must not keep it).
+const PUMP_LINGER: Duration = Duration::from_secs(2);
+
 impl Drop for Connection {
     fn drop(&mut self) {
         // Clones of the Writer live on in GStreamer pads: take the socket
@@ -245,5 +299,14 @@ impl Drop for Connection {
         // connection closes now.
         self.writer.close();
         self.writer_task.abort();
+        // The pump sees our socket close and ends by itself; in case the
+        // server side is stuck, it is stopped after a bound.
+        if let Some((_, pump)) = self.pump.take() {
+            let abort = pump.abort_handle();
+            crate::runtime::handle().spawn(async move {
+                tokio::time::sleep(PUMP_LINGER).await;
+                abort.abort();
+            });
+        }
     }
 }

@@ -29,6 +29,10 @@ pub enum ErrorKind {
     Resource,
     /// The operation was cancelled because the element is stopping.
     Cancelled,
+    /// The server's TLS certificate was refused (see `tls_verify`).
+    Certificate,
+    /// A setting cannot be used (e.g. an unreadable certificate file).
+    Settings,
 }
 
 /// A driver error with the request context it happened in.

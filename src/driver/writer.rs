@@ -29,8 +29,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::Interest;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
+
+use super::socket::ControlSocket;
 
 /// Bytes that may wait in the write queue before senders are told
 /// [`SendError::Full`] (and block or drop, as they choose). Bounded so a
@@ -56,7 +57,7 @@ pub enum SendError {
 /// is dropped, so that clones of the [`Writer`] held by GStreamer pads do
 /// not keep it open) and the queue of bytes not yet written.
 struct WriteState {
-    stream: Option<Arc<TcpStream>>,
+    stream: Option<Arc<ControlSocket>>,
     /// Bytes waiting for the writer task, oldest first. The front may be
     /// the unwritten rest of a frame whose beginning is on the wire.
     queue: VecDeque<Bytes>,
@@ -149,7 +150,7 @@ impl Writer {
     /// The write side of a freshly connected `stream`, with its writer
     /// task on the current runtime; the connection aborts the task when
     /// it is dropped.
-    pub(super) fn start(stream: Arc<TcpStream>) -> (Writer, tokio::task::JoinHandle<()>) {
+    pub(super) fn start(stream: Arc<ControlSocket>) -> (Writer, tokio::task::JoinHandle<()>) {
         let shared = Arc::new(WriteShared {
             state: Mutex::new(WriteState {
                 stream: Some(stream.clone()),
@@ -287,7 +288,7 @@ fn copy_from(parts: &[IoSlice<'_>], mut skip: usize, len: usize) -> Bytes {
 /// One non-blocking `sendmsg` of `parts` from byte offset `skip` (at most
 /// [`MAX_IOV`] pieces).
 fn send_parts_from(
-    stream: &TcpStream,
+    stream: &ControlSocket,
     parts: &[IoSlice<'_>],
     mut skip: usize,
 ) -> io::Result<usize> {
@@ -311,7 +312,7 @@ fn send_parts_from(
 /// a peer that closed must give an error, not kill the process). Through
 /// tokio's readiness tracking, so that `WouldBlock` arms the writer task's
 /// `writable()` wait.
-fn send_nonblocking(stream: &TcpStream, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+fn send_nonblocking(stream: &ControlSocket, parts: &[IoSlice<'_>]) -> io::Result<usize> {
     stream.try_io(Interest::WRITABLE, || {
         socket2::SockRef::from(stream).send_vectored_with_flags(parts, libc::MSG_NOSIGNAL)
     })
@@ -320,7 +321,7 @@ fn send_nonblocking(stream: &TcpStream, parts: &[IoSlice<'_>]) -> io::Result<usi
 /// Drains the queue whenever senders could not write directly: waits until
 /// something is queued, then until the socket is writable, then writes
 /// under the write lock until the queue is empty or the socket is full.
-async fn write_loop(shared: Arc<WriteShared>, stream: Arc<TcpStream>) {
+async fn write_loop(shared: Arc<WriteShared>, stream: Arc<ControlSocket>) {
     loop {
         let queued = shared.queued.notified();
         tokio::pin!(queued);

@@ -19,6 +19,7 @@ use super::sender::{Control, Reporter, RunConfig, StreamSender};
 use super::session::{self, RecordConfig, RecordHost};
 use super::settings::{self, Settings};
 use crate::driver::error::ClientError;
+use crate::element_config::URI_PROTOCOLS;
 use crate::element_error::post_client_error_sink;
 use crate::runtime;
 use crate::session::messages::{ReconnectCounters, SessionElement};
@@ -31,9 +32,6 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("RTSP sink (ANNOUNCE/RECORD)"),
     )
 });
-
-/// URI schemes handled. rtsps arrives with TLS.
-const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu"];
 
 /// One `sink_%u` pad and what hangs behind it.
 struct PadEntry {

@@ -17,6 +17,7 @@ use super::retransmission::Retransmission;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{StreamOutput, Timing};
+use crate::element_config::URI_PROTOCOLS;
 use crate::jitterbuffer::LightJitterBuffer;
 use crate::runtime;
 use crate::session::messages::ReconnectCounters;
@@ -29,9 +30,6 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("RTSP source"),
     )
 });
-
-/// URI schemes handled. rtsps/rtsph arrive with TLS and HTTP tunnelling.
-const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu"];
 
 struct Task {
     stop: watch::Sender<bool>,

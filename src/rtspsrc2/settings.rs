@@ -11,7 +11,7 @@ pub static FLAVOUR: Flavour = Flavour {
     element: "rtspsrc2",
     default_protocols: "udp,udp-mcast,tcp",
     allow_multicast: true,
-    location_blurb: "RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtsph:// are refused: no TLS or HTTP tunnelling yet). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages",
+    location_blurb: "RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtspst:// speak TLS, default port 322, media interleaved in the TLS connection; rtsph:// is refused: no HTTP tunnelling yet). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages",
     protocols_blurb: "Allowed lower transports in priority order, comma separated: udp, udp-mcast, tcp",
     tcp_timeout_blurb: "Microseconds to wait for a TCP connection and for each RTSP response",
     udp_buffer_blurb: "Kernel receive buffer size of UDP sockets in bytes (0 = system default)",

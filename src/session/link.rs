@@ -146,7 +146,19 @@ impl Link {
                 format!("More than {} redirects", self.config.max_redirects),
             ));
         }
-        self.url = crate::element_config::redirect_url(target)?;
+        let url = crate::element_config::redirect_url(target)?;
+        if self.url.scheme.tls() && !url.scheme.tls() {
+            // A user who asked for TLS never gets plaintext, whoever asks.
+            return Err(ClientError::new(
+                ErrorKind::Redirect,
+                format!(
+                    "Refusing the redirect from {} to {}: it would leave TLS",
+                    self.url.redacted(),
+                    url.redacted()
+                ),
+            ));
+        }
+        self.url = url;
         self.aggregate = None;
         self.events.progress(
             gst::ProgressType::Continue,

@@ -41,7 +41,9 @@ pub fn is_transient(err: &ClientError) -> bool {
         | ErrorKind::Redirect
         | ErrorKind::NoUsableStream
         | ErrorKind::Resource
-        | ErrorKind::Cancelled => false,
+        | ErrorKind::Cancelled
+        | ErrorKind::Certificate
+        | ErrorKind::Settings => false,
     }
 }
 

@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 pub mod access_units;
+pub mod certs;
 pub mod ffmpeg;
 pub mod media_hash;
 pub mod reconnect_player;

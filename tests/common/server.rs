@@ -374,6 +374,17 @@ impl RecordStats {
 pub struct TestServerBuilder {
     mounts: Vec<Mount>,
     multicast_iface: Option<String>,
+    tls: Option<ServerTls>,
+}
+
+/// RTSP over TLS on the server: every connection must speak TLS.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// The server's certificate chain and private key, PEM.
+    pub certificate_and_key_pem: String,
+    /// Clients must present a certificate issued by the CA in this file
+    /// (mutual TLS).
+    pub client_ca_file: Option<std::path::PathBuf>,
 }
 
 impl TestServerBuilder {
@@ -420,6 +431,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// Speak RTSP over TLS only (URLs from [`TestServer::url_with_scheme`]).
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     pub fn start(self) -> TestServer {
         TestServer::start_with(self)
     }
@@ -455,6 +472,25 @@ impl TestServer {
         server.set_service("0");
 
         let auth = path_auth::PathAuth::new();
+        if let Some(tls) = &builder.tls {
+            let certificate = gio::TlsCertificate::from_pem(&tls.certificate_and_key_pem)
+                .expect("server certificate and key");
+            auth.set_tls_certificate(Some(&certificate));
+            if let Some(ca) = &tls.client_ca_file {
+                // GIO checks the client's chain against this database.
+                let database = gio::TlsFileDatabase::new(ca).expect("client CA file");
+                auth.set_tls_database(Some(&database));
+                auth.set_tls_authentication_mode(gio::TlsAuthenticationMode::Required);
+                gst_rtsp_server::prelude::RTSPAuthExt::connect_accept_certificate(
+                    &auth,
+                    |_, _, _, errors| {
+                        // GIO checked the chain against the database; RTSPAuth
+                        // 1.22 has no default handler and would refuse all.
+                        errors.is_empty()
+                    },
+                );
+            }
+        }
         server.set_auth(Some(&auth));
 
         let context = glib::MainContext::new();
@@ -613,6 +649,16 @@ impl TestServer {
         self.require_mount_elements(path);
         format!(
             "rtsp://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// `SCHEME://HOST:PORT/path`, e.g. `rtsps://localhost:PORT/path`.
+    pub fn url_with_scheme(&self, scheme: &str, host: &str, path: &str) -> String {
+        self.require_mount_elements(path);
+        format!(
+            "{scheme}://{host}:{}/{}",
             self.port,
             path.trim_start_matches('/')
         )
@@ -799,7 +845,11 @@ mod path_auth {
             }
 
             fn check(&self, ctx: &gst_rtsp_server::RTSPContext, check: &glib::GString) -> bool {
-                if self.scheme_for(ctx).is_some() {
+                // The connect check is where RTSPAuth starts TLS (and
+                // checks client certificates): for every mount.
+                if check.as_str() == gst_rtsp_server::RTSP_AUTH_CHECK_CONNECT
+                    || self.scheme_for(ctx).is_some()
+                {
                     self.parent_check(ctx, check)
                 } else {
                     // Public mount: behave like a server without auth.

@@ -475,8 +475,9 @@ pub static TABLE: &[Behaviour] = &[
             Reply::Send(rtsp_response(req.cseq(), 302, "Moved", &[location], b""))
         },
         sticky: false,
-        src: error(Code::OpenRead, "redirect", AT_ONCE),
-        sink: error(Code::OpenRead, "redirect", AT_ONCE),
+        // Followed (an upgrade to TLS), to a port where nothing listens.
+        src: error(Code::OpenRead, "127.0.0.1:1", AT_ONCE),
+        sink: error(Code::OpenRead, "127.0.0.1:1", AT_ONCE),
     },
     Behaviour {
         name: "invalid UTF-8 everywhere",

@@ -110,3 +110,14 @@ impl Capture {
         f(&self.digest.lock().unwrap())
     }
 }
+
+/// A condition for `wait_until`: every sent stream ended and each received
+/// one has at least as many units.
+pub fn all_received(sent: &[Capture], got: &[Capture]) -> impl FnMut() -> bool + 'static {
+    let (sent, got) = (sent.to_vec(), got.to_vec());
+    move || {
+        sent.iter()
+            .zip(&got)
+            .all(|(s, g)| s.eos() && g.units() >= s.units())
+    }
+}

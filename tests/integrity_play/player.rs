@@ -52,6 +52,12 @@ impl Player {
         }
     }
 
+    /// The `rtspsrc2`, for properties set before starting (tests/tls.rs).
+    #[allow(dead_code)]
+    pub fn source(&self) -> &gst::Element {
+        &self.src
+    }
+
     /// What went wrong while linking the streams, if anything.
     pub fn errors(&self) -> Vec<String> {
         self.errors.lock().unwrap().clone()

@@ -13,6 +13,9 @@ use crate::driver::udp::{UdpOptions, parse_port_range};
 use crate::element_config::{self, Location, Protocol};
 use crate::session::{ReconnectPolicy, SessionConfig};
 
+mod tls;
+pub use tls::TlsSettings;
+
 pub const DEFAULT_TCP_TIMEOUT_US: u64 = 20_000_000;
 pub const DEFAULT_DO_RTSP_KEEP_ALIVE: bool = true;
 pub const DEFAULT_MAX_REDIRECTS: u32 = 5;
@@ -59,6 +62,7 @@ pub struct CommonSettings {
     pub reconnect_backoff_min: Duration,
     pub reconnect_backoff_max: Duration,
     pub reconnect_attempts: u32,
+    pub tls: TlsSettings,
 }
 
 impl CommonSettings {
@@ -83,12 +87,13 @@ impl CommonSettings {
             reconnect_backoff_min: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MIN_MS.into()),
             reconnect_backoff_max: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MAX_MS.into()),
             reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
+            tls: TlsSettings::default(),
         }
     }
 
     /// The shared properties, in the order `gst-inspect-1.0` lists them.
     pub fn properties(flavour: &Flavour) -> Vec<glib::ParamSpec> {
-        vec![
+        let mut list = vec![
             glib::ParamSpecString::builder("location")
                 .nick("Location")
                 .blurb(flavour.location_blurb)
@@ -165,7 +170,9 @@ impl CommonSettings {
                 .nick("Extra request headers")
                 .blurb("Extra headers added to every RTSP request: field name = header name, string value")
                 .build(),
-        ]
+        ];
+        list.extend(TlsSettings::properties());
+        list
     }
 
     /// Set a shared property; `Ok(false)` when `name` is not one of them.
@@ -228,7 +235,7 @@ impl CommonSettings {
                 }
             }
             "extra-http-request-headers" => self.extra_headers = value.get().expect(CHECKED),
-            _ => return Ok(false),
+            _ => return self.tls.set(name, value),
         }
         Ok(true)
     }
@@ -272,7 +279,7 @@ impl CommonSettings {
             "udp-buffer-size" => self.udp_buffer_size.to_value(),
             "port-range" => self.port_range.to_value(),
             "extra-http-request-headers" => self.extra_headers.to_value(),
-            _ => return None,
+            _ => return self.tls.get(name),
         })
     }
 
@@ -291,6 +298,7 @@ impl CommonSettings {
                 user_agent: self.user_agent.clone(),
                 timeout: self.tcp_timeout,
                 extra_headers: element_config::extra_headers(self.extra_headers.as_ref()),
+                tls: self.tls.options.clone(),
             },
             keep_alive: self.do_rtsp_keep_alive,
             udp: UdpOptions {
