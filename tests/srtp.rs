@@ -313,7 +313,7 @@ fn refusing_savp_when_the_server_offers_only_savp_is_an_error() {
 
 const RECORD_PATH: &str = "/savp-record";
 
-fn record_server() -> (TestServer, Capture) {
+fn record_server(profiles: gst_rtsp::RTSPProfile) -> (TestServer, Capture) {
     common::init_plugin();
     let server = TestServer::builder()
         .mount(Mount::record_launch(
@@ -330,7 +330,9 @@ fn record_server() -> (TestServer, Capture) {
         .match_(RECORD_PATH)
         .0;
     factory.set_eos_shutdown(true);
-    factory.set_profiles(gst_rtsp::RTSPProfile::SAVP);
+    factory.set_profiles(profiles);
+    // NACKs and RTX when the stream offers them (SAVPF).
+    factory.set_do_retransmission(true);
     let received = Capture::new();
     let r = received.clone();
     factory.connect_media_configure(move |_, media| {
@@ -340,11 +342,15 @@ fn record_server() -> (TestServer, Capture) {
     (server, received)
 }
 
-fn publish(protocols: &str, profiles: &str) -> (Outcome, Vec<Vec<u8>>, Capture) {
-    let (server, received) = record_server();
+fn publish(
+    mount: gst_rtsp::RTSPProfile,
+    protocols: &str,
+    profiles: &str,
+) -> (Outcome, Vec<Vec<u8>>, Capture) {
+    let (server, received) = record_server(mount);
     let pipeline = parse_pipeline(&format!(
         "{} ! identity name=units ! rtph264pay pt=96 config-interval=-1 ! \
-         rtspsink location={} protocols={protocols} profiles={profiles}",
+         rtspsink location={} protocols={protocols} {profiles}",
         source(FRAMES),
         server.url(RECORD_PATH)
     ));
@@ -373,13 +379,14 @@ fn publish(protocols: &str, profiles: &str) -> (Outcome, Vec<Vec<u8>>, Capture) 
     );
     let outcome = run_pipeline_until(&pipeline, WAIT, |_| Control::Continue);
     stop_pipeline(&pipeline);
+    let secure = profiles.contains("savp");
     let wire_caps = wire_caps
         .lock()
         .unwrap()
         .clone()
         .expect("nothing left rtpbin");
     let s = wire_caps.structure(0).unwrap();
-    let expected = if profiles == "savp" {
+    let expected = if secure {
         "application/x-srtp"
     } else {
         "application/x-rtp"
@@ -397,7 +404,8 @@ fn publish(protocols: &str, profiles: &str) -> (Outcome, Vec<Vec<u8>>, Capture) 
 }
 
 fn publish_bit_exact(protocols: &str) {
-    let (outcome, sent, received) = publish(protocols, "savp");
+    let (outcome, sent, received) =
+        publish(gst_rtsp::RTSPProfile::SAVP, protocols, "profiles=savp");
     assert_eq!(outcome, Outcome::Eos, "{protocols}");
     assert_eq!(sent.len(), FRAMES, "{protocols}");
     compare(Codec::H264, &sent, &received.units()).unwrap_or_else(|e| panic!("{protocols}: {e}"));
@@ -415,7 +423,23 @@ fn publish_savp_over_tcp_is_bit_exact() {
 
 #[test]
 fn publishing_plain_rtp_to_an_srtp_only_mount_fails() {
-    let (outcome, _, received) = publish("tcp", "avp");
+    let (outcome, _, received) = publish(gst_rtsp::RTSPProfile::SAVP, "tcp", "profiles=avp");
     assert!(outcome.is_error(), "{outcome:?}");
     assert_eq!(received.len(), 0);
+}
+
+/// SRTP with retransmission: announced and set up as RTP/SAVPF (a mount
+/// that allows only SAVPF refuses anything else), the RTX SSRC in our
+/// MIKEY. Over loopback nothing is lost, so this shows the negotiation and
+/// the data, not repairs.
+#[test]
+fn publish_savpf_with_rtx_time_is_bit_exact() {
+    let (outcome, sent, received) = publish(
+        gst_rtsp::RTSPProfile::SAVPF,
+        "udp",
+        "profiles=savp rtx-time=500",
+    );
+    assert_eq!(outcome, Outcome::Eos);
+    assert_eq!(sent.len(), FRAMES);
+    compare(Codec::H264, &sent, &received.units()).unwrap();
 }
