@@ -76,6 +76,7 @@ pub fn error_code(error: &ClientError) -> Code {
             Code::Resource(gst::ResourceError::Read)
         }
         ErrorKind::NoUsableStream => Code::Stream(gst::StreamError::CodecNotFound),
+        ErrorKind::Decrypt => Code::Stream(gst::StreamError::Decrypt),
         ErrorKind::Resource | ErrorKind::Cancelled => Code::Resource(gst::ResourceError::Failed),
         ErrorKind::Settings => Code::Resource(gst::ResourceError::Settings),
     }

@@ -18,6 +18,7 @@ mod rtspsrc2;
 pub mod runtime;
 mod session;
 mod settings;
+pub mod srtp;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtspsrc2::register(plugin)?;

@@ -40,6 +40,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::collections::{HashMap, HashSet};
 
 use crate::sdp::{Attribute, Connection, Media, SessionDescription};
+use crate::srtp::{Profile, mikey_from_attribute};
 
 // Bounds on the caps built from one description. A description may hold
 // 64 media × 1024 attributes (see `sdp`), and session-level attributes are
@@ -172,10 +173,17 @@ pub struct StreamDescription {
     /// `sendonly`/`recvonly`/`sendrecv`/`inactive` (lowercased), media level
     /// first, else session level (RFC 8866 §6.7).
     pub direction: Option<String>,
-    /// The m= line's profile is RTP/AVPF (RFC 4585, RTCP feedback such as
-    /// the NACKs of retransmission, RFC 4588): SETUP must ask for it, and
-    /// gst-rtsp-server only describes RTX payloads in such sections.
+    /// The m= line's profile has RTCP feedback, RTP/AVPF or RTP/SAVPF
+    /// (RFC 4585, 5124: early NACKs for retransmission, RFC 4588): SETUP
+    /// must ask for it, and gst-rtsp-server only describes RTX payloads in
+    /// such sections.
     pub avpf: bool,
+    /// The m= line's profile is SRTP, RTP/SAVP or RTP/SAVPF (RFC 3711,
+    /// 5124): SETUP must ask for it and the media arrive encrypted.
+    pub secure: bool,
+    /// The MIKEY data of the section's `a=key-mgmt:mikey` (RFC 4567 §3.2),
+    /// else the session's; base64 as sent.
+    pub key_mgmt: Option<String>,
 }
 
 /// All usable streams of a description.
@@ -222,6 +230,12 @@ pub fn streams_from_sdp(sdp: &SessionDescription) -> Vec<StreamDescription> {
                 port: media.port,
                 direction: direction(&media.attributes).or_else(|| direction(&sdp.attributes)),
                 avpf: is_avpf(&media.proto),
+                secure: Profile::from_proto(&media.proto).is_some_and(|p| p.secure),
+                key_mgmt: media
+                    .attributes_named("key-mgmt")
+                    .chain(sdp.attributes_named("key-mgmt"))
+                    .find_map(mikey_from_attribute)
+                    .map(str::to_string),
             })
         })
         .collect()
@@ -592,11 +606,10 @@ fn is_rtp_profile(proto: &str) -> bool {
     matches!(p, "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF")
 }
 
-/// RTP/AVPF with or without a lower transport (`RTP/AVPF/TCP`); the
-/// secure profiles are not, since this client does no SRTP.
+/// RTP/AVPF or RTP/SAVPF with or without a lower transport
+/// (`RTP/AVPF/TCP`).
 fn is_avpf(proto: &str) -> bool {
-    let upper = proto.trim().to_ascii_uppercase();
-    upper == "RTP/AVPF" || upper.starts_with("RTP/AVPF/")
+    Profile::from_proto(proto).is_some_and(|p| p.feedback)
 }
 
 /// A format token from the m= line as an RTP payload type.
@@ -1623,7 +1636,8 @@ mod tests {
         assert_eq!(s(rtx, "rtx-time").as_deref(), Some("1000"));
         assert_eq!(st[0].payloads[0].payload(), Some(96));
         assert!(is_avpf("rtp/avpf/tcp"));
-        assert!(!is_avpf("RTP/SAVPF"));
+        assert!(is_avpf("RTP/SAVPF"));
+        assert!(!is_avpf("RTP/SAVP"));
     }
 
     // Quirk: `a=fmtp:96` with nothing after it.

@@ -20,6 +20,7 @@ pub mod message;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 mod text;
 pub mod transport;
 pub mod url;

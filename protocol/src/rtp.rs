@@ -33,11 +33,10 @@ pub fn marker(data: &[u8]) -> Option<bool> {
     data.get(1).map(|second| second & 0x80 != 0)
 }
 
-/// The length of the payload of an RTP packet: what is left after the
-/// fixed header, the CSRC list, the header extension and the padding.
-/// None when the packet is not RTP version 2 or one of these runs past
-/// its end, or the padding count is 0 (RFC 3550 §5.1: it counts itself).
-pub fn payload_len(data: &[u8]) -> Option<usize> {
+/// The length of an RTP packet's header: the fixed part, the CSRC list
+/// and the header extension. None when the packet is not RTP version 2
+/// or the header runs past its end.
+pub fn header_len(data: &[u8]) -> Option<usize> {
     if data.len() < FIXED_HEADER || data[0] >> 6 != 2 {
         return None;
     }
@@ -49,7 +48,16 @@ pub fn payload_len(data: &[u8]) -> Option<usize> {
         let words = u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]) as usize;
         header += 4 + 4 * words;
     }
-    let after_header = data.len().checked_sub(header)?;
+    (header <= data.len()).then_some(header)
+}
+
+/// The length of the payload of an RTP packet: what is left after the
+/// fixed header, the CSRC list, the header extension and the padding.
+/// None when the packet is not RTP version 2 or one of these runs past
+/// its end, or the padding count is 0 (RFC 3550 §5.1: it counts itself).
+pub fn payload_len(data: &[u8]) -> Option<usize> {
+    let header = header_len(data)?;
+    let after_header = data.len() - header;
     let padding = if data[0] & 0x20 != 0 {
         match *data.last()? as usize {
             0 => return None,

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Redirect,
     /// The stream description has nothing this client can play.
     NoUsableStream,
+    /// SRTP cannot be set up: no usable key management (MIKEY).
+    Decrypt,
     /// Local resources (ports, sockets) could not be set up.
     Resource,
     /// The operation was cancelled because the element is stopping.

@@ -24,6 +24,8 @@ use crate::element_error::post_client_error_sink;
 use crate::runtime;
 use crate::session::messages::{ReconnectCounters, SessionElement};
 use crate::settings::{CommonSettings, CommonSettingsOwner};
+use crate::srtp::{self, StreamKeys};
+use rtspclient_protocol::srtp::sink_profile;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -59,6 +61,7 @@ pub struct RtspSink {
     control: Arc<Control>,
     reconnects: Arc<ReconnectCounters>,
     rtx: Arc<Retransmission>,
+    srtp: Arc<srtp::Sessions>,
 }
 
 #[glib::object_subclass]
@@ -94,6 +97,11 @@ impl ObjectImpl for RtspSink {
                     .read_only()
                     .build(),
                 retransmission::param_spec(),
+                glib::ParamSpecFlags::builder::<gst_rtsp::RTSPProfile>("profiles")
+                    .nick("Profiles")
+                    .blurb("RTP profiles to publish with, as C rtspclientsink: avp (default), savp or savpf for SRTP (RFC 3711: RTP and RTCP encrypted with a random key of ours, announced with MIKEY in the SDP and the SETUP KeyMgmt header), avpf. rtx-time adds feedback (AVPF, SAVPF). Set before requesting pads")
+                    .default_value(settings::DEFAULT_PROFILES)
+                    .build(),
             ]);
             properties
         });
@@ -110,6 +118,7 @@ impl ObjectImpl for RtspSink {
             "sync" => settings.sync = value.get().expect(CHECKED),
             "backpressure" => settings.backpressure = value.get().expect(CHECKED),
             "rtx-time" => self.rtx.set_time_ms(value.get().expect(CHECKED)),
+            "profiles" => settings.profiles = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -129,6 +138,7 @@ impl ObjectImpl for RtspSink {
                 .to_value(),
             "stats" => self.stats().to_value(),
             "rtx-time" => self.rtx.time_ms().to_value(),
+            "profiles" => settings.profiles.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -141,6 +151,7 @@ impl ObjectImpl for RtspSink {
         match gst::ElementFactory::make("rtpbin").name("rtpbin").build() {
             Ok(rtpbin) => {
                 self.rtx.connect(&rtpbin);
+                self.srtp.connect(&rtpbin, true);
                 if obj.add(&rtpbin).is_ok() {
                     self.state.lock().unwrap().rtpbin = Some(rtpbin);
                 }
@@ -220,7 +231,28 @@ impl ElementImpl for RtspSink {
             None => (0..).find(|i| !state.pads.contains_key(i))?,
         };
         let rtpbin = state.rtpbin.clone()?;
-        let rtpbin_sink = rtpbin.request_pad_simple(&format!("send_rtp_sink_{index}"))?;
+        let profiles = self.settings.lock().unwrap().profiles.bits();
+        let profile = sink_profile(profiles, self.rtx.time_ms() > 0);
+        let keys = if profile.secure {
+            // Before rtpbin makes the session: it asks for the encoder
+            // and decoder at once.
+            match StreamKeys::new(index as u32, None) {
+                Ok(keys) => {
+                    self.srtp.insert(keys.clone());
+                    Some(keys)
+                }
+                Err(err) => {
+                    gst::error!(CAT, imp = self, "No SRTP key for stream {index}: {err}");
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        let Some(rtpbin_sink) = rtpbin.request_pad_simple(&format!("send_rtp_sink_{index}")) else {
+            self.srtp.remove(index as u32);
+            return None;
+        };
         let sender = match StreamSender::new(&rtpbin, index, &self.control, &format!("{:p}", self))
         {
             Ok(sender) => sender,
@@ -228,10 +260,12 @@ impl ElementImpl for RtspSink {
                 gst::error!(CAT, imp = self, "Cannot set up stream {index}: {err}");
                 rtpbin.release_request_pad(&rtpbin_sink);
                 self.rtx.forget(index);
+                self.srtp.remove(index as u32);
                 return None;
             }
         };
         sender.set_retransmission(self.rtx.take(&rtpbin, index));
+        sender.set_security(profile, keys);
         let ghost = gst::PadBuilder::<super::RtspSinkPad>::from_template(templ)
             .name(format!("sink_{index}"))
             .event_function(|pad, parent, event| {
@@ -478,6 +512,7 @@ impl RtspSink {
             }
         }
         self.rtx.forget(index);
+        self.srtp.remove(index as u32);
         if let Some(rtpbin) = rtpbin {
             entry.sender.unlink(&rtpbin);
             rtpbin.release_request_pad(&entry.rtpbin_sink);

@@ -13,8 +13,13 @@ use crate::driver::answers::{check_setup_transport, expect_success};
 use crate::driver::datagrams::Segmentation;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{UdpOptions, UdpPair};
-use crate::session::transports::{SetupRound, answered_transport, bind_udp, requested_transport};
+use crate::session::transports::{
+    SetupRound, answered_transport, bind_udp, check_secure_answer, requested_transport,
+};
 use crate::session::{Link, Protocol};
+use crate::srtp::{RemoteKeys, mikey};
+use rtspclient_protocol::srtp::{key_mgmt_header, parse_key_mgmt};
+use rtspclient_protocol::url::control_urls;
 
 /// SETUP of every announced stream.
 pub struct RecordSetup<'a> {
@@ -42,11 +47,9 @@ impl SetupRound for RecordSetup<'_> {
         // `protocols` refuses multicast for publishing: UDP is unicast.
         let udp = protocol != Protocol::Tcp;
         let protocol = if udp { Protocol::Udp } else { protocol };
-        // A stream that retransmits was announced as RTP/AVPF.
-        let avpf = stream
-            .retransmission()
-            .is_some_and(|rtx| rtx.rtx_pt().is_some());
-        let mut request = requested_transport(protocol, index, true, avpf);
+        // As announced: RTP/AVPF when retransmitting, SRTP per profiles.
+        let profile = stream.profile();
+        let mut request = requested_transport(protocol, index, true, profile);
         let mut pair = None;
         if udp {
             let bound = bind_udp(link, self.udp)?;
@@ -62,6 +65,12 @@ impl SetupRound for RecordSetup<'_> {
         let mut headers = Headers::new();
         headers.set("Transport", request.to_header_value());
         let control = format!("stream={index}");
+        if let Some(data) = stream.key_mgmt() {
+            // The key of what we send (RFC 4567 §3.3, 7.1): gst-rtsp-server
+            // takes it from SETUP, per SSRC of its crypto sessions.
+            let uri = control_urls(base, &control).0;
+            headers.set("KeyMgmt", key_mgmt_header(&uri, &data));
+        }
         let client = link.client();
         let peer = client.connection().peer_addr();
         let (_, response) = client.setup(base, &control, &headers).await?;
@@ -69,6 +78,10 @@ impl SetupRound for RecordSetup<'_> {
         let answer = answered_transport(&response);
         if let Some(answer) = &answer {
             check_setup_transport(&response, answer, &request)?;
+            check_secure_answer(answer, profile)?;
+        }
+        if let Some(keys) = stream.srtp() {
+            keys.set_remote(server_keys(response.headers.get("KeyMgmt"))?);
         }
         match pair {
             None => {
@@ -112,6 +125,27 @@ impl SetupRound for RecordSetup<'_> {
             }
         }
     }
+}
+
+/// The server's key for the SRTCP it sends us, from a `KeyMgmt` header
+/// in its SETUP answer (RFC 4567 §3.3); None without one (its reports are
+/// then dropped unread). A MIKEY that is there but unusable is an error.
+fn server_keys(header: Option<&str>) -> Result<Option<RemoteKeys>, ClientError> {
+    let Some(data) = header
+        .map(parse_key_mgmt)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|spec| spec.prot.eq_ignore_ascii_case("mikey"))
+        .and_then(|spec| spec.data)
+    else {
+        return Ok(None);
+    };
+    mikey::keys(&data).map(Some).map_err(|err| {
+        ClientError::new(
+            ErrorKind::Decrypt,
+            format!("Unusable MIKEY in the server's KeyMgmt: {err}"),
+        )
+    })
 }
 
 /// A stream's UDP route from its freshly bound pair: the RTP socket leaves

@@ -67,6 +67,18 @@ impl RtxSender {
         self.rtx_pt.store(u32::from(rtx), Ordering::Release);
     }
 
+    /// The SSRC the RTX packets of `original` go out with: with SRTP the
+    /// server decrypts only the SSRCs our MIKEY names (gst-rtsp-server
+    /// looks keys up per SSRC), so it is chosen before ANNOUNCE. Set
+    /// before [`set_payload_types`](Self::set_payload_types): rtprtxsend
+    /// picks an SSRC when a packet of a mapped payload type first comes.
+    pub fn set_ssrc_map(&self, original: u32, rtx: u32) {
+        let map = gst::Structure::builder("application/x-rtp-ssrc-map")
+            .field(original.to_string(), rtx)
+            .build();
+        self.element.set_property("ssrc-map", &map);
+    }
+
     /// No RTX payload type could be announced: nothing is retransmitted.
     pub fn clear(&self) {
         let map = gst::Structure::new_empty("application/x-rtp-pt-map");

@@ -9,7 +9,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rtspclient_protocol::caps::{CapsValue, RtpCaps, media_from_caps};
 use rtspclient_protocol::sdp::{Attribute, Connection, Media, SessionDescription};
 
+use rtspclient_protocol::srtp::Profile;
+
 use super::retransmission::rtx_payload_types;
+
+/// How one stream is announced besides its caps: its profile as chosen
+/// (retransmission adds feedback) and, with SRTP, our MIKEY.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub profile: Profile,
+    /// Base64 MIKEY data for `a=key-mgmt:mikey` (RFC 4567 §3.2).
+    pub key_mgmt: Option<String>,
+}
 
 /// What ANNOUNCE describes, per stream.
 pub struct Announcement {
@@ -22,10 +33,12 @@ pub struct Announcement {
 }
 
 /// The SDP for ANNOUNCE: one media section per stream with control
-/// `stream=N`; `rtx_time` (ms) per stream that retransmits.
+/// `stream=N`; `rtx_time` (ms) per stream that retransmits; `security`
+/// per stream (missing: RTP/AVP).
 pub fn build_sdp(
     streams: &[RtpCaps],
     rtx_time: &[Option<u32>],
+    security: &[Security],
     local: IpAddr,
     peer: IpAddr,
 ) -> Announcement {
@@ -37,7 +50,11 @@ pub fn build_sdp(
         let mut caps = caps.clone();
         let mut pt = original[index];
         let mut rewrite = None;
-        if pt >= 96 && used.contains(&pt) {
+        let secure = security.get(index).is_some_and(|s| s.profile.secure);
+        // SRTP authenticates the header (RFC 3711 §4.2): its payload type
+        // cannot be rewritten. Sections have payload types of their own
+        // (RFC 8866 §5.14), so a repeated one stays.
+        if pt >= 96 && used.contains(&pt) && !secure {
             // Prefer a type no later stream uses either, so one collision
             // does not cause another.
             if let Some(free) = (96u8..=127).find(|p| !used.contains(p) && !original.contains(p)) {
@@ -56,9 +73,18 @@ pub fn build_sdp(
         .collect();
     let rtx = rtx_payload_types(&taken, &wanted);
     for (index, section) in media.iter_mut().enumerate() {
+        let mut profile = security.get(index).map(|s| s.profile).unwrap_or_default();
         if let (Some(rtx_pt), Some(Some(ms))) = (rtx[index], rtx_time.get(index)) {
             let clock = streams[index].clock_rate().unwrap_or(90000);
             add_rtx(section, used[index], rtx_pt, clock, *ms);
+            profile.feedback = true;
+        }
+        section.proto = profile.name().into();
+        if let Some(data) = security.get(index).and_then(|s| s.key_mgmt.as_ref()) {
+            section.attributes.push(Attribute {
+                name: "key-mgmt".into(),
+                value: Some(format!("mikey {data}")),
+            });
         }
     }
     let ip_kind = |ip: &IpAddr| if ip.is_ipv6() { "IP6" } else { "IP4" };
@@ -85,11 +111,10 @@ pub fn build_sdp(
     }
 }
 
-/// Make `section` (payload type `pt`) an RTP/AVPF section that offers
-/// NACK feedback and RFC 4588 retransmission as `rtx_pt`, the way C
-/// `rtspclientsink` describes it.
+/// Make `section` (payload type `pt`) offer NACK feedback and RFC 4588
+/// retransmission as `rtx_pt`, the way C `rtspclientsink` describes it
+/// (its profile gets feedback: RTP/AVPF or RTP/SAVPF).
 fn add_rtx(section: &mut Media, pt: u8, rtx_pt: u8, clock: u32, ms: u32) {
-    section.proto = "RTP/AVPF".into();
     section.formats.push(rtx_pt.to_string());
     let attribute = |name: &str, value: String| Attribute {
         name: name.into(),
@@ -144,7 +169,7 @@ mod tests {
     fn sdp_has_one_section_per_stream_with_controls() {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let Announcement { sdp, rewrites, rtx } =
-            build_sdp(&[h264(96), opus(97)], &[], local, local);
+            build_sdp(&[h264(96), opus(97)], &[], &[], local, local);
         assert_eq!(rtx, vec![None, None]);
         assert_eq!(rewrites, vec![None, None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -166,7 +191,7 @@ mod tests {
     fn duplicate_dynamic_payload_types_are_made_unique() {
         let local: IpAddr = "::1".parse().unwrap();
         let Announcement { sdp, rewrites, .. } =
-            build_sdp(&[h264(96), opus(96), opus(97)], &[], local, local);
+            build_sdp(&[h264(96), opus(96), opus(97)], &[], &[], local, local);
         // The second stream may not take 97: the third one uses it.
         assert_eq!(rewrites, vec![None, Some(98), None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -184,7 +209,7 @@ mod tests {
             ("encoding-name", CapsValue::Str("PCMU".into())),
         ]);
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], local, local);
+        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], &[], local, local);
         assert_eq!(announced.rewrites, vec![None, None]);
     }
 
@@ -196,6 +221,7 @@ mod tests {
         let announced = build_sdp(
             &[h264(96), opus(96), opus(97)],
             &[Some(500), Some(200), None],
+            &[],
             local,
             local,
         );
@@ -226,5 +252,44 @@ mod tests {
         assert!(values(audio, "fmtp").contains(&"100 apt=98;rtx-time=200".to_string()));
         assert!(values(audio, "rtpmap").contains(&"100 rtx/48000".to_string()));
         assert_eq!(parsed.media[2].proto, "RTP/AVP");
+    }
+
+    #[test]
+    fn srtp_streams_are_savp_with_our_mikey_and_keep_their_payload_type() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let savp = Profile {
+            secure: true,
+            feedback: false,
+        };
+        let security = [
+            Security::default(),
+            Security {
+                profile: savp,
+                key_mgmt: Some("AQAF".into()),
+            },
+            Security {
+                profile: savp,
+                key_mgmt: Some("AQAG".into()),
+            },
+        ];
+        let announced = build_sdp(
+            &[h264(96), opus(96), h264(97)],
+            &[None, None, Some(300)],
+            &security,
+            local,
+            local,
+        );
+        // The second stream keeps 96: SRTP authenticates the header.
+        assert_eq!(announced.rewrites, vec![None, None, None]);
+        let parsed = SessionDescription::parse(announced.sdp.as_bytes()).unwrap();
+        assert_eq!(parsed.media[0].proto, "RTP/AVP");
+        assert!(parsed.media[0].attribute("key-mgmt").is_none());
+        assert_eq!(parsed.media[1].proto, "RTP/SAVP");
+        assert_eq!(parsed.media[1].formats, vec!["96".to_string()]);
+        assert_eq!(parsed.media[1].attribute("key-mgmt"), Some("mikey AQAF"));
+        // Retransmission adds feedback: SAVPF.
+        assert_eq!(parsed.media[2].proto, "RTP/SAVPF");
+        assert_eq!(parsed.media[2].attribute("key-mgmt"), Some("mikey AQAG"));
+        assert!(parsed.media[2].attribute("rtcp-fb").is_some());
     }
 }

@@ -43,11 +43,14 @@ use std::sync::{Arc, Mutex, Weak};
 use rtspclient_protocol::h26x::ParameterSetGuard;
 use tokio::sync::watch;
 
+use rtspclient_protocol::srtp::Profile;
+
 use super::retransmission::RtxSender;
 use super::wire::Outgoing;
 use crate::driver::datagrams::Segmentation;
 use crate::driver::error::ClientError;
 use crate::driver::writer::Writer;
+use crate::srtp::StreamKeys;
 
 mod control;
 mod pads;
@@ -172,6 +175,11 @@ pub struct StreamSender {
     pub bytes: AtomicU64,
     /// The stream's retransmission (`rtx-time`), if rtpbin made it one.
     rtx: Mutex<Option<Arc<RtxSender>>>,
+    /// The stream's profile as `profiles` chose it, before retransmission
+    /// adds feedback, and its SRTP keys when secure.
+    security: Mutex<(Profile, Option<Arc<StreamKeys>>)>,
+    /// Our MIKEY (base64) as announced, for SETUP's `KeyMgmt` header.
+    key_mgmt: Mutex<Option<String>>,
 }
 
 /// The held packets, ready for [`StreamSender::send`].

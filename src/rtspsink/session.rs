@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::imp::CAT;
 use super::record_setup::RecordSetup;
 use super::recording::record;
-use super::sdp::build_sdp;
+use super::sdp::{Security, build_sdp};
 use super::sender::{Control, Readiness, Reporter, StreamSender};
 use crate::caps_convert::from_gst_caps;
 use crate::driver::answers::expect_success;
@@ -306,8 +306,33 @@ impl RecordRole {
     async fn announce(&mut self, link: &mut Link) -> Result<Announced, ClientError> {
         let mut descriptions = Vec::new();
         let mut rtx_time = Vec::new();
+        let mut security = Vec::new();
         for (stream, caps) in self.streams.iter().flatten() {
-            rtx_time.push(stream.retransmission().map(|rtx| rtx.time_ms));
+            let rtx = stream.retransmission();
+            rtx_time.push(rtx.as_ref().map(|rtx| rtx.time_ms));
+            let key_mgmt = match stream.srtp() {
+                Some(keys) => {
+                    // Our RTX packets need a crypto session too: their
+                    // SSRC is fixed now and announced with the stream's.
+                    let mut more = Vec::new();
+                    if let (Some(rtx), Some(ssrc)) = (&rtx, keys.ssrc()) {
+                        rtx.set_ssrc_map(ssrc, keys.rtx_ssrc());
+                        more.push(keys.rtx_ssrc());
+                    }
+                    Some(keys.announce(&more).ok_or_else(|| {
+                        ClientError::new(
+                            ErrorKind::Decrypt,
+                            "Could not write a MIKEY message for our key",
+                        )
+                    })?)
+                }
+                None => None,
+            };
+            stream.set_key_mgmt(key_mgmt.clone());
+            security.push(Security {
+                profile: stream.chosen_profile(),
+                key_mgmt,
+            });
             let description = from_gst_caps(caps).ok_or_else(|| {
                 ClientError::new(
                     ErrorKind::NoUsableStream,
@@ -319,9 +344,20 @@ impl RecordRole {
         let client = link.client();
         let local = client.connection().local_addr().ip();
         let peer = client.connection().peer_addr().ip();
-        let announcement = build_sdp(&descriptions, &rtx_time, local, peer);
+        let announcement = build_sdp(&descriptions, &rtx_time, &security, local, peer);
         let sdp = announcement.sdp;
-        gst::debug!(CAT, "ANNOUNCE SDP:\n{sdp}");
+        // Without the keys our MIKEY carries in the clear.
+        let loggable: Vec<&str> = sdp
+            .lines()
+            .map(|line| {
+                if line.starts_with("a=key-mgmt:") {
+                    "a=key-mgmt:<not logged>"
+                } else {
+                    line
+                }
+            })
+            .collect();
+        gst::debug!(CAT, "ANNOUNCE SDP:\n{}", loggable.join("\n"));
         self.host
             .progress(gst::ProgressType::Start, "open", "Announcing the streams");
         let request_url = link.request_url();

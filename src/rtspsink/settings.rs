@@ -18,6 +18,8 @@ pub static FLAVOUR: Flavour = Flavour {
 };
 
 pub const DEFAULT_SYNC: bool = true;
+/// As C `rtspclientsink`: plain RTP/AVP.
+pub const DEFAULT_PROFILES: gst_rtsp::RTSPProfile = gst_rtsp::RTSPProfile::AVP;
 pub const DEFAULT_BACKPRESSURE: Backpressure = Backpressure::Block;
 
 /// What to do when the server (or the link to it) cannot take the data as
@@ -43,6 +45,7 @@ pub struct Settings {
     pub common: CommonSettings,
     pub sync: bool,
     pub backpressure: Backpressure,
+    pub profiles: gst_rtsp::RTSPProfile,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             common: CommonSettings::new(&FLAVOUR),
             sync: DEFAULT_SYNC,
             backpressure: DEFAULT_BACKPRESSURE,
+            profiles: DEFAULT_PROFILES,
         }
     }
 }

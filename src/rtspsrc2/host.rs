@@ -16,6 +16,7 @@ use crate::driver::error::ClientError;
 use crate::element_error::post_client_error;
 use crate::session::Protocol;
 use crate::session::messages::{ReconnectCounters, SessionElement};
+use crate::srtp::RemoteKeys;
 
 /// The element as the play task sees it.
 pub struct Host {
@@ -45,9 +46,12 @@ impl PlayHost for Host {
         &self,
         index: usize,
         payloads: Vec<gst::Caps>,
-    ) -> Result<Arc<StreamOutput>, String> {
+        remote: Option<RemoteKeys>,
+    ) -> Result<(Arc<StreamOutput>, Option<String>), String> {
         let element = self.element().ok_or("element is stopping")?;
-        element.imp().ensure_stream(self.epoch, index, payloads)
+        element
+            .imp()
+            .ensure_stream(self.epoch, index, payloads, remote)
     }
 
     fn warning(&self, text: &str) {

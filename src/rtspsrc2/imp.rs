@@ -16,12 +16,13 @@ use super::host::Host;
 use super::retransmission::Retransmission;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
-use super::streams::{StreamOutput, Timing};
+use super::streams::{Exchange, StreamOutput, Timing};
 use crate::element_config::URI_PROTOCOLS;
 use crate::jitterbuffer::LightJitterBuffer;
 use crate::runtime;
 use crate::session::messages::ReconnectCounters;
 use crate::settings::{CommonSettings, CommonSettingsOwner};
+use crate::srtp::{self, DecryptWatch, RemoteKeys, StreamKeys};
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -67,6 +68,7 @@ pub struct RtspSrc2 {
     pub(super) epoch: AtomicU64,
     pub(super) reconnects: Arc<ReconnectCounters>,
     pub(super) rtx: Arc<Retransmission>,
+    pub(super) srtp: Arc<srtp::Sessions>,
 }
 
 #[glib::object_subclass]
@@ -124,13 +126,18 @@ impl ObjectImpl for RtspSrc2 {
                     .nick("NAT method")
                     .blurb("How to open NATs and stateful firewalls for the server's UDP packets: dummy sends one small datagram from each local RTP and RTCP port to the server's ports after SETUP (ignored by RTP stacks), none sends nothing")
                     .build(),
+                glib::ParamSpecFlags::builder::<gst_rtsp::RTSPProfile>("profiles")
+                    .default_value(settings::DEFAULT_PROFILES)
+                    .nick("Profiles")
+                    .blurb("RTP profiles the element may play: avp, avpf, savp and savpf (SRTP, RFC 3711, with the server's key from the SDP's MIKEY key-mgmt and ours for RTCP in the SETUP KeyMgmt header). A stream described with another profile is not played; when none is left, the element posts an error")
+                    .build(),
                 glib::ParamSpecString::builder("multicast-iface")
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
+                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
                     .read_only()
                     .build(),
             ]);
@@ -162,6 +169,7 @@ impl ObjectImpl for RtspSrc2 {
             "multicast-iface" => settings.multicast_iface = value.get().expect(CHECKED),
             "do-retransmission" => settings.do_retransmission = value.get().expect(CHECKED),
             "nat-method" => settings.nat_method = value.get().expect(CHECKED),
+            "profiles" => settings.profiles = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -182,6 +190,7 @@ impl ObjectImpl for RtspSrc2 {
             "multicast-iface" => settings.multicast_iface.to_value(),
             "do-retransmission" => settings.do_retransmission.to_value(),
             "nat-method" => settings.nat_method.to_value(),
+            "profiles" => settings.profiles.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -307,6 +316,7 @@ impl RtspSrc2 {
             },
             do_rtcp: settings.do_rtcp,
             nat_dummy: settings.nat_method == NatMethod::Dummy,
+            profiles: settings.profiles.bits(),
         })
     }
 
@@ -360,6 +370,8 @@ impl RtspSrc2 {
 
         self.rtx.reset(settings.do_retransmission);
         self.rtx.connect(&rtpbin);
+        self.srtp.clear();
+        self.srtp.connect(&rtpbin, false);
 
         let weak = self.obj().downgrade();
         rtpbin.connect_pad_added(move |_rtpbin, pad| {
@@ -429,6 +441,7 @@ impl RtspSrc2 {
     /// and take rtpbin and the pads down. Never waits on the network.
     fn stop(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.srtp.clear();
         let state = std::mem::take(&mut *self.state.lock().unwrap());
         if let Some(task) = state.task {
             let _ = task.stop.send(true);
@@ -465,16 +478,54 @@ impl RtspSrc2 {
         }
     }
 
+    /// The output of stream `index`, made with its rtpbin session the
+    /// first time. `remote`: the server's SRTP key for a secure stream;
+    /// the answer then has our MIKEY (our key, for the RTCP we send) to
+    /// announce in SETUP.
     pub(super) fn ensure_stream(
         &self,
         epoch: u64,
         index: usize,
         payloads: Vec<gst::Caps>,
-    ) -> Result<Arc<StreamOutput>, String> {
+        remote: Option<RemoteKeys>,
+    ) -> Result<(Arc<StreamOutput>, Option<String>), String> {
         let mut state = self.state.lock().unwrap();
         if epoch != self.epoch.load(Ordering::SeqCst) {
             return Err("element is stopping".into());
         }
+        let existing_keys = self.srtp.get(index as u32);
+        if state.streams.get(index).is_some_and(Option::is_some)
+            && existing_keys.is_some() != remote.is_some()
+        {
+            return Err(format!(
+                "Stream {index} changed between RTP and SRTP: not resuming on its pad"
+            ));
+        }
+        let secure = remote.is_some();
+        let announce = match (existing_keys, remote) {
+            (Some(keys), remote) => {
+                keys.set_remote(remote);
+                Some(keys)
+            }
+            (None, Some(remote)) => {
+                // Before rtpbin makes the session: it asks for the
+                // decoder and encoder at once.
+                let watch = DecryptWatch::new(self.obj().upcast_ref(), index);
+                let keys = StreamKeys::new(index as u32, Some(watch))?;
+                keys.set_ssrc(srtp::random_ssrc());
+                keys.set_remote(Some(remote));
+                self.srtp.insert(keys.clone());
+                Some(keys)
+            }
+            (None, None) => None,
+        };
+        let announce = match announce {
+            Some(keys) => Some(
+                keys.announce(&[])
+                    .ok_or("Could not write a MIKEY message for our key")?,
+            ),
+            None => None,
+        };
         if let Some(Some(existing)) = state.streams.get(index) {
             // A restart (redirect, TCP fallback) keeps the pads; the new
             // server's SDP decides the caps.
@@ -487,7 +538,7 @@ impl RtspSrc2 {
             existing.set_payload_types(&payloads);
             self.rtx.set_payloads(index, &payloads);
             state.pt_maps[index] = payloads;
-            return Ok(existing);
+            return Ok((existing, announce));
         }
         let rtpbin = state.rtpbin.clone().ok_or("no rtpbin")?;
         let first = payloads.first().cloned().ok_or("stream without caps")?;
@@ -503,11 +554,24 @@ impl RtspSrc2 {
             self.timing.clone(),
             group_id,
             &format!("{:p}", self),
-            do_rtcp,
+            Exchange { do_rtcp, secure },
         )
         .map_err(|err| err.to_string())?;
         output.set_payload_types(&payloads);
         self.rtx.configure_session(&rtpbin, index);
+        if let Some(keys) = self.srtp.get(index as u32) {
+            // Our RTCP goes out with the SSRC our MIKEY names (RFC 3830
+            // §6.1.1: the crypto session of that SSRC).
+            if let (Some(session), Some(ssrc)) = (
+                rtpbin.emit_by_name::<Option<glib::Object>>(
+                    "get-internal-session",
+                    &[&(index as u32)],
+                ),
+                keys.ssrc(),
+            ) {
+                session.set_property("internal-ssrc", ssrc);
+            }
+        }
         if state.streams.len() <= index {
             state.streams.resize(index + 1, None);
             state.pt_maps.resize(index + 1, Vec::new());
@@ -522,7 +586,7 @@ impl RtspSrc2 {
         let single_payload = state.pt_maps.iter().all(|p| p.len() <= 1);
         rtpbin.set_property("ignore-pt", single_payload);
         gst::debug!(CAT, imp = self, "Stream {index} caps {}", output.caps());
-        Ok(output)
+        Ok((output, announce))
     }
 
     /// Let the stream's receive path see its jitterbuffer's backlog.

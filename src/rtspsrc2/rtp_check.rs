@@ -25,14 +25,23 @@ pub enum Verdict {
 }
 
 /// Classify a packet received for a stream whose announced payload types
-/// are `payload_types`.
-pub fn classify(data: &[u8], payload_types: &PayloadTypes) -> Verdict {
+/// are `payload_types`. `secure`: an SRTP packet (RFC 3711 §3.1), whose
+/// padding is encrypted and followed by the authentication tag, so only
+/// its header can be checked; srtpdec authenticates the rest.
+pub fn classify(data: &[u8], payload_types: &PayloadTypes, secure: bool) -> Verdict {
     if rtcp::is_muxed_rtcp(data) {
         return Verdict::MuxedRtcp;
     }
-    let Some(len) = rtp::payload_len(data) else {
+    let len = if secure {
+        rtp::header_len(data).map(|header| data.len() - header)
+    } else {
+        rtp::payload_len(data)
+    };
+    let Some(len) = len else {
         return Verdict::Malformed;
     };
+    // An empty SRTP payload is still decrypted and authenticated.
+    let len = if secure { len.max(1) } else { len };
     let pt = data[1] & 0x7f;
     if payload_types.contains(pt) {
         Verdict::Rtp { empty: len == 0 }
@@ -87,37 +96,37 @@ mod tests {
     fn announced_payload_types_pass() {
         let set = types(&[96, 0, 127]);
         assert_eq!(
-            classify(&packet(0x80, 96, b"x"), &set),
+            classify(&packet(0x80, 96, b"x"), &set, false),
             Verdict::Rtp { empty: false }
         );
         assert_eq!(
-            classify(&packet(0x80, 0x80 | 96, b"x"), &set),
+            classify(&packet(0x80, 0x80 | 96, b"x"), &set, false),
             Verdict::Rtp { empty: false }
         );
         assert_eq!(
-            classify(&packet(0x80, 0, b"x"), &set),
+            classify(&packet(0x80, 0, b"x"), &set, false),
             Verdict::Rtp { empty: false }
         );
         assert_eq!(
-            classify(&packet(0x80, 127, b"x"), &set),
+            classify(&packet(0x80, 127, b"x"), &set, false),
             Verdict::Rtp { empty: false }
         );
         assert_eq!(
-            classify(&packet(0x80, 97, b"x"), &set),
+            classify(&packet(0x80, 97, b"x"), &set, false),
             Verdict::UnknownPayloadType(97)
         );
         assert_eq!(
-            classify(&packet(0x80, 0x80 | 8, b"x"), &set),
+            classify(&packet(0x80, 0x80 | 8, b"x"), &set, false),
             Verdict::UnknownPayloadType(8)
         );
         // All padding (P bit, 4 bytes counting themselves): RTP, empty.
         assert_eq!(
-            classify(&packet(0xa0, 96, &[0, 0, 0, 4]), &set),
+            classify(&packet(0xa0, 96, &[0, 0, 0, 4]), &set, false),
             Verdict::Rtp { empty: true }
         );
         set.set([97]);
         assert_eq!(
-            classify(&packet(0x80, 97, b"x"), &set),
+            classify(&packet(0x80, 97, b"x"), &set, false),
             Verdict::Rtp { empty: false }
         );
         assert!(!set.contains(96));
@@ -127,29 +136,54 @@ mod tests {
     fn rtcp_on_the_rtp_port_is_told_apart() {
         let set = types(&[96]);
         let sender_report = [0x80, 200, 0, 6, 1, 2, 3, 4];
-        assert_eq!(classify(&sender_report, &set), Verdict::MuxedRtcp);
-        assert_eq!(classify(&[0x81, 201, 0, 1], &set), Verdict::MuxedRtcp);
+        assert_eq!(classify(&sender_report, &set, false), Verdict::MuxedRtcp);
+        assert_eq!(
+            classify(&[0x81, 201, 0, 1], &set, false),
+            Verdict::MuxedRtcp
+        );
     }
 
     #[test]
     fn not_rtp_is_malformed() {
         let set = types(&[96]);
-        assert_eq!(classify(&[], &set), Verdict::Malformed);
-        assert_eq!(classify(&[0x80, 96, 0, 1], &set), Verdict::Malformed);
-        assert_eq!(classify(&packet(0x40, 96, b"x"), &set), Verdict::Malformed);
+        assert_eq!(classify(&[], &set, false), Verdict::Malformed);
+        assert_eq!(classify(&[0x80, 96, 0, 1], &set, false), Verdict::Malformed);
+        assert_eq!(
+            classify(&packet(0x40, 96, b"x"), &set, false),
+            Verdict::Malformed
+        );
         // Two CSRCs announced, one present.
         assert_eq!(
-            classify(&packet(0x82, 96, &[0; 4]), &set),
+            classify(&packet(0x82, 96, &[0; 4]), &set, false),
             Verdict::Malformed
         );
         // An extension header cut short, and one longer than the packet.
         assert_eq!(
-            classify(&packet(0x90, 96, &[0xbe, 0xde]), &set),
+            classify(&packet(0x90, 96, &[0xbe, 0xde]), &set, false),
             Verdict::Malformed
         );
         assert_eq!(
-            classify(&packet(0x90, 96, &[0xbe, 0xde, 0, 2, 0, 0, 0, 0]), &set),
+            classify(
+                &packet(0x90, 96, &[0xbe, 0xde, 0, 2, 0, 0, 0, 0]),
+                &set,
+                false
+            ),
             Verdict::Malformed
         );
+    }
+
+    #[test]
+    fn srtp_packets_are_judged_by_their_header() {
+        let set = types(&[96]);
+        // Padding bit set, and the last byte (part of the authentication
+        // tag) claims more padding than there is: fine for SRTP, not RTP.
+        let srtp = packet(0xa0, 96, &[1, 2, 3, 0xff]);
+        assert_eq!(classify(&srtp, &set, true), Verdict::Rtp { empty: false });
+        assert_eq!(classify(&srtp, &set, false), Verdict::Malformed);
+        assert_eq!(
+            classify(&packet(0x80, 97, b"x"), &set, true),
+            Verdict::UnknownPayloadType(97)
+        );
+        assert_eq!(classify(&[0x80, 96, 0, 1], &set, true), Verdict::Malformed);
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use rtspclient_protocol::caps::{StreamDescription, streams_from_sdp};
 use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::sdp::SessionDescription;
+use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::url::control_urls;
 use tokio::sync::{mpsc, watch};
 
@@ -23,6 +24,7 @@ use crate::driver::error::{ClientError, ErrorKind};
 use crate::session::link::redirect_target;
 use crate::session::transports::setup_with_fallback;
 use crate::session::{Ended, Events, Link, Protocol, Role, SessionConfig, runner};
+use crate::srtp::{RemoteKeys, mikey};
 
 /// Everything the task needs to know, copied from the element's settings
 /// when it starts.
@@ -35,17 +37,22 @@ pub struct PlayConfig {
     pub do_rtcp: bool,
     /// `nat-method=dummy`: open the UDP path before PLAY.
     pub nat_dummy: bool,
+    /// `profiles`: GstRTSPProfile bits the user allows.
+    pub profiles: u32,
 }
 
 /// What the play task needs from the element.
 pub trait PlayHost: Events {
     /// Create (or return the existing) output for stream `index`; the first
     /// caps are the stream's preferred payload, the others its alternatives.
+    /// An SRTP stream comes with the server's key (`remote`) and gets our
+    /// MIKEY (base64) for the SETUP `KeyMgmt` header.
     fn ensure_stream(
         &self,
         index: usize,
         payloads: Vec<gst::Caps>,
-    ) -> Result<Arc<StreamOutput>, String>;
+        remote: Option<RemoteKeys>,
+    ) -> Result<(Arc<StreamOutput>, Option<String>), String>;
     /// Post a warning.
     fn warning(&self, text: &str);
     /// Post an error: the task ends after this.
@@ -161,7 +168,21 @@ impl PlayRole {
         descriptions: &'a [StreamDescription],
     ) -> Result<Vec<SelectedStream<'a>>, ClientError> {
         let mut selected = Vec::with_capacity(descriptions.len());
+        let mut refused = Vec::new();
         for (index, description) in descriptions.iter().enumerate() {
+            let profile = Profile {
+                secure: description.secure,
+                feedback: description.avpf,
+            };
+            if self.config.profiles & profile.flag() == 0 {
+                gst::info!(
+                    super::imp::CAT,
+                    "Stream {index} is {}, which profiles does not allow",
+                    profile.name()
+                );
+                refused.push(profile.name());
+                continue;
+            }
             let payloads: Vec<gst::Caps> = description.payloads.iter().map(to_gst_caps).collect();
             if !payloads
                 .first()
@@ -173,15 +194,30 @@ impl PlayRole {
                 );
                 continue;
             }
-            let output = self
+            let remote = match description.secure {
+                true => Some(server_keys(index, description)?),
+                false => None,
+            };
+            let (output, key_mgmt) = self
                 .host
-                .ensure_stream(index, payloads)
+                .ensure_stream(index, payloads, remote)
                 .map_err(|err| ClientError::new(ErrorKind::Resource, err))?;
             selected.push(SelectedStream {
                 index,
                 description,
                 output,
+                key_mgmt,
             });
+        }
+        if selected.is_empty() && !refused.is_empty() {
+            refused.dedup();
+            return Err(ClientError::new(
+                ErrorKind::NoUsableStream,
+                format!(
+                    "The server offers only {} streams, which the profiles property does not allow",
+                    refused.join(", ")
+                ),
+            ));
         }
         if selected.is_empty() {
             return Err(ClientError::new(
@@ -218,15 +254,38 @@ impl PlayRole {
     }
 }
 
-/// "video H264/90000": what must not change for a pad to go on.
+/// The server's SRTP key for a secure stream, from the MIKEY of its
+/// `a=key-mgmt` (RFC 4567 §3.2): without a usable one nothing it sends
+/// could be decrypted, which must fail loudly.
+fn server_keys(index: usize, description: &StreamDescription) -> Result<RemoteKeys, ClientError> {
+    let data = description.key_mgmt.as_deref().ok_or_else(|| {
+        ClientError::new(
+            ErrorKind::Decrypt,
+            format!("Stream {index} is SRTP but its description has no MIKEY key-mgmt attribute"),
+        )
+    })?;
+    mikey::keys(data).map_err(|err| {
+        ClientError::new(
+            ErrorKind::Decrypt,
+            format!("Stream {index}: unusable MIKEY key-mgmt: {err}"),
+        )
+    })
+}
+
+/// "video H264/90000 RTP/SAVP": what must not change for a pad to go on.
 fn stream_summary(description: &StreamDescription) -> String {
     let payload = description.payloads.first();
+    let profile = Profile {
+        secure: description.secure,
+        feedback: description.avpf,
+    };
     format!(
-        "{} {}/{}",
+        "{} {}/{} {}",
         description.media,
         payload
             .and_then(|caps| caps.get_str("encoding-name"))
             .unwrap_or("?"),
-        payload.and_then(|caps| caps.clock_rate()).unwrap_or(0)
+        payload.and_then(|caps| caps.clock_rate()).unwrap_or(0),
+        profile.name()
     )
 }

@@ -30,6 +30,13 @@ pub const DEFAULT_JITTERBUFFER: Jitterbuffer = Jitterbuffer::Light;
 /// As C `rtspsrc`: retransmission when the server offers it.
 pub const DEFAULT_DO_RETRANSMISSION: bool = true;
 pub const DEFAULT_NAT_METHOD: NatMethod = NatMethod::Dummy;
+/// Every profile: play what the server offers, SRTP included.
+pub const DEFAULT_PROFILES: gst_rtsp::RTSPProfile = gst_rtsp::RTSPProfile::from_bits_truncate(
+    gst_rtsp::RTSPProfile::AVP.bits()
+        | gst_rtsp::RTSPProfile::SAVP.bits()
+        | gst_rtsp::RTSPProfile::AVPF.bits()
+        | gst_rtsp::RTSPProfile::SAVPF.bits(),
+);
 
 /// How the path for the server's UDP packets is opened before PLAY, with
 /// C `rtspsrc`'s values.
@@ -117,6 +124,7 @@ pub struct Settings {
     pub jitterbuffer: Jitterbuffer,
     pub do_retransmission: bool,
     pub nat_method: NatMethod,
+    pub profiles: gst_rtsp::RTSPProfile,
 }
 
 impl Default for Settings {
@@ -133,6 +141,7 @@ impl Default for Settings {
             jitterbuffer: DEFAULT_JITTERBUFFER,
             do_retransmission: DEFAULT_DO_RETRANSMISSION,
             nat_method: DEFAULT_NAT_METHOD,
+            profiles: DEFAULT_PROFILES,
         }
     }
 }

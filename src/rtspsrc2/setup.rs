@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use rtspclient_protocol::caps::StreamDescription;
 use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::srtp::{Profile, key_mgmt_header};
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
+use rtspclient_protocol::url::control_urls;
 
 use super::streams::StreamOutput;
 use super::udp_receive::punch_holes;
@@ -16,13 +18,17 @@ use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 use crate::session::Link;
 use crate::session::Protocol;
-use crate::session::transports::{SetupRound, answered_transport, bind_udp, requested_transport};
+use crate::session::transports::{
+    SetupRound, answered_transport, bind_udp, check_secure_answer, requested_transport,
+};
 
 /// A stream the application wants, before SETUP.
 pub struct SelectedStream<'a> {
     pub index: usize,
     pub description: &'a StreamDescription,
     pub output: Arc<StreamOutput>,
+    /// SRTP: our MIKEY (base64) for the SETUP `KeyMgmt` header.
+    pub key_mgmt: Option<String>,
 }
 
 /// One stream after SETUP.
@@ -66,8 +72,11 @@ impl SetupRound for PlaySetup<'_> {
         nth: usize,
     ) -> Result<SetUpStream, ClientError> {
         let stream = &self.selected[nth];
-        let mut request =
-            requested_transport(protocol, stream.index, false, stream.description.avpf);
+        let profile = Profile {
+            secure: stream.description.secure,
+            feedback: stream.description.avpf,
+        };
+        let mut request = requested_transport(protocol, stream.index, false, profile);
         let mut local_pair = None;
         if protocol == Protocol::Udp {
             let pair = bind_udp(link, self.udp)?;
@@ -77,6 +86,12 @@ impl SetupRound for PlaySetup<'_> {
         let mut headers = Headers::new();
         headers.set("Transport", request.to_header_value());
         let control = stream.description.control.as_deref().unwrap_or("*");
+        if let Some(data) = &stream.key_mgmt {
+            // Our key for the RTCP we send (RFC 4567 §3.3, 7.1), as C
+            // rtspsrc announces it; gst-rtsp-server reads it per SSRC.
+            let uri = control_urls(base, control).0;
+            headers.set("KeyMgmt", key_mgmt_header(&uri, data));
+        }
         let client = link.client();
         let peer = client.connection().peer_addr();
         let (control_url, response) = client.setup(base, control, &headers).await?;
@@ -88,6 +103,7 @@ impl SetupRound for PlaySetup<'_> {
             )
         })?;
         check_setup_transport(&response, &transport, &request)?;
+        check_secure_answer(&transport, profile)?;
         if let Some(ssrc) = transport.ssrc {
             let mut caps = stream.output.caps();
             caps.make_mut().set("ssrc", ssrc);

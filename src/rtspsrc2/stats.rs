@@ -37,6 +37,15 @@ pub fn stats(element: &RtspSrc2) -> gst::Structure {
         {
             stream = stream.field("packets-lost", lost).field("jitter", jitter);
         }
+        if let Some((arrived, decrypted)) = element
+            .srtp
+            .get(index as u32)
+            .and_then(|keys| keys.watch().map(|w| w.counts()))
+        {
+            stream = stream
+                .field("srtp-packets", arrived)
+                .field("srtp-decrypted", decrypted);
+        }
         if let Some(retransmitted) = element.rtx.received(index as u32) {
             stream = stream.field("packets-retransmitted", retransmitted);
         }

@@ -130,6 +130,19 @@ pub struct StreamOutput {
     pub malformed: AtomicU64,
     /// Dropped on the way out of `rtpbin`: nothing left after the padding.
     pub no_payload: AtomicU64,
+    /// SRTP (RTP/SAVP): packets go to rtpbin's `srtpdec` as
+    /// `application/x-srtp` and `-srtcp`, and their padding and payload
+    /// are encrypted, so only the header is checked here.
+    secure: bool,
+}
+
+/// How a stream talks to the server besides its media.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// Send rtpbin's receiver reports.
+    pub do_rtcp: bool,
+    /// SRTP (see [`StreamOutput`]'s field).
+    pub secure: bool,
 }
 
 impl StreamOutput {
@@ -141,8 +154,9 @@ impl StreamOutput {
         timing: Arc<Timing>,
         group_id: gst::GroupId,
         stream_id_prefix: &str,
-        do_rtcp: bool,
+        exchange: Exchange,
     ) -> Result<Arc<StreamOutput>, gst::glib::BoolError> {
+        let Exchange { do_rtcp, secure } = exchange;
         let rtp_pad = gst::Pad::builder(gst::PadDirection::Src)
             .name(format!("rtp_src_{index}"))
             .query_function(answer_as_live_source)
@@ -216,6 +230,7 @@ impl StreamOutput {
             unknown_pt: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             no_payload: AtomicU64::new(0),
+            secure,
         }))
     }
 
@@ -229,7 +244,18 @@ impl StreamOutput {
         *self.caps.lock().unwrap() = caps.clone();
         let mut state = self.rtp_state.lock().unwrap();
         if !state.need_events {
-            state.pending_caps = Some(caps);
+            state.pending_caps = Some(self.wire_caps(caps));
+        }
+    }
+
+    /// The caps of what this stream pushes into rtpbin: renamed to
+    /// `application/x-srtp` (`-srtcp`) for SRTP, which srtpdec takes and
+    /// turns back.
+    fn wire_caps(&self, caps: gst::Caps) -> gst::Caps {
+        if self.secure {
+            crate::srtp::encrypted_caps(&caps)
+        } else {
+            caps
         }
     }
 
@@ -291,7 +317,7 @@ impl StreamOutput {
         let mut muxed_rtcp = Vec::new();
         let packets = packets.into_iter().filter_map(|mut p| {
             let verdict = match p.map_readable() {
-                Ok(map) => rtp_check::classify(&map, &self.payload_types),
+                Ok(map) => rtp_check::classify(&map, &self.payload_types, self.secure),
                 Err(_) => Verdict::Malformed,
             };
             let dropped = match verdict {
@@ -313,7 +339,12 @@ impl StreamOutput {
             dropped.fetch_add(1, Ordering::Relaxed);
             None
         });
-        self.push(&self.rtp_pad, &self.rtp_state, || self.caps(), packets);
+        self.push(
+            &self.rtp_pad,
+            &self.rtp_state,
+            || self.wire_caps(self.caps()),
+            packets,
+        );
         self.packets.fetch_add(count, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         for packet in muxed_rtcp {
@@ -329,7 +360,7 @@ impl StreamOutput {
         self.push(
             &self.rtcp_pad,
             &self.rtcp_state,
-            || gst::Caps::new_empty_simple("application/x-rtcp"),
+            || self.wire_caps(gst::Caps::new_empty_simple("application/x-rtcp")),
             std::iter::once(packet),
         );
     }

@@ -40,6 +40,7 @@ pub fn is_transient(err: &ClientError) -> bool {
         | ErrorKind::NotAuthorized { .. }
         | ErrorKind::Redirect
         | ErrorKind::NoUsableStream
+        | ErrorKind::Decrypt
         | ErrorKind::Resource
         | ErrorKind::Cancelled
         | ErrorKind::Certificate

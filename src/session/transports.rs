@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use rtspclient_protocol::message::Response;
+use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 
 use super::Protocol;
@@ -81,14 +82,14 @@ pub async fn setup_with_fallback<R: SetupRound>(
 
 /// The Transport to ask for stream number `index` (interleaved channels
 /// 2n and 2n+1, as C `rtspsrc`); UDP client ports are added by the caller
-/// once bound. `avpf` asks for the RTP/AVPF profile, which the media's
-/// description named: servers refuse a SETUP for a profile they did not
-/// offer (gst-rtsp-server answers 461).
+/// once bound. `profile` is the one the media's description named
+/// (RTP/AVPF, RTP/SAVP...): servers refuse a SETUP for a profile they did
+/// not offer (gst-rtsp-server answers 461).
 pub fn requested_transport(
     protocol: Protocol,
     index: usize,
     record: bool,
-    avpf: bool,
+    profile: Profile,
 ) -> Transport {
     let mut transport = match protocol {
         Protocol::Tcp => {
@@ -103,10 +104,25 @@ pub fn requested_transport(
     if record {
         transport.mode = Some("record".into());
     }
-    if avpf {
-        transport.profile = "RTP/AVPF".into();
-    }
+    transport.profile = profile.name().into();
     transport
+}
+
+/// An SRTP SETUP must be answered with a secure profile: anything else
+/// would carry plain RTP that the peer's or our srtpdec drops.
+pub fn check_secure_answer(answer: &Transport, asked: Profile) -> Result<(), ClientError> {
+    let answered = Profile::from_proto(&answer.profile);
+    if asked.secure && !answered.is_some_and(|p| p.secure) {
+        return Err(ClientError::new(
+            ErrorKind::Decrypt,
+            format!(
+                "Asked for {} but the server answered {}",
+                asked.name(),
+                answer.profile
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A UDP port pair for one stream, on the server's address family.

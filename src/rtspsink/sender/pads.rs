@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, Weak};
 use gst::prelude::*;
 use tokio::sync::watch;
 
+use rtspclient_protocol::srtp::Profile;
+
 use super::{Control, Phase, StreamSender, StreamState};
 use crate::rtspsink::imp::CAT;
 use crate::rtspsink::wire::Packets;
@@ -86,6 +88,8 @@ impl StreamSender {
                 packets: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 rtx: Mutex::new(None),
+                security: Mutex::new((Profile::AVP, None)),
+                key_mgmt: Mutex::new(None),
             }
         });
 
@@ -226,9 +230,15 @@ fn accept_any(
     query: &mut gst::QueryRef,
     media_type: &str,
 ) -> bool {
+    // With SRTP the packets come from rtpbin's srtpenc as
+    // application/x-srtp (-srtcp).
+    let secure = media_type.replacen("application/x-", "application/x-s", 1);
     match query.view_mut() {
         gst::QueryViewMut::Caps(q) => {
-            let any = gst::Caps::new_empty_simple(media_type);
+            let any = gst::Caps::builder_full()
+                .structure(gst::Structure::new_empty(media_type))
+                .structure(gst::Structure::new_empty(secure.as_str()))
+                .build();
             let caps = match q.filter() {
                 Some(filter) => filter.intersect_with_mode(&any, gst::CapsIntersectMode::First),
                 None => any,
@@ -240,7 +250,7 @@ fn accept_any(
             let ok = q
                 .caps()
                 .structure(0)
-                .is_some_and(|s| s.name() == media_type);
+                .is_some_and(|s| s.name() == media_type || s.name() == secure.as_str());
             q.set_result(ok);
             true
         }

@@ -54,6 +54,12 @@ impl StreamSender {
         if self.flushing.load(Ordering::SeqCst) {
             return;
         }
+        // SRTCP from a server that announced no key of its own cannot be
+        // read (gst-rtsp-server sends none when recording): dropped here
+        // rather than fed to a decoder that has no key for it.
+        if self.srtp().is_some_and(|keys| !keys.has_remote()) {
+            return;
+        }
         {
             let mut state = self.state.lock().unwrap();
             if !state.rtcp_in_started {

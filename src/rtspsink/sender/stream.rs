@@ -18,6 +18,8 @@ use crate::rtspsink::imp::CAT;
 use crate::rtspsink::parameter_sets::{self, Kept};
 use crate::rtspsink::retransmission::{self, RtxSender};
 use crate::rtspsink::wire::{Outgoing, Packets};
+use crate::srtp::StreamKeys;
+use rtspclient_protocol::srtp::Profile;
 
 impl StreamSender {
     /// Stop every wait of the streaming thread (flush or stop).
@@ -125,7 +127,20 @@ impl StreamSender {
                     .structure(0)
                     .and_then(|s| s.get::<&str>("media").ok())
                     .is_some_and(|media| media.eq_ignore_ascii_case("video"));
-                state.parameter_sets = parameter_sets::guard_for(&caps);
+                // SRTP payloads are encrypted (and authenticated: no
+                // rewriting either); srtpenc calls them application/x-srtp.
+                let secure = caps
+                    .structure(0)
+                    .is_some_and(|s| s.name() == "application/x-srtp");
+                state.parameter_sets = if secure {
+                    None
+                } else {
+                    parameter_sets::guard_for(&caps)
+                };
+                if let (Some(keys), Ok(ssrc)) = (self.srtp(), ssrc_of(first)) {
+                    // The SSRC our MIKEY announces (RFC 3830 §6.1.1).
+                    keys.set_ssrc(ssrc);
+                }
                 state.first_caps = Some(caps);
                 gst::debug!(CAT, obj = self.rtp_pad, "First buffer: stream ready");
                 control.changed.notify_one();
@@ -192,6 +207,40 @@ impl StreamSender {
 
     pub fn set_retransmission(&self, rtx: Option<Arc<RtxSender>>) {
         *self.rtx.lock().unwrap() = rtx;
+    }
+
+    /// The profile `profiles` chose at the pad request, and the SRTP keys
+    /// of a secure one.
+    pub fn set_security(&self, profile: Profile, keys: Option<Arc<StreamKeys>>) {
+        *self.security.lock().unwrap() = (profile, keys);
+    }
+
+    /// The profile `profiles` chose, without retransmission's feedback.
+    pub fn chosen_profile(&self) -> Profile {
+        self.security.lock().unwrap().0
+    }
+
+    pub fn srtp(&self) -> Option<Arc<StreamKeys>> {
+        self.security.lock().unwrap().1.clone()
+    }
+
+    /// The profile this stream is announced and set up with: the chosen
+    /// one, with feedback when it retransmits (NACKs need AVPF's early
+    /// feedback, RFC 4585).
+    pub fn profile(&self) -> Profile {
+        let mut profile = self.security.lock().unwrap().0;
+        profile.feedback |= self
+            .retransmission()
+            .is_some_and(|rtx| rtx.rtx_pt().is_some());
+        profile
+    }
+
+    pub fn set_key_mgmt(&self, data: Option<String>) {
+        *self.key_mgmt.lock().unwrap() = data;
+    }
+
+    pub fn key_mgmt(&self) -> Option<String> {
+        self.key_mgmt.lock().unwrap().clone()
     }
 
     /// An RTX packet from the stream's `rtprtxsend` (it pushes them from
@@ -351,6 +400,13 @@ impl StreamSender {
             }
         }
     }
+}
+
+/// The SSRC of an RTP packet (in the clear in SRTP, RFC 3711 §3.1).
+fn ssrc_of(packet: &gst::BufferRef) -> Result<u32, ()> {
+    let mut header = [0u8; rtp::FIXED_HEADER];
+    packet.copy_to_slice(0, &mut header).map_err(|_| ())?;
+    rtp::parse_header(&header).map(|h| h.ssrc).ok_or(())
 }
 
 /// Whether an RTP packet has the marker bit: for video, the last packet of
