@@ -10,6 +10,11 @@ use crate::driver::error::{ClientError, ErrorKind};
 /// The URI schemes both elements handle (the URI handler's list).
 pub const URI_PROTOCOLS: &[&str] = &["rtsp", "rtspt", "rtspu", "rtsps", "rtspst"];
 
+/// The schemes of the play element: also RTSP tunnelled over HTTP(S).
+pub const PLAY_URI_PROTOCOLS: &[&str] = &[
+    "rtsp", "rtspt", "rtspu", "rtsps", "rtspst", "rtsph", "rtspsh",
+];
+
 /// A lower transport, in the order the user prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -64,11 +69,12 @@ pub fn protocols_to_string(list: &[Protocol]) -> String {
     list.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
 }
 
-/// Why this client refuses a scheme, if it does. HTTP tunnelling is not
-/// implemented yet, and quietly speaking plain RTSP to a user who asked
-/// for it would be wrong (docs/QUIRKS.md, "Unimplemented schemes").
-pub fn unsupported_scheme(scheme: Scheme) -> Option<String> {
-    if !scheme.tunnels_over_http() {
+/// Why this client refuses a scheme, if it does: HTTP tunnelling where
+/// the element does not implement it (publishing), since quietly speaking
+/// plain RTSP to a user who asked for a tunnel would be wrong
+/// (docs/QUIRKS.md, "Schemes without their transport").
+pub fn unsupported_scheme(scheme: Scheme, allow_tunnel: bool) -> Option<String> {
+    if !scheme.tunnels_over_http() || allow_tunnel {
         return None;
     }
     let what = if scheme.tls() {
@@ -77,17 +83,18 @@ pub fn unsupported_scheme(scheme: Scheme) -> Option<String> {
         "RTSP tunnelled over HTTP"
     };
     Some(format!(
-        "{}:// locations ({what}) are not supported; refusing to connect rather than fall back to plain RTSP",
+        "{}:// locations ({what}) are not supported here; refusing to connect rather than fall back to plain RTSP",
         scheme.as_str()
     ))
 }
 
-/// Parse a location, refusing schemes this client does not implement. The
-/// error text never contains the password.
-pub fn parse_location(location: &str) -> Result<RtspUrl, gst::glib::Error> {
+/// Parse a location, refusing schemes this element does not implement
+/// (`allow_tunnel`: whether it tunnels over HTTP). The error text never
+/// contains the password.
+pub fn parse_location(location: &str, allow_tunnel: bool) -> Result<RtspUrl, gst::glib::Error> {
     let url = RtspUrl::parse(location)
         .map_err(|err| gst::glib::Error::new(gst::URIError::BadUri, &err.0))?;
-    match unsupported_scheme(url.scheme) {
+    match unsupported_scheme(url.scheme, allow_tunnel) {
         Some(reason) => Err(gst::glib::Error::new(
             gst::URIError::UnsupportedProtocol,
             &reason,
@@ -102,9 +109,18 @@ pub fn parse_location(location: &str) -> Result<RtspUrl, gst::glib::Error> {
 pub struct Location {
     accepted: Option<String>,
     refused: Option<String>,
+    /// Whether the element tunnels over HTTP (`rtsph://`, `rtspsh://`).
+    allow_tunnel: bool,
 }
 
 impl Location {
+    pub fn new(allow_tunnel: bool) -> Self {
+        Location {
+            allow_tunnel,
+            ..Location::default()
+        }
+    }
+
     /// The accepted location as the `location` property and the URI
     /// handler give it back: as set, except that user and password are
     /// left out. A value read back ends up in `gst-launch-1.0 -v` output,
@@ -115,7 +131,7 @@ impl Location {
     /// password.
     pub fn get(&self) -> Option<String> {
         let location = self.accepted.as_deref()?;
-        Some(match parse_location(location) {
+        Some(match parse_location(location, self.allow_tunnel) {
             Ok(url) if url.credentials.is_some() => without_userinfo(&url),
             _ => location.to_string(),
         })
@@ -137,7 +153,9 @@ impl Location {
                 "Changing the location is only possible in NULL or READY",
             ));
         }
-        let checked = location.map(parse_location).transpose();
+        let checked = location
+            .map(|l| parse_location(l, self.allow_tunnel))
+            .transpose();
         self.accepted = None;
         self.refused = None;
         match checked {
@@ -165,7 +183,7 @@ impl Location {
             .accepted
             .as_deref()
             .ok_or_else(|| gst::error_msg!(gst::ResourceError::NotFound, ("No location set")))?;
-        parse_location(location).map_err(|err| {
+        parse_location(location, self.allow_tunnel).map_err(|err| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
                 ("Invalid location: {}", err.message())
@@ -187,9 +205,10 @@ fn without_userinfo(url: &RtspUrl) -> String {
 
 /// A redirect target (3xx `Location`, server REDIRECT request) as a URL to
 /// connect to: a server must not steer the client into a scheme it would
-/// speak in plaintext either.
-pub fn redirect_url(target: &str) -> Result<RtspUrl, ClientError> {
-    parse_location(target).map_err(|err| {
+/// speak in plaintext either. Into an HTTP tunnel only from one
+/// (`allow_tunnel`).
+pub fn redirect_url(target: &str, allow_tunnel: bool) -> Result<RtspUrl, ClientError> {
+    parse_location(target, allow_tunnel).map_err(|err| {
         ClientError::new(
             ErrorKind::Redirect,
             format!("Bad redirect target: {}", err.message()),
@@ -285,7 +304,7 @@ mod tests {
     fn http_tunnel_schemes_are_refused() {
         for scheme in ["rtsph", "rtspsh", "RTSPH"] {
             let text = format!("{scheme}://admin:s3cret@127.0.0.1:8554/x");
-            let err = parse_location(&text).unwrap_err();
+            let err = parse_location(&text, false).unwrap_err();
             assert!(err.matches(gst::URIError::UnsupportedProtocol), "{err}");
             assert!(
                 err.message()
@@ -293,7 +312,8 @@ mod tests {
                 "{err}"
             );
             assert!(!err.message().contains("s3cret"), "{err}");
-            assert!(redirect_url(&text).is_err());
+            assert!(redirect_url(&text, false).is_err());
+            assert!(parse_location(&text, true).is_ok());
 
             // The refusal replaces a location set before.
             let mut location = Location::default();
@@ -306,7 +326,7 @@ mod tests {
             assert!(!text.contains("s3cret"), "{text}");
         }
         for scheme in URI_PROTOCOLS {
-            assert!(parse_location(&format!("{scheme}://h/x")).is_ok());
+            assert!(parse_location(&format!("{scheme}://h/x"), false).is_ok());
         }
     }
 

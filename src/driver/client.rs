@@ -14,6 +14,7 @@ use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 use super::answers::{AnsweredCseqs, not_authorized};
 use super::connection::{Connection, Security};
 use super::error::{ClientError, ErrorKind};
+use super::http_tunnel::{HttpProxy, TunnelOptions};
 use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
 use super::tls::TlsOptions;
@@ -29,6 +30,8 @@ pub struct ClientConfig {
     pub extra_headers: Vec<(String, String)>,
     /// Certificate checks and client certificate for TLS schemes.
     pub tls: TlsOptions,
+    /// The HTTP proxy for tunnelled schemes (`rtsph://`, `rtspsh://`).
+    pub http_proxy: Option<HttpProxy>,
 }
 
 /// Something that arrived while no response was awaited, or between requests.
@@ -72,7 +75,17 @@ impl RtspClient {
         credentials: Option<Credentials>,
         config: ClientConfig,
     ) -> Result<RtspClient, ClientError> {
-        let security = if url.scheme.tls() {
+        let security = if url.scheme.tunnels_over_http() {
+            Security::HttpTunnel {
+                url: &url,
+                options: TunnelOptions {
+                    user_agent: &config.user_agent,
+                    proxy: config.http_proxy.as_ref(),
+                    tls: &config.tls,
+                    timeout: config.timeout,
+                },
+            }
+        } else if url.scheme.tls() {
             Security::Tls {
                 host: &url.host,
                 options: &config.tls,

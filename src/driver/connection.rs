@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtspclient_protocol::message::{Framer, Limits, Message};
+use rtspclient_protocol::url::RtspUrl;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::error::{ClientError, ErrorKind};
+use super::http_tunnel::{self, TunnelOptions};
 use super::pump::{self, PumpStatus};
 use super::read_bounds::{Deadline, GARBAGE_ANSWER_WAIT, ReadBounds};
 use super::socket::ControlSocket;
@@ -49,6 +51,11 @@ pub enum Security<'a> {
         host: &'a str,
         options: &'a TlsOptions,
     },
+    /// Tunnelled over HTTP (and TLS, as the URL says) to `url`.
+    HttpTunnel {
+        url: &'a RtspUrl,
+        options: TunnelOptions<'a>,
+    },
 }
 
 impl Connection {
@@ -64,16 +71,40 @@ impl Connection {
         security: Security<'_>,
         timeout: Duration,
     ) -> Result<Connection, ClientError> {
-        let stream = tcp_connect(host_port, timeout).await?;
-        let local_addr = stream.local_addr()?;
-        let peer_addr = stream.peer_addr()?;
-        let (socket, pump) = match security {
-            Security::Plain => (ControlSocket::Tcp(stream), None),
+        let (socket, pump, local_addr, peer_addr) = match security {
+            Security::Plain => {
+                let stream = tcp_connect(host_port, timeout).await?;
+                let (local_addr, peer_addr) = (stream.local_addr()?, stream.peer_addr()?);
+                (ControlSocket::Tcp(stream), None, local_addr, peer_addr)
+            }
             Security::Tls { host, options } => {
+                let stream = tcp_connect(host_port, timeout).await?;
+                let (local_addr, peer_addr) = (stream.local_addr()?, stream.peer_addr()?);
                 let tls = tls::handshake(stream, host, options, timeout).await?;
                 let (from_server, to_server) = tokio::io::split(tls);
                 let (local, status, task) = pump::start(from_server, to_server, "TLS")?;
-                (ControlSocket::Local(local), Some((status, task)))
+                (
+                    ControlSocket::Local(local),
+                    Some((status, task)),
+                    local_addr,
+                    peer_addr,
+                )
+            }
+            Security::HttpTunnel { url, options } => {
+                let tunnel = http_tunnel::open(url, &options).await?;
+                let what = if url.scheme.tls() {
+                    "HTTPS tunnel"
+                } else {
+                    "HTTP tunnel"
+                };
+                let (local, status, task) =
+                    pump::start(tunnel.from_server, tunnel.to_server, what)?;
+                (
+                    ControlSocket::Local(local),
+                    Some((status, task)),
+                    tunnel.local_addr,
+                    tunnel.peer_addr,
+                )
             }
         };
         let stream = Arc::new(socket);
@@ -267,7 +298,10 @@ fn invalid_data(err: rtspclient_protocol::message::FramingError) -> ClientError 
     )
 }
 
-async fn tcp_connect(host_port: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
+pub(super) async fn tcp_connect(
+    host_port: &str,
+    timeout: Duration,
+) -> Result<TcpStream, ClientError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(host_port)).await {
         Err(_) => {
             return Err(ClientError::new(

@@ -10,8 +10,9 @@ use crate::settings::{CommonSettings, Flavour};
 pub static FLAVOUR: Flavour = Flavour {
     element: "rtspsink",
     default_protocols: "udp,tcp",
+    http_tunnel: false,
     allow_multicast: false,
-    location_blurb: "RTSP URL to publish to: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtspst:// speak TLS, default port 322, media interleaved in the TLS connection; rtsph:// is refused: no HTTP tunnelling yet). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages",
+    location_blurb: "RTSP URL to publish to: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtspst:// speak TLS, default port 322, media interleaved in the TLS connection; rtsph:// is refused: no HTTP tunnelling for publishing). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages",
     protocols_blurb: "Allowed lower transports in priority order, comma separated: udp, tcp (the next one is tried when the server refuses one with 461)",
     tcp_timeout_blurb: "Microseconds to wait for a TCP connection, for each RTSP response, for the other pads' first buffers once one pad has data, and for ANNOUNCE to RECORD as a whole",
     udp_buffer_blurb: "Kernel send buffer size of the UDP sockets in bytes (0 = system default)",

@@ -17,7 +17,7 @@ use super::retransmission::Retransmission;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{Exchange, StreamOutput, Timing};
-use crate::element_config::URI_PROTOCOLS;
+use crate::element_config::PLAY_URI_PROTOCOLS as URI_PROTOCOLS;
 use crate::jitterbuffer::LightJitterBuffer;
 use crate::runtime;
 use crate::session::messages::ReconnectCounters;
@@ -131,6 +131,19 @@ impl ObjectImpl for RtspSrc2 {
                     .nick("Profiles")
                     .blurb("RTP profiles the element may play: avp, avpf, savp and savpf (SRTP, RFC 3711, with the server's key from the SDP's MIKEY key-mgmt and ours for RTCP in the SETUP KeyMgmt header). A stream described with another profile is not played; when none is left, the element posts an error")
                     .build(),
+                glib::ParamSpecString::builder("proxy")
+                    .nick("Proxy")
+                    .blurb("HTTP proxy for rtsph:// and rtspsh:// locations: [http://][user:password@]host[:port] (port 3128 if not given); rtspsh:// goes through a CONNECT tunnel. Reads back without user and password")
+                    .build(),
+                glib::ParamSpecString::builder("proxy-id")
+                    .nick("Proxy user ID")
+                    .blurb("User name for the HTTP proxy (Basic authentication); wins over a user in proxy")
+                    .build(),
+                glib::ParamSpecString::builder("proxy-pw")
+                    .nick("Proxy password")
+                    .blurb("Password for the HTTP proxy; write-only, so that no notify, gst-launch -v or log can show it")
+                    .write_only()
+                    .build(),
                 glib::ParamSpecString::builder("multicast-iface")
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
@@ -170,6 +183,9 @@ impl ObjectImpl for RtspSrc2 {
             "do-retransmission" => settings.do_retransmission = value.get().expect(CHECKED),
             "nat-method" => settings.nat_method = value.get().expect(CHECKED),
             "profiles" => settings.profiles = value.get().expect(CHECKED),
+            "proxy" => settings.proxy = value.get().expect(CHECKED),
+            "proxy-id" => settings.proxy_id = value.get().expect(CHECKED),
+            "proxy-pw" => settings.proxy_pw = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -191,6 +207,8 @@ impl ObjectImpl for RtspSrc2 {
             "do-retransmission" => settings.do_retransmission.to_value(),
             "nat-method" => settings.nat_method.to_value(),
             "profiles" => settings.profiles.to_value(),
+            "proxy" => settings.proxy_without_credentials().to_value(),
+            "proxy-id" => settings.proxy_id.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -303,6 +321,7 @@ impl RtspSrc2 {
         let settings = self.settings.lock().unwrap().clone();
         let mut session = settings.common.session_config()?;
         session.udp.buffer_size = settings.common.udp_buffer_size.max(0) as usize;
+        session.client.http_proxy = settings.http_proxy()?;
         session.udp.multicast_iface = settings
             .multicast_iface
             .as_deref()

@@ -1,5 +1,6 @@
 //! Property values of `rtspsrc2` and their defaults.
 
+use crate::driver::http_tunnel::HttpProxy;
 use std::time::Duration;
 
 use gst::glib;
@@ -10,8 +11,9 @@ use crate::settings::{CommonSettings, Flavour};
 pub static FLAVOUR: Flavour = Flavour {
     element: "rtspsrc2",
     default_protocols: "udp,udp-mcast,tcp",
+    http_tunnel: true,
     allow_multicast: true,
-    location_blurb: "RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtspst:// speak TLS, default port 322, media interleaved in the TLS connection; rtsph:// is refused: no HTTP tunnelling yet). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages",
+    location_blurb: "RTSP URL to play: rtsp://[user[:password]@]host[:port]/path (rtspt:// forces TCP, rtspu:// UDP; rtsps:// and rtspst:// speak TLS, default port 322, media interleaved in the TLS connection; rtsph:// and rtspsh:// tunnel through HTTP and HTTPS, see proxy). Reads back without user and password, which stay in use: a location read back must not show them in gst-launch -v, logs or bus messages",
     protocols_blurb: "Allowed lower transports in priority order, comma separated: udp, udp-mcast, tcp",
     tcp_timeout_blurb: "Microseconds to wait for a TCP connection and for each RTSP response",
     udp_buffer_blurb: "Kernel receive buffer size of UDP sockets in bytes (0 = system default)",
@@ -125,6 +127,10 @@ pub struct Settings {
     pub do_retransmission: bool,
     pub nat_method: NatMethod,
     pub profiles: gst_rtsp::RTSPProfile,
+    /// `proxy` as set (it may carry user and password).
+    pub proxy: Option<String>,
+    pub proxy_id: Option<String>,
+    pub proxy_pw: Option<String>,
 }
 
 impl Default for Settings {
@@ -142,6 +148,30 @@ impl Default for Settings {
             do_retransmission: DEFAULT_DO_RETRANSMISSION,
             nat_method: DEFAULT_NAT_METHOD,
             profiles: DEFAULT_PROFILES,
+            proxy: None,
+            proxy_id: None,
+            proxy_pw: None,
         }
+    }
+}
+
+impl Settings {
+    /// The HTTP proxy for tunnelled locations, if one is set.
+    pub fn http_proxy(&self) -> Result<Option<HttpProxy>, gst::ErrorMessage> {
+        let Some(text) = self.proxy.as_deref().filter(|p| !p.trim().is_empty()) else {
+            return Ok(None);
+        };
+        HttpProxy::parse(text, self.proxy_id.as_deref(), self.proxy_pw.as_deref())
+            .map(Some)
+            .map_err(|err| gst::error_msg!(gst::ResourceError::Settings, ["Invalid proxy: {err}"]))
+    }
+
+    /// `proxy` as read back: without user and password.
+    pub fn proxy_without_credentials(&self) -> Option<String> {
+        let text = self.proxy.as_deref()?;
+        Some(match HttpProxy::parse(text, None, None) {
+            Ok(proxy) => format!("http://{}", proxy.host_port),
+            Err(_) => text.to_string(),
+        })
     }
 }

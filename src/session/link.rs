@@ -146,7 +146,7 @@ impl Link {
                 format!("More than {} redirects", self.config.max_redirects),
             ));
         }
-        let url = crate::element_config::redirect_url(target)?;
+        let url = crate::element_config::redirect_url(target, self.url.scheme.tunnels_over_http())?;
         if self.url.scheme.tls() && !url.scheme.tls() {
             // A user who asked for TLS never gets plaintext, whoever asks.
             return Err(ClientError::new(

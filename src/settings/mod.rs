@@ -33,6 +33,8 @@ pub struct Flavour {
     pub element: &'static str,
     pub default_protocols: &'static str,
     pub allow_multicast: bool,
+    /// Whether the element tunnels over HTTP (`rtsph://`, `rtspsh://`).
+    pub http_tunnel: bool,
     pub location_blurb: &'static str,
     pub protocols_blurb: &'static str,
     pub tcp_timeout_blurb: &'static str,
@@ -68,7 +70,7 @@ pub struct CommonSettings {
 impl CommonSettings {
     pub fn new(flavour: &Flavour) -> Self {
         CommonSettings {
-            location: Location::default(),
+            location: Location::new(flavour.http_tunnel),
             user_id: None,
             user_pw: None,
             protocols: element_config::parse_protocols(
@@ -299,6 +301,7 @@ impl CommonSettings {
                 timeout: self.tcp_timeout,
                 extra_headers: element_config::extra_headers(self.extra_headers.as_ref()),
                 tls: self.tls.options.clone(),
+                http_proxy: None,
             },
             keep_alive: self.do_rtsp_keep_alive,
             udp: UdpOptions {
