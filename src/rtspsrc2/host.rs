@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use rtspclient_protocol::caps::Bandwidth;
 
 use super::imp::CAT;
 use super::session::PlayHost;
@@ -45,9 +46,12 @@ impl PlayHost for Host {
         &self,
         index: usize,
         payloads: Vec<gst::Caps>,
+        bandwidth: Bandwidth,
     ) -> Result<Arc<StreamOutput>, String> {
         let element = self.element().ok_or("element is stopping")?;
-        element.imp().ensure_stream(self.epoch, index, payloads)
+        element
+            .imp()
+            .ensure_stream(self.epoch, index, payloads, bandwidth)
     }
 
     fn warning(&self, text: &str) {

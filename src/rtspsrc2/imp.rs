@@ -10,10 +10,12 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use rtspclient_protocol::caps::Bandwidth;
 use tokio::sync::{mpsc, watch};
 
 use super::host::Host;
 use super::retransmission::Retransmission;
+use super::rtcp_bandwidth;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{StreamOutput, Timing};
@@ -472,6 +474,7 @@ impl RtspSrc2 {
         epoch: u64,
         index: usize,
         payloads: Vec<gst::Caps>,
+        bandwidth: Bandwidth,
     ) -> Result<Arc<StreamOutput>, String> {
         let mut state = self.state.lock().unwrap();
         if epoch != self.epoch.load(Ordering::SeqCst) {
@@ -488,6 +491,9 @@ impl RtspSrc2 {
             }
             existing.set_payload_types(&payloads);
             self.rtx.set_payloads(index, &payloads);
+            if let Some(rtpbin) = &state.rtpbin {
+                rtcp_bandwidth::configure(rtpbin, index, bandwidth);
+            }
             state.pt_maps[index] = payloads;
             return Ok(existing);
         }
@@ -510,6 +516,7 @@ impl RtspSrc2 {
         .map_err(|err| err.to_string())?;
         output.set_payload_types(&payloads);
         self.rtx.configure_session(&rtpbin, index);
+        rtcp_bandwidth::configure(&rtpbin, index, bandwidth);
         if state.streams.len() <= index {
             state.streams.resize(index + 1, None);
             state.pt_maps.resize(index + 1, Vec::new());

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rtspclient_protocol::caps::{StreamDescription, streams_from_sdp};
+use rtspclient_protocol::caps::{Bandwidth, StreamDescription, streams_from_sdp};
 use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::url::control_urls;
@@ -40,11 +40,13 @@ pub struct PlayConfig {
 /// What the play task needs from the element.
 pub trait PlayHost: Events {
     /// Create (or return the existing) output for stream `index`; the first
-    /// caps are the stream's preferred payload, the others its alternatives.
+    /// caps are the stream's preferred payload, the others its alternatives;
+    /// `bandwidth` sizes its RTCP.
     fn ensure_stream(
         &self,
         index: usize,
         payloads: Vec<gst::Caps>,
+        bandwidth: Bandwidth,
     ) -> Result<Arc<StreamOutput>, String>;
     /// Post a warning.
     fn warning(&self, text: &str);
@@ -175,7 +177,7 @@ impl PlayRole {
             }
             let output = self
                 .host
-                .ensure_stream(index, payloads)
+                .ensure_stream(index, payloads, description.bandwidth)
                 .map_err(|err| ClientError::new(ErrorKind::Resource, err))?;
             selected.push(SelectedStream {
                 index,
