@@ -184,6 +184,44 @@ pub struct StreamDescription {
     /// The MIKEY data of the section's `a=key-mgmt:mikey` (RFC 4567 §3.2),
     /// else the session's; base64 as sent.
     pub key_mgmt: Option<String>,
+    /// The `b=` lines that size the stream's RTCP.
+    pub bandwidth: Bandwidth,
+}
+
+/// What a description says about a stream's bandwidth, from which RTCP
+/// takes its share (RFC 3550 §6.2: 5 % of the session bandwidth unless
+/// RFC 3556 gives it directly). Each value comes from the media section,
+/// else from the session level (RFC 8866 §5.8: there, an upper limit for
+/// the whole session, which the stream's share cannot exceed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bandwidth {
+    /// `b=AS` (RFC 8866 §5.8), kilobits per second.
+    pub application_kbps: Option<u32>,
+    /// `b=RS` (RFC 3556 §2), RTCP bandwidth of the data senders, bits per
+    /// second.
+    pub rtcp_senders_bps: Option<u32>,
+    /// `b=RR` (RFC 3556 §2), RTCP bandwidth of the other participants
+    /// (receivers like this client), bits per second.
+    pub rtcp_receivers_bps: Option<u32>,
+}
+
+impl Bandwidth {
+    fn of(sdp: &SessionDescription, media: &Media) -> Bandwidth {
+        let find = |kind: &str| {
+            let first = |lines: &[(String, u32)]| {
+                lines
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(kind))
+                    .map(|(_, value)| *value)
+            };
+            first(&media.bandwidths).or_else(|| first(&sdp.bandwidths))
+        };
+        Bandwidth {
+            application_kbps: find("AS"),
+            rtcp_senders_bps: find("RS"),
+            rtcp_receivers_bps: find("RR"),
+        }
+    }
 }
 
 /// All usable streams of a description.
@@ -236,6 +274,7 @@ pub fn streams_from_sdp(sdp: &SessionDescription) -> Vec<StreamDescription> {
                     .chain(sdp.attributes_named("key-mgmt"))
                     .find_map(mikey_from_attribute)
                     .map(str::to_string),
+                bandwidth: Bandwidth::of(sdp, media),
             })
         })
         .collect()
@@ -1635,9 +1674,41 @@ mod tests {
         assert_eq!(s(rtx, "apt").as_deref(), Some("96"));
         assert_eq!(s(rtx, "rtx-time").as_deref(), Some("1000"));
         assert_eq!(st[0].payloads[0].payload(), Some(96));
+        assert_eq!(st[0].bandwidth, Bandwidth::default());
         assert!(is_avpf("rtp/avpf/tcp"));
         assert!(is_avpf("RTP/SAVPF"));
         assert!(!is_avpf("RTP/SAVP"));
+    }
+
+    /// `b=AS`, `b=RS` and `b=RR` per stream: the media section's, else
+    /// the session's; other types and a stream's neighbours do not count.
+    #[test]
+    fn bandwidths_media_level_first() {
+        let st = streams(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nb=AS:2000\r\nb=RR:800\r\n\
+             m=video 0 RTP/AVPF 96\r\nb=AS:1536\r\nb=TIAS:1500000\r\nb=rs:400\r\n\
+             a=rtpmap:96 H264/90000\r\na=control:stream=0\r\n\
+             m=audio 0 RTP/AVP 0\r\na=control:stream=1\r\n\
+             m=audio 0 RTP/AVP 8\r\nb=RR:0\r\nb=RS:0\r\na=control:stream=2\r\n",
+        );
+        assert_eq!(
+            st[0].bandwidth,
+            Bandwidth {
+                application_kbps: Some(1536),
+                rtcp_senders_bps: Some(400),
+                rtcp_receivers_bps: Some(800),
+            }
+        );
+        assert_eq!(
+            st[1].bandwidth,
+            Bandwidth {
+                application_kbps: Some(2000),
+                rtcp_senders_bps: None,
+                rtcp_receivers_bps: Some(800),
+            }
+        );
+        assert_eq!(st[2].bandwidth.rtcp_receivers_bps, Some(0));
+        assert_eq!(st[2].bandwidth.rtcp_senders_bps, Some(0));
     }
 
     // Quirk: `a=fmtp:96` with nothing after it.

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use rtspclient_protocol::caps::Bandwidth;
 
 use super::imp::CAT;
 use super::session::PlayHost;
@@ -47,11 +48,12 @@ impl PlayHost for Host {
         index: usize,
         payloads: Vec<gst::Caps>,
         remote: Option<RemoteKeys>,
+        bandwidth: Bandwidth,
     ) -> Result<(Arc<StreamOutput>, Option<String>), String> {
         let element = self.element().ok_or("element is stopping")?;
         element
             .imp()
-            .ensure_stream(self.epoch, index, payloads, remote)
+            .ensure_stream(self.epoch, index, payloads, remote, bandwidth)
     }
 
     fn warning(&self, text: &str) {

@@ -10,10 +10,12 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use rtspclient_protocol::caps::Bandwidth;
 use tokio::sync::{mpsc, watch};
 
 use super::host::Host;
 use super::retransmission::Retransmission;
+use super::rtcp_bandwidth;
 use super::session::{self, ParameterRequest, PlayConfig, PlayHost};
 use super::settings::{self, BufferMode, Jitterbuffer, NatMethod, Settings};
 use super::streams::{Exchange, StreamOutput, Timing};
@@ -507,6 +509,7 @@ impl RtspSrc2 {
         index: usize,
         payloads: Vec<gst::Caps>,
         remote: Option<RemoteKeys>,
+        bandwidth: Bandwidth,
     ) -> Result<(Arc<StreamOutput>, Option<String>), String> {
         let mut state = self.state.lock().unwrap();
         if epoch != self.epoch.load(Ordering::SeqCst) {
@@ -556,6 +559,9 @@ impl RtspSrc2 {
             }
             existing.set_payload_types(&payloads);
             self.rtx.set_payloads(index, &payloads);
+            if let Some(rtpbin) = &state.rtpbin {
+                rtcp_bandwidth::configure(rtpbin, index, bandwidth);
+            }
             state.pt_maps[index] = payloads;
             return Ok((existing, announce));
         }
@@ -591,6 +597,7 @@ impl RtspSrc2 {
                 session.set_property("internal-ssrc", ssrc);
             }
         }
+        rtcp_bandwidth::configure(&rtpbin, index, bandwidth);
         if state.streams.len() <= index {
             state.streams.resize(index + 1, None);
             state.pt_maps.resize(index + 1, Vec::new());

@@ -10,6 +10,7 @@ mod packet_pool;
 mod parameters;
 mod playing;
 mod retransmission;
+mod rtcp_bandwidth;
 mod rtp_check;
 mod session;
 mod settings;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rtspclient_protocol::caps::{StreamDescription, streams_from_sdp};
+use rtspclient_protocol::caps::{Bandwidth, StreamDescription, streams_from_sdp};
 use rtspclient_protocol::message::Headers;
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::srtp::Profile;
@@ -44,14 +44,16 @@ pub struct PlayConfig {
 /// What the play task needs from the element.
 pub trait PlayHost: Events {
     /// Create (or return the existing) output for stream `index`; the first
-    /// caps are the stream's preferred payload, the others its alternatives.
-    /// An SRTP stream comes with the server's key (`remote`) and gets our
-    /// MIKEY (base64) for the SETUP `KeyMgmt` header.
+    /// caps are the stream's preferred payload, the others its alternatives;
+    /// `bandwidth` sizes its RTCP. An SRTP stream comes with the server's
+    /// key (`remote`) and gets our MIKEY (base64) for the SETUP `KeyMgmt`
+    /// header.
     fn ensure_stream(
         &self,
         index: usize,
         payloads: Vec<gst::Caps>,
         remote: Option<RemoteKeys>,
+        bandwidth: Bandwidth,
     ) -> Result<(Arc<StreamOutput>, Option<String>), String>;
     /// Post a warning.
     fn warning(&self, text: &str);
@@ -200,7 +202,7 @@ impl PlayRole {
             };
             let (output, key_mgmt) = self
                 .host
-                .ensure_stream(index, payloads, remote)
+                .ensure_stream(index, payloads, remote, description.bandwidth)
                 .map_err(|err| ClientError::new(ErrorKind::Resource, err))?;
             selected.push(SelectedStream {
                 index,
