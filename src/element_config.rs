@@ -223,27 +223,18 @@ pub fn protocols_for_scheme(
     protocols: &[Protocol],
 ) -> Result<Vec<Protocol>, gst::ErrorMessage> {
     let mut allowed = protocols.to_vec();
-    // TLS schemes: media interleaved in the TLS connection only, since RTP
-    // over plain UDP would leave the stream unencrypted for a user who
-    // asked for TLS.
-    if url.scheme.forces_tcp() || url.scheme.tls() {
+    if url.scheme.forces_tcp() {
         allowed.retain(|p| *p == Protocol::Tcp);
     } else if url.scheme.forces_udp() {
         allowed.retain(|p| *p != Protocol::Tcp);
     }
     if allowed.is_empty() {
-        let why = if url.scheme.tls() {
-            " (over TLS, media goes interleaved in the encrypted connection: add tcp)"
-        } else {
-            ""
-        };
         return Err(gst::error_msg!(
             gst::ResourceError::Settings,
             [
-                "The {} scheme allows none of the protocols '{}'{}",
+                "The {} scheme allows none of the protocols '{}'",
                 url.scheme.as_str(),
-                protocols_to_string(protocols),
-                why
+                protocols_to_string(protocols)
             ]
         ));
     }

@@ -378,17 +378,40 @@ fn authentication_inside_tls() {
 }
 
 #[test]
-fn tls_forces_interleaved_media_and_refuses_udp_only() {
+fn tls_keeps_plain_rtp_interleaved_and_lets_srtp_use_udp() {
     let pki = Pki::new("tls-udp");
     let server = tls_server(&pki.server, None);
-    let location = server.url_with_scheme("rtsps", "localhost", "/video");
+    server.add_mount(Mount::play("/savp", launch::h264_video(0)));
+    let factory = server.server().mount_points().unwrap().match_("/savp").0;
+    factory.set_profiles(gst_rtsp::RTSPProfile::SAVP);
     let ca_file = pki.ca.file.to_str().unwrap();
-    // The default protocols include UDP; over TLS media stays inside the
-    // encrypted connection.
-    play(&location, &[("tls-ca-file", ca_file)]).expect("plays interleaved");
+    let transport_of = |path: &str, protocols: &str| {
+        let location = server.url_with_scheme("rtsps", "localhost", path);
+        let (pipeline, src, counters) = common::rtspsrc2_player(&location, &[]);
+        src.set_property("tls-ca-file", ca_file);
+        src.set_property("protocols", protocols);
+        let outcome = wait_until(&pipeline, WAIT, || counters.video.count() >= 5);
+        let stats = src.property::<gst::Structure>("stats");
+        stop_pipeline(&pipeline);
+        (
+            outcome,
+            stats.get::<String>("transport").unwrap_or_default(),
+        )
+    };
+    // Plain RTP: the default protocols include UDP, but over TLS the
+    // media stays inside the encrypted connection.
+    let (outcome, transport) = transport_of("/video", "udp,tcp");
+    assert!(outcome.is_stopped(), "{outcome:?}");
+    assert!(transport.contains("tcp"), "{transport}");
+    // SRTP may leave it for UDP, encrypted on its own.
+    let (outcome, transport) = transport_of("/savp", "udp,tcp");
+    assert!(outcome.is_stopped(), "{outcome:?}");
+    assert!(!transport.contains("tcp"), "{transport}");
+    // Plain RTP with UDP only: refused, with the way out.
+    let location = server.url_with_scheme("rtsps", "localhost", "/video");
     assert_refused(
         play(&location, &[("tls-ca-file", ca_file), ("protocols", "udp")]),
-        "none of the protocols",
+        "add tcp",
     );
 }
 

@@ -36,6 +36,10 @@ impl SetupRound for RecordSetup<'_> {
         self.streams.len()
     }
 
+    fn encrypted(&self, index: usize) -> bool {
+        self.streams[index].profile().secure
+    }
+
     async fn setup_one(
         &self,
         link: &mut Link,

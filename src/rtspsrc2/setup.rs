@@ -64,6 +64,10 @@ impl SetupRound for PlaySetup<'_> {
         self.selected.len()
     }
 
+    fn encrypted(&self, nth: usize) -> bool {
+        self.selected[nth].description.secure
+    }
+
     async fn setup_one(
         &self,
         link: &mut Link,

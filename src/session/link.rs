@@ -106,6 +106,11 @@ impl Link {
         self.outage.is_some()
     }
 
+    /// The URL the session runs on (after redirects).
+    pub fn url(&self) -> &RtspUrl {
+        &self.url
+    }
+
     /// Connect and send OPTIONS. `Some(target)` when the server redirects.
     pub async fn open(&mut self) -> Result<Option<String>, ClientError> {
         self.events.progress(

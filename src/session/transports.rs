@@ -22,6 +22,10 @@ pub trait SetupRound: Sync {
     /// How many streams to set up.
     fn streams(&self) -> usize;
 
+    /// Whether stream number `nth` is SRTP (RTP/SAVP or RTP/SAVPF): only
+    /// then may it leave a TLS session's connection for UDP.
+    fn encrypted(&self, nth: usize) -> bool;
+
     /// SETUP of stream number `nth` (0-based, in SDP order).
     fn setup_one(
         &self,
@@ -51,6 +55,26 @@ fn worth_next_protocol(err: &ClientError) -> bool {
     matches!(err.status(), Some((461 | 400 | 501, _))) || err.kind == ErrorKind::Resource
 }
 
+/// The protocols a session may use: over TLS (`rtsps://`), media that is
+/// not SRTP stays interleaved in the encrypted connection, since RTP over
+/// plain UDP would give a user who asked for TLS an unencrypted stream;
+/// SRTP may use UDP as negotiated.
+fn allowed_protocols<R: SetupRound>(
+    round: &R,
+    link: &Link,
+    protocols: &[Protocol],
+) -> Vec<Protocol> {
+    let all_encrypted = (0..round.streams()).all(|nth| round.encrypted(nth));
+    if !link.url().scheme.tls() || all_encrypted {
+        return protocols.to_vec();
+    }
+    protocols
+        .iter()
+        .copied()
+        .filter(|p| *p == Protocol::Tcp)
+        .collect()
+}
+
 /// SETUP every stream over the first of `protocols` the server accepts.
 pub async fn setup_with_fallback<R: SetupRound>(
     round: &R,
@@ -58,6 +82,15 @@ pub async fn setup_with_fallback<R: SetupRound>(
     protocols: &[Protocol],
     base: &str,
 ) -> Result<(Vec<R::SetUp>, Protocol), ClientError> {
+    let protocols = allowed_protocols(round, link, protocols);
+    if protocols.is_empty() {
+        return Err(ClientError::new(
+            ErrorKind::Settings,
+            "Over TLS, media that is not SRTP goes interleaved in the encrypted connection, \
+             and the protocols allow none: add tcp",
+        ));
+    }
+    let protocols = &protocols[..];
     let mut last_error = None;
     for (attempt, protocol) in protocols.iter().enumerate() {
         match setup_all(round, link, *protocol, base).await {
