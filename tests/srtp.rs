@@ -24,6 +24,7 @@ use common::access_units::Codec;
 use common::media_hash::{Capture, compare, wait_for_units};
 use common::server::{Mount, TestServer};
 use common::{Control, Outcome, parse_pipeline, run_pipeline_until, stop_pipeline, wait_until};
+use gst::glib;
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
@@ -129,6 +130,69 @@ fn play_savp_over_udp_is_bit_exact() {
 #[test]
 fn play_savp_over_tcp_is_bit_exact() {
     play_bit_exact("tcp");
+}
+
+/// Our RTCP receiver reports, encrypted with the key we announced in the
+/// SETUP `KeyMgmt` header, are decrypted by gst-rtsp-server: its RTP
+/// session learns our source from them (RTCP that fails SRTCP
+/// authentication is dropped by its srtpdec before the session sees it).
+#[test]
+fn our_rtcp_reaches_the_server_decrypted() {
+    common::init_plugin();
+    let server = TestServer::builder().start();
+    server.add_mount(Mount::play(
+        "/savp-live",
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96",
+    ));
+    let factory = server
+        .server()
+        .mount_points()
+        .unwrap()
+        .match_("/savp-live")
+        .0;
+    factory.set_profiles(gst_rtsp::RTSPProfile::SAVP);
+    let media = Arc::new(std::sync::Mutex::new(None));
+    let m = media.clone();
+    factory.connect_media_configure(move |_, configured| {
+        *m.lock().unwrap() = Some(configured.clone());
+    });
+    let (pipeline, got) = player(&server.url("/savp-live"), "udp", "");
+    // A receiver that is a source of RTCP only, known to the server's
+    // session: its report arrived and was decrypted.
+    let remote_receivers = || -> usize {
+        let Some(media) = media.lock().unwrap().clone() else {
+            return 0;
+        };
+        let Some(session) = media.stream(0).and_then(|s| s.rtpsession()) else {
+            return 0;
+        };
+        let stats = session.property::<gst::Structure>("stats");
+        let Ok(sources) = stats.get::<glib::ValueArray>("source-stats") else {
+            return 0;
+        };
+        sources
+            .iter()
+            .filter_map(|v| v.get::<gst::Structure>().ok())
+            .filter(|s| {
+                !s.get::<bool>("internal").unwrap_or(true)
+                    && !s.get::<bool>("is-sender").unwrap_or(true)
+                    && s.has_field("rtcp-from")
+            })
+            .count()
+    };
+    // rtpbin's first report leaves within a few seconds (RFC 3550 6.2).
+    let outcome = wait_until(&pipeline, Duration::from_secs(15), || {
+        got.len() >= 5 && remote_receivers() > 0
+    });
+    stop_pipeline(&pipeline);
+    assert_eq!(
+        outcome,
+        Outcome::Stopped,
+        "frames {}, receivers known to the server {}",
+        got.len(),
+        remote_receivers()
+    );
 }
 
 /// The first ERROR within `bound`: (domain matches STREAM/DECRYPT, text,
