@@ -269,7 +269,9 @@ fn a_changed_stream_set_after_reconnecting_is_an_error() {
     );
     let fatal = player.error_within(Duration::from_secs(10));
     assert!(
-        fatal.contains("other streams (audio PCMU/8000) than before (video H264/90000)"),
+        fatal.contains(
+            "other streams (audio PCMU/8000 RTP/AVP) than before (video H264/90000 RTP/AVP)"
+        ),
         "{fatal}"
     );
     assert_eq!(player.recoveries(), 0);

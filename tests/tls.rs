@@ -485,3 +485,35 @@ fn a_redirect_from_tls_to_plain_rtsp_is_refused() {
     assert_eq!(plain.connections(), 0, "the plain server was contacted");
     common::join_bounded(thread, Duration::from_secs(5));
 }
+
+/// Keep-alives over TLS hold a session past its timeout, and stopping
+/// sends TEARDOWN through TLS (the server's session ends at once, not at
+/// its timeout).
+#[test]
+fn keep_alive_and_teardown_over_tls() {
+    let pki = Pki::new("tls-keepalive");
+    let server = tls_server(&pki.server, None);
+    server.server().connect_client_connected(|_, client| {
+        client.connect_new_session(|_, session| session.set_timeout(2));
+    });
+    let location = server.url_with_scheme("rtsps", "localhost", "/video");
+    let (pipeline, src, counters) = common::rtspsrc2_player(&location, &[]);
+    src.set_property("tls-ca-file", pki.ca.file.to_str().unwrap());
+    let started = Instant::now();
+    let outcome = wait_until(&pipeline, WAIT, || {
+        started.elapsed() > Duration::from_secs(5) && counters.video.count() > 100
+    });
+    assert!(outcome.is_stopped(), "{outcome:?}");
+    let before = counters.video.count();
+    assert!(
+        common::wait_for(Duration::from_secs(3), || counters.video.count()
+            > before + 20),
+        "frames stopped after the 2 s session timeout"
+    );
+    assert_eq!(server.n_sessions(), 1);
+    stop_pipeline(&pipeline);
+    assert!(
+        common::wait_for(Duration::from_secs(1), || server.n_sessions() == 0),
+        "the session outlived the element: no TEARDOWN over TLS"
+    );
+}
