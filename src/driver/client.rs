@@ -7,14 +7,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::auth_flow::{AuthAttempt, AuthStep, ClientAuth};
-use rtspclient_protocol::headers::{SessionHeader, parse_public};
+use rtspclient_protocol::headers::SessionHeader;
 use rtspclient_protocol::message::{Headers, Message, Request, Response};
+use rtspclient_protocol::methods::MethodSupport;
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
 use super::answers::{AnsweredCseqs, not_authorized};
 use super::connection::{Connection, Security};
 use super::error::{ClientError, ErrorKind};
-use super::http_tunnel::{HttpProxy, TunnelOptions};
+use super::http_proxy::HttpProxy;
+use super::http_tunnel::TunnelOptions;
 use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
 use super::tls::TlsOptions;
@@ -57,8 +59,7 @@ pub struct RtspClient {
     in_flight: InFlightRequests,
     cseq: u32,
     session: Option<SessionHeader>,
-    public: Option<Vec<String>>,
-    refused: Vec<String>,
+    methods: MethodSupport,
     /// CSeqs of the latest answers taken, so a second answer to one of
     /// them is recognised.
     answered: AnsweredCseqs,
@@ -75,24 +76,13 @@ impl RtspClient {
         credentials: Option<Credentials>,
         config: ClientConfig,
     ) -> Result<RtspClient, ClientError> {
-        let security = if url.scheme.tunnels_over_http() {
-            Security::HttpTunnel {
-                url: &url,
-                options: TunnelOptions {
-                    user_agent: &config.user_agent,
-                    proxy: config.http_proxy.as_ref(),
-                    tls: &config.tls,
-                    timeout: config.timeout,
-                },
-            }
-        } else if url.scheme.tls() {
-            Security::Tls {
-                host: &url.host,
-                options: &config.tls,
-            }
-        } else {
-            Security::Plain
+        let tunnel = TunnelOptions {
+            user_agent: &config.user_agent,
+            proxy: config.http_proxy.as_ref(),
+            tls: &config.tls,
+            timeout: config.timeout,
         };
+        let security = Security::for_url(&url, tunnel);
         let conn = Connection::connect_with(&url.host_port(), security, config.timeout).await?;
         Ok(RtspClient {
             conn,
@@ -101,8 +91,7 @@ impl RtspClient {
             in_flight: InFlightRequests::default(),
             cseq: 0,
             session: None,
-            public: None,
-            refused: Vec::new(),
+            methods: MethodSupport::default(),
             answered: AnsweredCseqs::default(),
             stashed: None,
             config,
@@ -134,40 +123,13 @@ impl RtspClient {
         &self.config
     }
 
-    /// Whether `method` may be used: listed in `Public:` (or no `Public:`
-    /// seen) and not refused earlier with 405/501/551. Some cameras drop
-    /// the connection on unknown methods (docs/QUIRKS.md, "Methods not in
-    /// Public").
-    pub fn supports(&self, method: &str) -> bool {
-        if self.refused.iter().any(|m| m.eq_ignore_ascii_case(method)) {
-            return false;
-        }
-        match &self.public {
-            Some(list) => list.iter().any(|m| m.eq_ignore_ascii_case(method)),
-            None => true,
-        }
+    /// What the server's `Public:` lists and what it refused since.
+    pub fn methods(&self) -> &MethodSupport {
+        &self.methods
     }
 
-    /// Whether the server listed `method` in `Public:` and has not refused
-    /// it since. Stricter than [`RtspClient::supports`]: for optional
-    /// methods such as GET_PARAMETER keep-alives.
-    pub fn public_lists(&self, method: &str) -> bool {
-        self.public.is_some() && self.supports(method)
-    }
-
-    /// Remember that the server refused `method` (405, 501 or 551).
-    pub fn mark_refused(&mut self, method: &str) {
-        if !self.refused.iter().any(|m| m.eq_ignore_ascii_case(method)) {
-            self.refused.push(method.to_ascii_uppercase());
-        }
-    }
-
-    /// Record the `Public:` header of an OPTIONS answer.
-    pub fn set_public_from(&mut self, response: &Response) {
-        let joined: Vec<&str> = response.headers.get_all("Public").collect();
-        if !joined.is_empty() {
-            self.public = Some(parse_public(&joined.join(",")));
-        }
+    pub fn methods_mut(&mut self) -> &mut MethodSupport {
+        &mut self.methods
     }
 
     /// Build a request with CSeq, User-Agent, Session and Authorization.

@@ -58,6 +58,25 @@ pub enum Security<'a> {
     },
 }
 
+impl<'a> Security<'a> {
+    /// What `url`'s scheme asks for; `tunnel` holds the TLS options too.
+    pub fn for_url(url: &'a RtspUrl, tunnel: TunnelOptions<'a>) -> Self {
+        if url.scheme.tunnels_over_http() {
+            Security::HttpTunnel {
+                url,
+                options: tunnel,
+            }
+        } else if url.scheme.tls() {
+            Security::Tls {
+                host: &url.host,
+                options: tunnel.tls,
+            }
+        } else {
+            Security::Plain
+        }
+    }
+}
+
 impl Connection {
     /// Connect over TCP with a bounded wait.
     pub async fn connect(host_port: &str, timeout: Duration) -> Result<Connection, ClientError> {

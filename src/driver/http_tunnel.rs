@@ -22,9 +22,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use rtspclient_protocol::url::RtspUrl;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 use super::error::{ClientError, ErrorKind};
+use super::http_proxy::{HttpProxy, proxy_connect, push_proxy_authorization};
 use super::tls::{self, TlsOptions};
 
 /// Longest HTTP answer head accepted (the GET answer, a proxy's answer).
@@ -33,15 +33,6 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// The `Content-Length` of the POST: a large number by convention, since
 /// the body never ends (QuickTime sends 32767; servers ignore it).
 const POST_CONTENT_LENGTH: u32 = 32767;
-
-/// An HTTP proxy to reach the server through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpProxy {
-    /// `host:port` of the proxy.
-    pub host_port: String,
-    /// `user:password` for `Proxy-Authorization: Basic`.
-    pub credentials: Option<(String, String)>,
-}
 
 /// A byte stream to the server, plain or TLS.
 pub trait ServerStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -132,48 +123,6 @@ async fn connect(
     Ok((Box::new(tls), local_addr, peer_addr))
 }
 
-/// Ask the proxy for a byte tunnel to the server (`CONNECT`, RFC 9110
-/// section 9.3.6).
-async fn proxy_connect(
-    tcp: TcpStream,
-    url: &RtspUrl,
-    proxy: &HttpProxy,
-    timeout: Duration,
-) -> Result<TcpStream, ClientError> {
-    let target = url.host_port();
-    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    push_proxy_authorization(&mut request, Some(proxy));
-    request.push_str("\r\n");
-    let mut reader = BufReader::new(tcp);
-    write_all(&mut reader, request.as_bytes(), timeout).await?;
-    let status = read_head(&mut reader, timeout, "the proxy's CONNECT").await?;
-    if !(200..300).contains(&status) {
-        return Err(proxy_refused(status));
-    }
-    if !reader.buffer().is_empty() {
-        return Err(ClientError::new(
-            ErrorKind::Protocol,
-            "The proxy sent data before the tunnel was used",
-        ));
-    }
-    Ok(reader.into_inner())
-}
-
-fn proxy_refused(status: u16) -> ClientError {
-    let kind = if status == 407 {
-        ErrorKind::NotAuthorized {
-            code: status,
-            reason: "Proxy Authentication Required".into(),
-        }
-    } else {
-        ErrorKind::Connect
-    };
-    ClientError::new(
-        kind,
-        format!("The HTTP proxy refused the tunnel (HTTP {status})"),
-    )
-}
-
 /// The request target: origin-form to the server, absolute-form to a
 /// proxy (RFC 9112 section 3.2).
 fn request_target(url: &RtspUrl, options: &TunnelOptions<'_>) -> String {
@@ -185,13 +134,6 @@ fn request_target(url: &RtspUrl, options: &TunnelOptions<'_>) -> String {
     match options.proxy {
         Some(_) if !url.scheme.tls() => format!("http://{}{path}", url.host_port()),
         _ => path,
-    }
-}
-
-fn push_proxy_authorization(request: &mut String, proxy: Option<&HttpProxy>) {
-    if let Some((user, password)) = proxy.and_then(|p| p.credentials.as_ref()) {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
     }
 }
 
@@ -249,7 +191,7 @@ fn check_get_status(status: u16) -> Result<(), ClientError> {
     }
 }
 
-async fn write_all<W: AsyncWrite + Unpin>(
+pub(super) async fn write_all<W: AsyncWrite + Unpin>(
     stream: &mut W,
     bytes: &[u8],
     timeout: Duration,
@@ -274,7 +216,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
 /// Read an HTTP answer head (status line and headers, bounded by
 /// [`MAX_HEAD_BYTES`] and `timeout`) and return its status code; the bytes
 /// after it stay in `reader`.
-async fn read_head<R: AsyncRead + Unpin>(
+pub(super) async fn read_head<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     timeout: Duration,
     what: &str,
@@ -406,83 +348,9 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Base64Writer<W> {
     }
 }
 
-impl HttpProxy {
-    /// The `proxy` property: `[http://][user:password@]host[:port]`
-    /// (port 3128 when not given, as C `rtspsrc`); `id`/`password` (the
-    /// `proxy-id`/`proxy-pw` properties) win over user and password in it.
-    pub fn parse(
-        text: &str,
-        id: Option<&str>,
-        password: Option<&str>,
-    ) -> Result<HttpProxy, String> {
-        let rest = text.trim();
-        let rest = match rest.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) => {
-                return Err(format!(
-                    "a {scheme}:// proxy is not supported, only http://"
-                ));
-            }
-            None => rest,
-        };
-        let rest = rest.trim_end_matches('/');
-        let (userinfo, host_port) = match rest.rsplit_once('@') {
-            Some((userinfo, host_port)) => (Some(userinfo), host_port),
-            None => (None, rest),
-        };
-        if host_port.is_empty() || host_port.contains('/') {
-            return Err("no proxy host".into());
-        }
-        let has_port = match host_port.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(':') && !port.contains(']') => {
-                port.parse::<u16>()
-                    .map_err(|_| format!("invalid proxy port \"{port}\""))?;
-                true
-            }
-            _ => false,
-        };
-        let host_port = if has_port {
-            host_port.to_string()
-        } else {
-            format!("{host_port}:3128")
-        };
-        let (url_user, url_password) = match userinfo.map(|u| u.split_once(':').unwrap_or((u, "")))
-        {
-            Some((user, password)) => (Some(user), Some(password)),
-            None => (None, None),
-        };
-        let user = id.or(url_user).filter(|u| !u.is_empty());
-        let credentials = user.map(|user| {
-            (
-                user.to_string(),
-                password.or(url_password).unwrap_or_default().to_string(),
-            )
-        });
-        Ok(HttpProxy {
-            host_port,
-            credentials,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proxy_settings_in_the_forms_c_rtspsrc_takes() {
-        let plain = HttpProxy::parse("proxy.lan", None, None).unwrap();
-        assert_eq!(plain.host_port, "proxy.lan:3128");
-        assert_eq!(plain.credentials, None);
-        let full = HttpProxy::parse("http://u:p@10.0.0.1:8080/", None, None).unwrap();
-        assert_eq!(full.host_port, "10.0.0.1:8080");
-        assert_eq!(full.credentials, Some(("u".into(), "p".into())));
-        let overridden = HttpProxy::parse("u:p@h:1", Some("id"), Some("pw")).unwrap();
-        assert_eq!(overridden.credentials, Some(("id".into(), "pw".into())));
-        assert!(HttpProxy::parse("socks5://h:1", None, None).is_err());
-        assert!(HttpProxy::parse("h:99999", None, None).is_err());
-        assert!(HttpProxy::parse("", None, None).is_err());
-    }
 
     #[test]
     fn http_status_lines() {

@@ -11,6 +11,7 @@ pub mod client;
 pub mod connection;
 pub mod datagrams;
 pub mod error;
+pub mod http_proxy;
 pub mod http_tunnel;
 mod in_flight;
 mod pump;

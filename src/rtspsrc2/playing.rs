@@ -253,7 +253,7 @@ impl Playing<'_> {
         if let Some(at) = self.parameters_pending.iter().position(|(c, _)| *c == id) {
             let (_, request) = self.parameters_pending.swap_remove(at);
             if matches!(response.status, 405 | 501 | 551) {
-                client.mark_refused(request.method);
+                client.methods_mut().mark_refused(request.method);
             }
             request.reply(
                 response.status,
@@ -280,7 +280,7 @@ impl Playing<'_> {
     }
 
     async fn on_parameter_request(&mut self, client: &mut RtspClient, request: ParameterRequest) {
-        if !client.supports(request.method) {
+        if !client.methods().supports(request.method) {
             request.reply(501, "Not supported by the server", "");
         } else if self.parameters_pending.len() >= MAX_PENDING_PARAMETERS {
             request.reply(503, "Too many parameter requests in flight", "");

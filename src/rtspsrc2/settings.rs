@@ -1,6 +1,6 @@
 //! Property values of `rtspsrc2` and their defaults.
 
-use crate::driver::http_tunnel::HttpProxy;
+use crate::driver::http_proxy::HttpProxy;
 use std::time::Duration;
 
 use gst::glib;

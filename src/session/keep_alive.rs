@@ -86,7 +86,7 @@ impl KeepAlive {
 
     /// Send the keep-alive for the presentation at `url`.
     pub async fn send(&mut self, client: &mut RtspClient, url: &str) {
-        let method = if client.public_lists("GET_PARAMETER") {
+        let method = if client.methods().public_lists("GET_PARAMETER") {
             "GET_PARAMETER"
         } else {
             "OPTIONS"
@@ -123,7 +123,7 @@ impl KeepAlive {
         self.sent_at = None;
         match response.status {
             // The server does not want this method: keep alive with OPTIONS.
-            405 | 501 | 551 => client.mark_refused(method),
+            405 | 501 | 551 => client.methods_mut().mark_refused(method),
             454 => {
                 return Err(ClientError::new(
                     ErrorKind::Status {

@@ -136,7 +136,9 @@ impl Link {
             return Ok(Some(target));
         }
         if options.is_success() {
-            client.set_public_from(&options);
+            client
+                .methods_mut()
+                .set_public(options.headers.get_all("Public"));
         }
         Ok(None)
     }
