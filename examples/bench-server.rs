@@ -2,7 +2,7 @@
 //! as a separate process so that its cost never shows in a client's figures.
 //!
 //! `cargo run --release --example bench-server -- [--port P] [--dump DIR]
-//! [--seconds S] [--raw-rates 50,100,...]`
+//! [--seconds S] [--raw-rates 50,100,...] [--tls]`
 //!
 //! At startup it encodes S seconds (default 10) of a moving test pattern
 //! with x264enc once, into memory (1280x720 at 30 fps and about 4 Mbit/s,
@@ -36,6 +36,12 @@
 //!   fraction of the cost: the publishing figures use it, since
 //!   gst-rtsp-server's own RECORD path saturates a core first.
 //!
+//! With `--tls`, a second gst-rtsp-server on its own port (`tls_port`)
+//! serves the same mounts over RTSP over TLS only (`rtsps://`), with a
+//! certificate for 127.0.0.1 issued at startup by a CA whose PEM file
+//! (`tls_ca_file`, under `DIR/tls/` or the temporary directory) clients
+//! take as `tls-ca-file`.
+//!
 //! With `--dump DIR` the access units are also written to `DIR/h264-720p.au`
 //! and `DIR/h264-240p.au` (per unit: u32 LE length, u8 flags with bit 0 =
 //! delta unit, the bytes), which the publishing clients of the benchmark
@@ -50,6 +56,10 @@
 
 #[path = "bench/broadcast.rs"]
 mod broadcast;
+// The TLS tests' rcgen certificates (a CA and a server certificate).
+#[allow(dead_code)]
+#[path = "../tests/common/certs.rs"]
+mod certs;
 #[path = "bench/count_server.rs"]
 mod count_server;
 #[path = "bench/play_server.rs"]
@@ -484,11 +494,48 @@ fn raise_nofile() {
     }
 }
 
+/// A second gst-rtsp-server on the same mounts that speaks RTSP over TLS
+/// only: its port, the CA file clients validate it with, and its source.
+fn tls_server(
+    mounts: &gst_rtsp_server::RTSPMountPoints,
+    dump: Option<&std::path::Path>,
+) -> Result<(u16, String, gst::glib::SourceId), Box<dyn std::error::Error>> {
+    let dir = match dump {
+        Some(d) => d.join("tls"),
+        None => std::env::temp_dir().join(format!("bench-server-tls-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    // GIO's file database wants an absolute path.
+    let dir = std::fs::canonicalize(dir)?;
+    let ca = certs::Authority::new(&dir, "bench-ca");
+    let issued = ca.issue("server", &["127.0.0.1"], certs::Validity::Current);
+    let certificate = gio::TlsCertificate::from_pem(&issued.certificate_and_key())?;
+    let auth = gst_rtsp_server::RTSPAuth::new();
+    auth.set_tls_certificate(Some(&certificate));
+    let mut token = gst_rtsp_server::RTSPToken::builder()
+        .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "anonymous")
+        .build();
+    auth.set_default_token(Some(&mut token));
+    let server = gst_rtsp_server::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service("0");
+    server.set_backlog(4096);
+    server.set_mount_points(Some(mounts));
+    server.set_auth(Some(&auth));
+    let source = server.attach(None)?;
+    Ok((
+        server.bound_port() as u16,
+        ca.file.to_string_lossy().into_owned(),
+        source,
+    ))
+}
+
 struct Args {
     port: u16,
     dump: Option<std::path::PathBuf>,
     seconds: u32,
     raw_rates: Vec<u32>,
+    tls: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -497,6 +544,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         dump: None,
         seconds: 10,
         raw_rates: vec![50, 100, 200, 400, 800, 1600],
+        tls: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -505,6 +553,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--port" => a.port = value()?.parse()?,
             "--dump" => a.dump = Some(value()?.into()),
             "--seconds" => a.seconds = value()?.parse()?,
+            "--tls" => a.tls = true,
             "--raw-rates" => {
                 a.raw_rates = value()?
                     .split(',')
@@ -558,6 +607,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             8 << 20,
             feeder_log(path),
         );
+        // For the TLS server's RTSPAuth (the plain server has none).
+        factory.add_role_from_structure(
+            &gst::Structure::builder("anonymous")
+                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                .build(),
+        );
         mounts.add_factory(path, factory);
     }
 
@@ -606,8 +662,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let play_port = play_server::start(play_frame, broadcasts.clone(), play_stats.clone())?;
 
     let _source = server.attach(None)?;
+    let (tls_port, tls_ca_file, _tls_source) = if args.tls {
+        let (port, ca, source) = tls_server(&mounts, args.dump.as_deref())?;
+        (port, ca, Some(source))
+    } else {
+        (0, String::new(), None)
+    };
     let ready = format!(
-        "{{\"port\":{},\"count_port\":{count_port},\"play_port\":{play_port},\"h264_kbps\":{:.0},\"h264_low_kbps\":{:.0},\"encode_s\":{encode_s:.1},\"raw_frame_bits\":{frame_bits},\"raw_packets_per_frame\":{raw_packets},\"raw_rates\":{:?}}}",
+        "{{\"port\":{},\"tls_port\":{tls_port},\"tls_ca_file\":{tls_ca_file:?},\"count_port\":{count_port},\"play_port\":{play_port},\"h264_kbps\":{:.0},\"h264_low_kbps\":{:.0},\"encode_s\":{encode_s:.1},\"raw_frame_bits\":{frame_bits},\"raw_packets_per_frame\":{raw_packets},\"raw_rates\":{:?}}}",
         server.bound_port(),
         hd.kbps(),
         low.kbps(),

@@ -3,7 +3,7 @@
 //! server process (`examples/bench-server.rs`) on 127.0.0.1.
 //!
 //! `cargo run --release --example bench -- [--quick] [--thousand]
-//! [--thousand-c] [--gst-record] [--gst-ceiling] [--out DIR]
+//! [--thousand-c] [--gst-record] [--gst-ceiling] [--tls] [--out DIR]
 //! [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]`
 //!
 //! `--thousand` adds 1000 concurrent low-bitrate `rtspsrc2` streams (TCP
@@ -12,7 +12,10 @@
 //! `--gst-record` publishes to
 //! gst-rtsp-server's RECORD mount instead of the light counting endpoint;
 //! `--gst-ceiling` plays the ceiling's raw video from gst-rtsp-server's
-//! `rtpvrawpay` mounts instead of the light playing endpoint.
+//! `rtpvrawpay` mounts instead of the light playing endpoint;
+//! `--tls` adds to the playing runs N=32 from gst-rtsp-server as `rtsp://`
+//! (unless the plan has it) and as `rtsps://` over TCP (RTSP over TLS, the
+//! server's certificate issued at its start, the clients given its CA).
 //!
 //! Every measured configuration runs in its own child process (this binary
 //! re-executed as `bench client MODE ...`, see `bench/client.rs`), so CPU
@@ -62,6 +65,8 @@ pub struct StreamSet {
     /// From the light play server's shared H.264 mount instead of
     /// gst-rtsp-server's (TCP only).
     pub light: bool,
+    /// From gst-rtsp-server's TLS port (`rtsps://`, TCP only).
+    pub tls: bool,
 }
 
 /// Of one configuration's rounds, the run with the median CPU per
@@ -94,6 +99,7 @@ fn set(n: usize, mount: &'static str) -> StreamSet {
         mount,
         label,
         light: false,
+        tls: false,
     }
 }
 
@@ -281,13 +287,20 @@ struct Server {
     stdin: ChildStdin,
     lines: Receiver<String>,
     port: u16,
+    tls_port: u16,
     count_port: u16,
     play_port: u16,
     info: Value,
 }
 
 impl Server {
-    fn start(bin: &Path, plan: &Plan, dump: &Path, log: &Path) -> Result<Server, String> {
+    fn start(
+        bin: &Path,
+        plan: &Plan,
+        dump: &Path,
+        log: &Path,
+        tls: bool,
+    ) -> Result<Server, String> {
         let mut rates: Vec<u32> = plan.raw_rates.clone();
         rates.sort();
         rates.dedup();
@@ -296,6 +309,7 @@ impl Server {
             .args(["--dump", &dump.to_string_lossy()])
             .args(["--seconds", &plan.encode_seconds.to_string()])
             .args(["--raw-rates", &rates.join(",")])
+            .args(tls.then_some("--tls"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(
@@ -317,11 +331,13 @@ impl Server {
                     let port = info["port"].as_u64().ok_or("READY without port")? as u16;
                     let count_port = info["count_port"].as_u64().unwrap_or(0) as u16;
                     let play_port = info["play_port"].as_u64().unwrap_or(0) as u16;
+                    let tls_port = info["tls_port"].as_u64().unwrap_or(0) as u16;
                     return Ok(Server {
                         child,
                         stdin,
                         lines,
                         port,
+                        tls_port,
                         count_port,
                         play_port,
                         info,
@@ -358,7 +374,9 @@ impl Server {
     /// Where a stream set plays from: gst-rtsp-server's mount, or the
     /// light play server's shared H.264 mount of the same name.
     fn play_url(&self, s: &StreamSet) -> String {
-        if s.light {
+        if s.tls {
+            format!("rtsps://127.0.0.1:{}{}", self.tls_port, s.mount)
+        } else if s.light {
             format!("rtsp://127.0.0.1:{}{}", self.play_port, s.mount)
         } else {
             self.url(s.mount)
@@ -513,7 +531,11 @@ impl Runner {
         };
         // Playing from a gst-rtsp-server mount: what its feeder did.
         let gst_mount = args.iter().find_map(|a| {
-            let path = a.split_once(&format!("127.0.0.1:{}/", self.server.port))?.1;
+            let path = [self.server.port, self.server.tls_port]
+                .iter()
+                .filter(|&&p| p != 0)
+                .find_map(|p| a.split_once(&format!("127.0.0.1:{p}/")))?
+                .1;
             Some(format!("/{path}"))
         });
         let feeder_window = gst_mount.and_then(|mount| {
@@ -811,6 +833,7 @@ struct Opts {
     thousand_c: bool,
     gst_record: bool,
     gst_ceiling: bool,
+    tls: bool,
     out: PathBuf,
     only: Option<HashSet<String>>,
 }
@@ -822,6 +845,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
         thousand_c: false,
         gst_record: false,
         gst_ceiling: false,
+        tls: false,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench-results")),
         only: None,
     };
@@ -836,6 +860,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
             }
             "--gst-record" => o.gst_record = true,
             "--gst-ceiling" => o.gst_ceiling = true,
+            "--tls" => o.tls = true,
             "--out" => o.out = it.next().ok_or("--out needs a value")?.into(),
             "--only" => {
                 o.only = Some(
@@ -848,7 +873,7 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [--quick] [--thousand] [--thousand-c] [--gst-record] [--gst-ceiling] \
+                    "usage: bench [--quick] [--thousand] [--thousand-c] [--gst-record] [--gst-ceiling] [--tls] \
                             [--out DIR] [--only ttfb,play,ceiling,tcp,publish,publish-ceiling,thousand]"
                         .into(),
                 );
@@ -870,7 +895,21 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         opts.only.as_ref().is_none_or(|s| s.contains(what)) && (what != "thousand" || opts.thousand)
     };
     gst::init()?;
-    let plan = Plan::new(opts.quick);
+    let mut plan = Plan::new(opts.quick);
+    if opts.tls {
+        // N=32 as rtsp:// (unless the plan has it) and as rtsps:// (TCP).
+        if !plan
+            .play_sets
+            .iter()
+            .any(|s| s.n == 32 && s.mount == "/h264")
+        {
+            plan.play_sets.push(set(32, "/h264"));
+        }
+        let mut tls = set(32, "/h264");
+        tls.label.push_str(", TLS");
+        tls.tls = true;
+        plan.play_sets.push(tls);
+    }
     let started = Instant::now();
     std::fs::create_dir_all(opts.out.join("logs"))?;
     let data_dir = opts.out.join("data");
@@ -885,6 +924,7 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         &plan,
         &data_dir,
         &opts.out.join("logs/server.log"),
+        opts.tls,
     )?;
     meta["server"] = server.info.clone();
     meta["latency_ms"] = json!(plan.latency);
@@ -940,6 +980,10 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         |r: &mut Runner, el: &str, proto: &str, s: &StreamSet, settle: f64, window: f64| {
             let start_timeout = 30.0 + s.n as f64 * 0.1;
             let mut a = vec!["play".to_string()];
+            if s.tls {
+                let ca = r.server.info["tls_ca_file"].as_str().unwrap_or("");
+                a.extend(args(&[("tls-ca-file", ca.into())]));
+            }
             a.extend(args(&[
                 ("element", el.into()),
                 ("protocol", proto.into()),
@@ -952,10 +996,11 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             ]));
             let mut res = r.measured(
                 &format!(
-                    "play-{el}-{proto}-n{}{}{}",
+                    "play-{el}-{proto}-n{}{}{}{}",
                     s.n,
                     s.mount.replace('/', "-"),
-                    if s.light { "-light" } else { "" }
+                    if s.light { "-light" } else { "" },
+                    if s.tls { "-tls" } else { "" }
                 ),
                 &a,
                 start_timeout + settle + window + 90.0,
@@ -973,6 +1018,10 @@ fn parent(a: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let mut v = Vec::new();
         for s in &plan.play_sets {
             for proto in ["tcp", "udp"] {
+                if s.tls && proto == "udp" {
+                    // Media goes interleaved over TLS only.
+                    continue;
+                }
                 let mut runs = vec![Vec::new(); elements.len()];
                 for _ in 0..plan.rounds {
                     for (i, el) in elements.iter().enumerate() {

@@ -154,15 +154,20 @@ fn src_launch(element: &str, url: &str, protocol: &str, latency: u32) -> String 
     }
 }
 
-/// Builds `SRC ! [rtph264depay !] fakesink` with counting probes.
+/// Builds `SRC ! [rtph264depay !] fakesink` with counting probes; for
+/// `rtsps://`, SRC validates the server with the CA in `tls_ca`.
 fn play_pipeline(
     element: &str,
     url: &str,
     protocol: &str,
     latency: u32,
     depay: &str,
+    tls_ca: Option<&str>,
 ) -> Result<(gst::Pipeline, Arc<Counters>), Box<dyn std::error::Error>> {
-    let src = src_launch(element, url, protocol, latency);
+    let mut src = src_launch(element, url, protocol, latency);
+    if let (Some(ca), "rtspsrc2") = (tls_ca, element) {
+        src.push_str(&format!(" tls-ca-file=\"{ca}\""));
+    }
     let launch = match depay {
         "none" => format!("{src} ! fakesink name=sink sync=false async=false"),
         d => format!("{src} ! {d} name=depay ! fakesink name=sink sync=false async=false"),
@@ -170,6 +175,15 @@ fn play_pipeline(
     let pipeline = gst::parse::launch(&launch)?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
+    if let (Some(ca), "rtspsrc") = (tls_ca, element) {
+        // C rtspsrc takes a GIO database (no file property).
+        let database = gio::TlsFileDatabase::new(ca)?;
+        for e in pipeline.iterate_elements().into_iter().flatten() {
+            if e.factory().is_some_and(|f| f.name() == "rtspsrc") {
+                e.set_property("tls-database", &database);
+            }
+        }
+    }
     let c = Counters::new();
     let sinkpad = pipeline
         .by_name("sink")
@@ -249,6 +263,7 @@ fn play(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
     let window: f64 = num(o, "seconds", 10.0);
     let depay = opt(o, "depay", "rtph264depay").to_string();
     let start_timeout: f64 = num(o, "start-timeout", 60.0);
+    let tls_ca = o.get("tls-ca-file").map(String::as_str);
 
     let nofile = procstat::raise_nofile();
     warm_up(&[
@@ -273,7 +288,7 @@ fn play(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
     let mut pipelines = Vec::with_capacity(n);
     let mut counters = Vec::with_capacity(n);
     for _ in 0..n {
-        let (p, c) = play_pipeline(&element, &url, &protocol, latency, &depay)?;
+        let (p, c) = play_pipeline(&element, &url, &protocol, latency, &depay, tls_ca)?;
         p.set_state(gst::State::Playing)?;
         pipelines.push(p);
         counters.push(c);
@@ -404,7 +419,7 @@ fn ttfb(o: &Opts) -> Result<Value, Box<dyn std::error::Error>> {
     let mut first_packet_ms = Vec::new();
     let mut failures = Vec::new();
     for _ in 0..runs {
-        let (p, c) = play_pipeline(&element, &url, &protocol, latency, "rtph264depay")?;
+        let (p, c) = play_pipeline(&element, &url, &protocol, latency, "rtph264depay", None)?;
         let t0 = Instant::now();
         p.set_state(gst::State::Playing)?;
         let deadline = t0 + Duration::from_secs(10);
