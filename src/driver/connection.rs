@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use rtspclient_protocol::message::{Framer, Limits, Message};
 use rtspclient_protocol::url::RtspUrl;
-use tokio::io::Interest;
+use tokio::io::{AsyncRead, AsyncReadExt, Interest};
 use tokio::net::TcpStream;
 
 use super::error::{ClientError, ErrorKind};
 use super::http_tunnel::{self, TunnelOptions};
-use super::pump::{self, PumpStatus};
+use super::pump;
 use super::read_bounds::{Deadline, GARBAGE_ANSWER_WAIT, ReadBounds};
 use super::socket::ControlSocket;
 use super::tls::{self, TlsOptions};
@@ -38,9 +38,14 @@ pub struct Connection {
     local_addr: SocketAddr,
     peer_addr: SocketAddr,
     writer_task: tokio::task::JoinHandle<()>,
-    /// For TLS: the task between the local socket and the server.
-    pump: Option<(PumpStatus, tokio::task::JoinHandle<()>)>,
+    /// For TLS and HTTP tunnels: what the server sends, read here
+    /// directly (the decrypted stream, the GET answer's body), and the task
+    /// that carries our writes from the local socket to the server.
+    secured: Option<(ServerReader, tokio::task::JoinHandle<()>)>,
 }
+
+/// The read side of a secured or tunnelled server connection.
+type ServerReader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// How the control connection reaches its server.
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +95,7 @@ impl Connection {
         security: Security<'_>,
         timeout: Duration,
     ) -> Result<Connection, ClientError> {
-        let (socket, pump, local_addr, peer_addr) = match security {
+        let (socket, secured, local_addr, peer_addr) = match security {
             Security::Plain => {
                 let stream = tcp_connect(host_port, timeout).await?;
                 let (local_addr, peer_addr) = (stream.local_addr()?, stream.peer_addr()?);
@@ -101,29 +106,18 @@ impl Connection {
                 let (local_addr, peer_addr) = (stream.local_addr()?, stream.peer_addr()?);
                 let tls = tls::handshake(stream, host, options, timeout).await?;
                 let (from_server, to_server) = tokio::io::split(tls);
-                let (local, status, task) = pump::start(from_server, to_server, "TLS")?;
-                (
-                    ControlSocket::Local(local),
-                    Some((status, task)),
-                    local_addr,
-                    peer_addr,
-                )
+                let (local, task) = pump::start(to_server)?;
+                let reader: ServerReader = Box::new(from_server);
+                let secured = Some((reader, task));
+                (ControlSocket::Local(local), secured, local_addr, peer_addr)
             }
             Security::HttpTunnel { url, options } => {
                 let tunnel = http_tunnel::open(url, &options).await?;
-                let what = if url.scheme.tls() {
-                    "HTTPS tunnel"
-                } else {
-                    "HTTP tunnel"
-                };
-                let (local, status, task) =
-                    pump::start(tunnel.from_server, tunnel.to_server, what)?;
-                (
-                    ControlSocket::Local(local),
-                    Some((status, task)),
-                    tunnel.local_addr,
-                    tunnel.peer_addr,
-                )
+                let (local, task) = pump::start(tunnel.to_server)?;
+                let reader: ServerReader = Box::new(tunnel.from_server);
+                let secured = Some((reader, task));
+                let (local_addr, peer_addr) = (tunnel.local_addr, tunnel.peer_addr);
+                (ControlSocket::Local(local), secured, local_addr, peer_addr)
             }
         };
         let stream = Arc::new(socket);
@@ -138,14 +132,8 @@ impl Connection {
             local_addr,
             peer_addr,
             writer_task,
-            pump,
+            secured,
         })
-    }
-
-    /// Why the secured connection's server side ended, if it did with an
-    /// error (a TLS alert, for instance).
-    fn pump_reason(&self) -> Option<String> {
-        self.pump.as_ref().and_then(|(status, _)| status.reason())
     }
 
     pub fn writer(&self) -> Writer {
@@ -201,10 +189,7 @@ impl Connection {
                     }
                     _ => Err(ClientError::new(
                         ErrorKind::Closed,
-                        match self.pump_reason() {
-                            Some(reason) => format!("The server closed the connection ({reason})"),
-                            None => "The server closed the connection".to_string(),
-                        },
+                        "The server closed the connection",
                     )),
                 };
             }
@@ -284,9 +269,13 @@ impl Connection {
     /// when the closure says `WouldBlock`. With hundreds of mostly idle
     /// streams this halves the receive system calls.
     async fn read_some(&mut self) -> io::Result<usize> {
-        let stream = &self.stream;
         let buffer = self.framer.buffer_mut();
         buffer.reserve(READ_CHUNK);
+        if let Some((reader, _)) = &mut self.secured {
+            // Cancel-safe too: `read_buf` appends what one read returns.
+            return reader.read_buf(buffer).await;
+        }
+        let stream = &self.stream;
         let room = buffer.capacity() - buffer.len();
         loop {
             stream.readable().await?;
@@ -354,7 +343,7 @@ impl Drop for Connection {
         self.writer_task.abort();
         // The pump sees our socket close and ends by itself; in case the
         // server side is stuck, it is stopped after a bound.
-        if let Some((_, pump)) = self.pump.take() {
+        if let Some((_, pump)) = self.secured.take() {
             let abort = pump.abort_handle();
             crate::runtime::handle().spawn(async move {
                 tokio::time::sleep(PUMP_LINGER).await;
