@@ -48,14 +48,14 @@ use super::parameter_sets;
 
 /// As C `rtspclientsink`: off. Turning it on announces RTP/AVPF, which a
 /// server must be configured to accept (gst-rtsp-server refuses it by
-/// default), so it cannot be the default.
+/// default, and then gets plain RTP/AVP after a refused round trip).
 pub const DEFAULT_RTX_TIME: u32 = 0;
 
 /// The `rtx-time` property.
 pub fn param_spec() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("rtx-time")
         .nick("Retransmission time")
-        .blurb("Milliseconds of sent packets kept to answer the server's NACKs with RFC 4588 retransmissions; announces the streams as RTP/AVPF with an rtx payload, so the server must accept AVPF (0 = off). Set before requesting pads")
+        .blurb("Milliseconds of sent packets kept to answer the server's NACKs with RFC 4588 retransmissions; announces the streams as RTP/AVPF with an rtx payload over UDP (a server that refuses AVPF gets plain RTP/AVP without retransmission, with a warning; TCP-only sessions announce none) (0 = off). Set before requesting pads")
         .default_value(DEFAULT_RTX_TIME)
         .build()
 }
