@@ -93,7 +93,7 @@ impl ObjectImpl for RtspSink {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("dropped, connection-losses, reconnections, and per stream: index, packets and bytes handed to the connection (RTX included), retransmission-requests (packets the server's NACKs asked for) and packets-retransmitted (RTX packets sent, with rtx-time)")
+                    .blurb("dropped, connection-losses, reconnections, and per stream: index, packets and bytes handed to the connection (RTX included), retransmission-requests (packets the server's NACKs asked for) and packets-retransmitted (RTX packets sent, with rtx-time); avp-fallbacks: announcements the server refused as RTP/AVPF with RTX and that went again as plain RTP/AVP")
                     .read_only()
                     .build(),
                 retransmission::param_spec(),
@@ -232,7 +232,10 @@ impl ElementImpl for RtspSink {
         };
         let rtpbin = state.rtpbin.clone()?;
         let profiles = self.settings.lock().unwrap().profiles.bits();
-        let profile = sink_profile(profiles, self.rtx.time_ms() > 0);
+        // Without retransmission's feedback: the stream adds it while it
+        // announces RTX (`StreamSender::profile`), which TCP and a server
+        // without AVPF do not get.
+        let profile = sink_profile(profiles, false);
         let keys = if profile.secure {
             // Before rtpbin makes the session: it asks for the encoder
             // and decoder at once.
@@ -414,7 +417,8 @@ impl RtspSink {
             })
             .collect();
         let stats = gst::Structure::builder("application/x-rtspsink-stats")
-            .field("dropped", self.control.dropped.load(Relaxed));
+            .field("dropped", self.control.dropped.load(Relaxed))
+            .field("avp-fallbacks", self.control.avp_fallbacks.load(Relaxed));
         self.reconnects
             .add_to(stats)
             .field("streams", gst::Array::from_values(streams))

@@ -14,6 +14,25 @@
 //!
 //! The aux sender exists only for pads requested while `rtx-time` was not
 //! 0: rtpbin asks for it once, when the pad is requested.
+//!
+//! H.264/H.265 streams have the sink's parameter-set guard (docs/QUIRKS.md,
+//! "Parameter sets between the slices of one picture"), which drops
+//! packets and renumbers the ones after them. For a stream that
+//! retransmits it runs here, on `rtprtxsend`'s sink pad, not in the sink's
+//! chain function: `rtprtxsend` then stores the packets as they go on the
+//! wire, so a NACK's sequence number (RFC 4585 §6.2.1) finds the packet
+//! that had it, and the RTX packet carries it with that number as its OSN
+//! (RFC 4588 §4) and with the rebuilt aggregation packet, not the one the
+//! payloader made. The other way, translating the NACKs' wire numbers
+//! back to the payloader's, would still retransmit the payloader's
+//! packets with the payloader's numbers in their OSN (the server would
+//! rebuild them with the wrong number) and the parameter sets the guard
+//! took out of aggregation packets: it would need rewriting every RTX
+//! packet as well. Renumbering first needs neither.
+//!
+//! Over TCP nothing is lost, so nothing is announced or kept there; and a
+//! server that refuses the RTP/AVPF announcement gets plain RTP/AVP
+//! without RTX (see `session`): both through [`RtxSender::set_active`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,18 +41,21 @@ use std::sync::{Arc, Mutex};
 use gst::glib;
 use gst::prelude::*;
 
+use rtspclient_protocol::h26x::ParameterSetGuard;
+
 use super::imp::CAT;
+use super::parameter_sets;
 
 /// As C `rtspclientsink`: off. Turning it on announces RTP/AVPF, which a
 /// server must be configured to accept (gst-rtsp-server refuses it by
-/// default), so it cannot be the default.
+/// default, and then gets plain RTP/AVP after a refused round trip).
 pub const DEFAULT_RTX_TIME: u32 = 0;
 
 /// The `rtx-time` property.
 pub fn param_spec() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("rtx-time")
         .nick("Retransmission time")
-        .blurb("Milliseconds of sent packets kept to answer the server's NACKs with RFC 4588 retransmissions; announces the streams as RTP/AVPF with an rtx payload, so the server must accept AVPF (0 = off). Set before requesting pads")
+        .blurb("Milliseconds of sent packets kept to answer the server's NACKs with RFC 4588 retransmissions; announces the streams as RTP/AVPF with an rtx payload over UDP (a server that refuses AVPF gets plain RTP/AVP without retransmission, with a warning; TCP-only sessions announce none) (0 = off). Set before requesting pads")
         .default_value(DEFAULT_RTX_TIME)
         .build()
 }
@@ -46,10 +68,27 @@ pub struct RtxSender {
     pub time_ms: u32,
     /// The RTX payload type announced, set at each ANNOUNCE.
     rtx_pt: AtomicU32,
+    /// The parameter-set guard in front of `rtprtxsend` (shared with its
+    /// pad probe).
+    guard: Arc<Mutex<GuardSlot>>,
+    /// The stream's RTP session, switched between AVPF and AVP.
+    session: glib::WeakRef<gst::Element>,
+}
+
+/// The guard of a stream that retransmits, made from the caps of its
+/// first packet.
+#[derive(Default)]
+struct GuardSlot {
+    /// Caps seen: `guard` is what the codec needs (None: no guard).
+    decided: bool,
+    guard: Option<ParameterSetGuard>,
 }
 
 /// No RTX payload type announced (yet).
 const NO_PT: u32 = u32::MAX;
+
+/// A payload type no RTP packet has (7 bits: 0-127).
+const NO_PACKET_PT: u32 = 255;
 
 impl RtxSender {
     /// The RTX payload type of the current session, if announced.
@@ -79,11 +118,36 @@ impl RtxSender {
         self.element.set_property("ssrc-map", &map);
     }
 
-    /// No RTX payload type could be announced: nothing is retransmitted.
+    /// No RTX payload type could be announced, or none is wanted (TCP, a
+    /// server without AVPF): nothing is retransmitted.
     pub fn clear(&self) {
-        let map = gst::Structure::new_empty("application/x-rtp-pt-map");
+        // Not an empty map: with none, rtprtxsend (GStreamer 1.22) stops
+        // its task, and the EOS it queues for that task never leaves, so
+        // the stream never ends. Payload types have 7 bits (RFC 3550
+        // §5.1): no packet matches this one, none is stored, the task
+        // runs and passes EOS on.
+        let map = gst::Structure::builder("application/x-rtp-pt-map")
+            .field(NO_PACKET_PT.to_string(), NO_PACKET_PT)
+            .build();
         self.element.set_property("payload-type-map", &map);
         self.rtx_pt.store(NO_PT, Ordering::Release);
+    }
+
+    /// Whether this session announces RTX (RTP/AVPF): our RTP session
+    /// follows, with RTP/AVPF's RTCP timing or RTP/AVP's (RFC 4585 §3.5:
+    /// an AVPF entity in an AVP session keeps AVP's rules).
+    pub fn set_active(&self, active: bool) {
+        if !active {
+            self.clear();
+        }
+        if let Some(session) = self.session.upgrade() {
+            session.set_property_from_str("rtp-profile", if active { "avpf" } else { "avp" });
+        }
+    }
+
+    /// A new run: the guard starts again from the next packet's caps.
+    pub fn reset(&self) {
+        *self.guard.lock().unwrap() = GuardSlot::default();
     }
 
     /// (retransmission requests received, RTX packets sent).
@@ -146,8 +210,9 @@ impl Retransmission {
         if let Some(element) =
             rtpbin.emit_by_name::<Option<gst::Element>>("get-session", &[&session])
         {
-            element.set_property_from_str("rtp-profile", "avpf");
+            sender.session.set(Some(&element));
         }
+        sender.set_active(true);
         Some(sender)
     }
 
@@ -190,10 +255,20 @@ impl Retransmission {
         match make() {
             Ok((bin, element)) => {
                 gst::info!(CAT, "Session {session}: keeps {time_ms} ms to retransmit");
+                let guard = Arc::new(Mutex::new(GuardSlot::default()));
+                if let Some(sink) = element.static_pad("sink") {
+                    let slot = guard.clone();
+                    sink.add_probe(
+                        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                        move |pad, info| guard_probe(pad, info, &slot),
+                    );
+                }
                 let sender = RtxSender {
                     element,
                     time_ms,
                     rtx_pt: AtomicU32::new(NO_PT),
+                    guard,
+                    session: glib::WeakRef::new(),
                 };
                 self.made.lock().unwrap().insert(session, Arc::new(sender));
                 Some(bin)
@@ -203,6 +278,41 @@ impl Retransmission {
                 None
             }
         }
+    }
+}
+
+/// The parameter-set guard on `rtprtxsend`'s sink pad (see the module
+/// documentation): packets are dropped, renumbered or rebuilt before
+/// `rtprtxsend` stores them.
+fn guard_probe(
+    pad: &gst::Pad,
+    info: &mut gst::PadProbeInfo,
+    slot: &Mutex<GuardSlot>,
+) -> gst::PadProbeReturn {
+    let mut slot = slot.lock().unwrap();
+    if !slot.decided {
+        slot.decided = true;
+        slot.guard = pad
+            .current_caps()
+            .and_then(|caps| parameter_sets::guard_for(&caps));
+    }
+    let (Some(guard), Some(data)) = (slot.guard.as_mut(), info.data.as_mut()) else {
+        return gst::PadProbeReturn::Ok;
+    };
+    let removed = guard.removed;
+    let kept = parameter_sets::apply(guard, data);
+    if guard.removed > removed {
+        gst::debug!(
+            CAT,
+            obj = pad,
+            "Removed parameter sets between the slices of a picture ({} so far)",
+            guard.removed
+        );
+    }
+    if kept {
+        gst::PadProbeReturn::Ok
+    } else {
+        gst::PadProbeReturn::Drop
     }
 }
 

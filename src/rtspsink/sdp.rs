@@ -1,7 +1,9 @@
 //! The SDP `rtspsink` announces: one media section per stream, built from
 //! the caps of its first buffer, with control `stream=N`; dynamic payload
 //! types made unique across streams; streams that retransmit are
-//! `RTP/AVPF` sections with an RFC 4588 `rtx` payload.
+//! `RTP/AVPF` sections with an RFC 4588 `rtx` payload; each section's
+//! `b=AS` from what the stream's bitrate is known to be
+//! ([`application_kbps`]).
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,13 +34,61 @@ pub struct Announcement {
     pub rtx: Vec<Option<u8>>,
 }
 
+/// Per-packet overhead of IPv4, UDP and RTP headers (20 + 8 + 12 bytes).
+const HEADER_BYTES: u64 = 40;
+
+/// The `b=AS` of a stream (kbit/s, RFC 8866 §5.8; RFC 3556 §2): a
+/// `bitrate` field of its caps (bit/s), else the bitrate its encoder
+/// stated (`stated_bps`, from the stream's nominal/maximum bitrate tags),
+/// else the rate fixed-rate audio formats define (G.711, G.722, linear
+/// PCM). The session bandwidth RTCP is sized from includes the IP and
+/// UDP headers (RFC 3550 §6.2): 5 % for those of full-sized packets, and
+/// 40 bytes for each of 50 small packets a second (20 ms audio). None
+/// when nothing is known: a guess would be as wrong as the receiver's own
+/// default (too low delays its feedback, too high inflates its RTCP), and
+/// before ANNOUNCE too little has been sent to measure.
+pub fn application_kbps(caps: &RtpCaps, stated_bps: Option<u32>) -> Option<u32> {
+    let from_caps = match caps.get("bitrate") {
+        Some(CapsValue::Int(bps)) => u32::try_from(*bps).ok(),
+        Some(CapsValue::UInt(bps)) => Some(*bps),
+        _ => None,
+    }
+    .filter(|bps| *bps > 0);
+    let fixed_rate = || {
+        let name = caps.get_str("encoding-name")?.to_ascii_uppercase();
+        let clock = u64::from(caps.clock_rate()?);
+        let channels = caps
+            .get_str("encoding-params")
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or(1);
+        let bits = match name.as_str() {
+            "PCMU" | "PCMA" => 8,
+            // RFC 3551 §4.5.2: 64 kbit/s, though its RTP clock says 8000.
+            "G722" => return Some(64_000),
+            "L8" => 8,
+            "L16" => 16,
+            "L24" => 24,
+            _ => return None,
+        };
+        u32::try_from(clock * channels * bits).ok()
+    };
+    let bps = u64::from(
+        from_caps
+            .or(stated_bps.filter(|b| *b > 0))
+            .or_else(fixed_rate)?,
+    );
+    let with_headers = bps + bps / 20 + 50 * HEADER_BYTES * 8;
+    u32::try_from(with_headers.div_ceil(1000)).ok()
+}
+
 /// The SDP for ANNOUNCE: one media section per stream with control
 /// `stream=N`; `rtx_time` (ms) per stream that retransmits; `security`
-/// per stream (missing: RTP/AVP).
+/// per stream (missing: RTP/AVP); `b=AS` (kbit/s) per stream where known.
 pub fn build_sdp(
     streams: &[RtpCaps],
     rtx_time: &[Option<u32>],
     security: &[Security],
+    application_kbps: &[Option<u32>],
     local: IpAddr,
     peer: IpAddr,
 ) -> Announcement {
@@ -65,7 +115,14 @@ pub fn build_sdp(
         }
         used.push(pt);
         rewrites.push(rewrite);
-        media.push(media_from_caps(&caps, &format!("stream={index}")));
+        let mut section = media_from_caps(&caps, &format!("stream={index}"));
+        if let Some(kbps) = application_kbps.get(index).copied().flatten() {
+            // So the server's RTP session sizes its RTCP, and with AVPF its
+            // early NACKs (RFC 4585 §3.5.2), from the stream's rate rather
+            // than from a default of 64 kbit/s.
+            section.bandwidths.push(("AS".into(), kbps));
+        }
+        media.push(section);
     }
     let taken: Vec<u8> = used.iter().chain(&original).copied().collect();
     let wanted: Vec<bool> = (0..streams.len())
@@ -169,7 +226,7 @@ mod tests {
     fn sdp_has_one_section_per_stream_with_controls() {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let Announcement { sdp, rewrites, rtx } =
-            build_sdp(&[h264(96), opus(97)], &[], &[], local, local);
+            build_sdp(&[h264(96), opus(97)], &[], &[], &[], local, local);
         assert_eq!(rtx, vec![None, None]);
         assert_eq!(rewrites, vec![None, None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -191,7 +248,7 @@ mod tests {
     fn duplicate_dynamic_payload_types_are_made_unique() {
         let local: IpAddr = "::1".parse().unwrap();
         let Announcement { sdp, rewrites, .. } =
-            build_sdp(&[h264(96), opus(96), opus(97)], &[], &[], local, local);
+            build_sdp(&[h264(96), opus(96), opus(97)], &[], &[], &[], local, local);
         // The second stream may not take 97: the third one uses it.
         assert_eq!(rewrites, vec![None, Some(98), None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -209,7 +266,7 @@ mod tests {
             ("encoding-name", CapsValue::Str("PCMU".into())),
         ]);
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], &[], local, local);
+        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], &[], &[], local, local);
         assert_eq!(announced.rewrites, vec![None, None]);
     }
 
@@ -221,6 +278,7 @@ mod tests {
         let announced = build_sdp(
             &[h264(96), opus(96), opus(97)],
             &[Some(500), Some(200), None],
+            &[],
             &[],
             local,
             local,
@@ -255,6 +313,54 @@ mod tests {
     }
 
     #[test]
+    fn sections_state_their_bandwidth_where_known() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let announced = build_sdp(
+            &[h264(96), opus(97)],
+            &[Some(500), None],
+            &[],
+            &[Some(1629), None],
+            local,
+            local,
+        );
+        let parsed = SessionDescription::parse(announced.sdp.as_bytes()).unwrap();
+        assert_eq!(parsed.media[0].bandwidths, vec![("AS".to_string(), 1629)]);
+        assert!(parsed.media[1].bandwidths.is_empty());
+        // RFC 8866 §5: b= comes before the attributes.
+        let video = announced.sdp.split("m=").nth(1).unwrap();
+        assert!(video.find("b=AS:1629").unwrap() < video.find("a=").unwrap());
+    }
+
+    #[test]
+    fn application_bandwidth_from_caps_tags_or_the_format() {
+        // x264enc bitrate=1500 states 1536000 bit/s: plus 5 % and 16 kbit/s
+        // of headers.
+        assert_eq!(application_kbps(&h264(96), Some(1_536_000)), Some(1629));
+        assert_eq!(application_kbps(&h264(96), None), None);
+        assert_eq!(application_kbps(&h264(96), Some(0)), None);
+        // A bitrate in the caps wins over the tags.
+        let mut with_bitrate = h264(96);
+        with_bitrate.set("bitrate", CapsValue::Int(1_000_000));
+        assert_eq!(application_kbps(&with_bitrate, Some(5_000_000)), Some(1066));
+        let pcmu = caps(&[
+            ("media", CapsValue::Str("audio".into())),
+            ("payload", CapsValue::Int(0)),
+            ("clock-rate", CapsValue::Int(8000)),
+            ("encoding-name", CapsValue::Str("PCMU".into())),
+        ]);
+        assert_eq!(application_kbps(&pcmu, None), Some(84));
+        let l16 = caps(&[
+            ("clock-rate", CapsValue::Int(48000)),
+            ("encoding-name", CapsValue::Str("L16".into())),
+            ("encoding-params", CapsValue::Str("2".into())),
+        ]);
+        // 1536 kbit/s + 76.8 + 16.
+        assert_eq!(application_kbps(&l16, None), Some(1629));
+        assert_eq!(application_kbps(&opus(97), None), None);
+        assert_eq!(application_kbps(&opus(97), Some(64_000)), Some(84));
+    }
+
+    #[test]
     fn srtp_streams_are_savp_with_our_mikey_and_keep_their_payload_type() {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let savp = Profile {
@@ -276,6 +382,7 @@ mod tests {
             &[h264(96), opus(96), h264(97)],
             &[None, None, Some(300)],
             &security,
+            &[],
             local,
             local,
         );

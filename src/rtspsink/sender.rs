@@ -37,7 +37,7 @@
 //! wait applies to them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, Weak};
 
 use rtspclient_protocol::h26x::ParameterSetGuard;
@@ -180,6 +180,9 @@ pub struct StreamSender {
     security: Mutex<(Profile, Option<Arc<StreamKeys>>)>,
     /// Our MIKEY (base64) as announced, for SETUP's `KeyMgmt` header.
     key_mgmt: Mutex<Option<String>>,
+    /// The bitrate upstream stated in its tags (bit/s, 0 = none), for the
+    /// SDP's `b=AS`. Not reset with a run: tags are sticky, sent once.
+    stated_bitrate: AtomicU32,
 }
 
 /// The held packets, ready for [`StreamSender::send`].

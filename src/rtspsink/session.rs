@@ -7,6 +7,7 @@
 //! never blocks a state change.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rtspclient_protocol::message::Headers;
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 use super::imp::CAT;
 use super::record_setup::RecordSetup;
 use super::recording::record;
-use super::sdp::{Security, build_sdp};
+use super::sdp::{Security, application_kbps, build_sdp};
 use super::sender::{Control, Readiness, Reporter, StreamSender};
 use crate::caps_convert::from_gst_caps;
 use crate::driver::answers::expect_success;
@@ -67,6 +68,7 @@ pub async fn run(
         host: host.clone(),
         streams: None,
         asking: None,
+        avp_only: false,
     };
     let session = role.config.session.clone();
     match runner::run_until_stopped(&mut role, session, host.clone(), &mut stop).await {
@@ -89,6 +91,20 @@ struct RecordRole {
     /// answers, and this bound usually ends the wait before the request's
     /// own timeout does.
     asking: Option<&'static str>,
+    /// The server refused our RTP/AVPF announcement with RTX: for the
+    /// rest of the run (reconnections too) it gets plain RTP/AVP.
+    avp_only: bool,
+}
+
+/// Whether a status refusing an ANNOUNCE or SETUP of ours with RTP/AVPF
+/// and RTX may be about that: gst-rtsp-server answers 415 to an SDP whose
+/// profile its mount does not take and 461 to such a SETUP; others use
+/// 400, 406, 451, 501... Authentication (401, 403, 407), a wrong URL (404,
+/// 410) and redirects are not (an RTP/AVP announcement would meet them
+/// too). One more try without RTX costs one round trip; when it is
+/// refused as well, its error is the one reported.
+fn may_refuse_feedback(status: u16) -> bool {
+    (400..600).contains(&status) && !matches!(status, 401 | 403 | 404 | 407 | 410)
 }
 
 impl Role for RecordRole {
@@ -241,27 +257,57 @@ impl RecordRole {
         protocols: &[Protocol],
     ) -> Result<Option<String>, ClientError> {
         let epoch = self.control.epoch();
-        if !link.is_open()
-            && let Some(target) = link.open().await?
-        {
-            return Ok(Some(target));
-        }
-        let (base, rewrites) = match self.announce(link).await? {
-            Announced::Base { base, rewrites } => (base, rewrites),
-            Announced::Redirect(target) => return Ok(Some(target)),
-        };
-        link.set_aggregate(base.clone());
-
-        self.host
-            .progress(gst::ProgressType::Continue, "open", "Setting up streams");
         let senders = self.senders();
-        let round = RecordSetup {
-            streams: &senders,
-            udp: &self.config.session.udp,
-            udp_send_buffer: self.config.udp_send_buffer,
+        // RTX repairs losses; over TCP (interleaved, RFC 2326 §10.12)
+        // nothing is lost, so a TCP-only session announces none: no
+        // RTP/AVPF, no rtx payload, nothing kept by rtprtxsend.
+        let udp_possible = protocols.iter().any(|p| *p != Protocol::Tcp);
+        let (routes, protocol, base, rewrites) = loop {
+            if !link.is_open()
+                && let Some(target) = link.open().await?
+            {
+                return Ok(Some(target));
+            }
+            let with_rtx = udp_possible
+                && !self.avp_only
+                && senders.iter().any(|s| s.retransmission().is_some());
+            let (base, rewrites) = match self.announce(link, with_rtx).await {
+                Ok(Announced::Base { base, rewrites }) => (base, rewrites),
+                Ok(Announced::Redirect(target)) => return Ok(Some(target)),
+                Err(err) if with_rtx && self.refused_feedback(&err, "ANNOUNCE") => continue,
+                Err(err) => return Err(err),
+            };
+            link.set_aggregate(base.clone());
+
+            self.host
+                .progress(gst::ProgressType::Continue, "open", "Setting up streams");
+            let round = RecordSetup {
+                streams: &senders,
+                udp: &self.config.session.udp,
+                udp_send_buffer: self.config.udp_send_buffer,
+            };
+            self.asking = Some("SETUP");
+            match setup_with_fallback(&round, link, protocols, &base).await {
+                Ok((routes, protocol)) => break (routes, protocol, base, rewrites),
+                Err(err) if with_rtx && self.refused_feedback(&err, "SETUP") => {
+                    // The server holds the RTP/AVPF presentation of our
+                    // ANNOUNCE: a new connection announces the plain one.
+                    link.abort_tasks();
+                    link.drop_connection();
+                }
+                Err(err) => return Err(err),
+            }
         };
-        self.asking = Some("SETUP");
-        let (routes, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;
+        if protocol == Protocol::Tcp {
+            // Announced with RTX (UDP was allowed) but set up over TCP:
+            // the SETUP kept the announced profile, but nothing will be
+            // lost, so nothing is kept to repeat.
+            for sender in &senders {
+                if let Some(rtx) = sender.retransmission() {
+                    rtx.clear();
+                }
+            }
+        }
 
         let mut range = Headers::new();
         range.set("Range", "npt=0.000-");
@@ -302,13 +348,40 @@ impl RecordRole {
         Ok(None)
     }
 
-    /// ANNOUNCE the SDP of the chosen streams.
-    async fn announce(&mut self, link: &mut Link) -> Result<Announced, ClientError> {
+    /// The server refused `method` (ANNOUNCE or SETUP) of our RTP/AVPF
+    /// announcement with RTX: true when it gets plain RTP/AVP instead
+    /// (warned about and counted once per run).
+    fn refused_feedback(&mut self, err: &ClientError, method: &str) -> bool {
+        if !err
+            .status()
+            .is_some_and(|(code, _)| may_refuse_feedback(code))
+        {
+            return false;
+        }
+        self.avp_only = true;
+        self.control.avp_fallbacks.fetch_add(1, Ordering::Relaxed);
+        let text = format!(
+            "The server refused the RTP/AVPF {method} that rtx-time needs ({err}): \
+             publishing with plain RTP/AVP, without retransmission"
+        );
+        gst::warning!(CAT, "{text}");
+        self.host.warning(&text);
+        true
+    }
+
+    /// ANNOUNCE the SDP of the chosen streams, with RFC 4588 RTX (and so
+    /// RTP/AVPF) for the streams that have `rtx-time` when `with_rtx`.
+    async fn announce(
+        &mut self,
+        link: &mut Link,
+        with_rtx: bool,
+    ) -> Result<Announced, ClientError> {
         let mut descriptions = Vec::new();
         let mut rtx_time = Vec::new();
         let mut security = Vec::new();
+        let mut bandwidths = Vec::new();
         for (stream, caps) in self.streams.iter().flatten() {
-            let rtx = stream.retransmission();
+            let rtx = stream.retransmission().filter(|_| with_rtx);
             rtx_time.push(rtx.as_ref().map(|rtx| rtx.time_ms));
             let key_mgmt = match stream.srtp() {
                 Some(keys) => {
@@ -339,12 +412,20 @@ impl RecordRole {
                     format!("Stream {} has no RTP caps", stream.index),
                 )
             })?;
+            bandwidths.push(application_kbps(&description, stream.stated_bitrate()));
             descriptions.push(description);
         }
         let client = link.client();
         let local = client.connection().local_addr().ip();
         let peer = client.connection().peer_addr().ip();
-        let announcement = build_sdp(&descriptions, &rtx_time, &security, local, peer);
+        let announcement = build_sdp(
+            &descriptions,
+            &rtx_time,
+            &security,
+            &bandwidths,
+            local,
+            peer,
+        );
         let sdp = announcement.sdp;
         // Without the keys our MIKEY carries in the clear.
         let loggable: Vec<&str> = sdp
@@ -402,8 +483,11 @@ impl RecordRole {
         {
             if let Some(rtx) = stream.retransmission() {
                 match (rtx_pt, description.payload()) {
-                    (Some(rtx_pt), Some(pt)) => rtx.set_payload_types(pt, *rtx_pt),
-                    _ => rtx.clear(),
+                    (Some(rtx_pt), Some(pt)) => {
+                        rtx.set_active(true);
+                        rtx.set_payload_types(pt, *rtx_pt);
+                    }
+                    _ => rtx.set_active(false),
                 }
             }
         }
@@ -446,4 +530,20 @@ enum Announced {
         rewrites: Vec<Option<u8>>,
     },
     Redirect(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_refuse_feedback;
+
+    #[test]
+    fn which_refusals_fall_back_to_avp() {
+        // gst-rtsp-server: 415 to the ANNOUNCE, 461 to a SETUP.
+        for status in [400, 406, 415, 451, 461, 500, 501, 551] {
+            assert!(may_refuse_feedback(status), "{status}");
+        }
+        for status in [200, 301, 401, 403, 404, 407, 410] {
+            assert!(!may_refuse_feedback(status), "{status}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -43,6 +43,31 @@ pub struct PathCounters {
     pub dummies_from_client: AtomicU64,
     /// The `client_port` pair of every SETUP the client sent.
     pub client_ports: Mutex<Vec<(u16, u16)>>,
+    /// Sequence number and time of every packet dropped on purpose.
+    pub drops: Mutex<Vec<(u16, Instant)>>,
+    /// Every sequence number a NACK from the server (the receiver of the
+    /// lossy leg) asked for (RFC 4585 §6.2.1: PID and BLP), with the time
+    /// the NACK passed.
+    pub nacked: Mutex<Vec<(u16, Instant)>>,
+}
+
+impl PathCounters {
+    /// For each dropped packet, how long after the drop the first NACK
+    /// for it passed; None for a packet never asked for.
+    pub fn nack_delays(&self) -> Vec<Option<Duration>> {
+        let nacked = self.nacked.lock().unwrap();
+        self.drops
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(seq, dropped)| {
+                nacked
+                    .iter()
+                    .find(|(s, at)| s == seq && at >= dropped)
+                    .map(|(_, at)| *at - *dropped)
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -62,16 +87,29 @@ impl UdpPath {
     /// Proxy RTSP to `server`; drop every `drop_every`-th RTP packet of
     /// payload type `media_pt` from the server (0 = drop none).
     pub fn start(server: SocketAddr, media_pt: u8, drop_every: u64) -> UdpPath {
-        Self::start_with(server, media_pt, drop_every, false)
+        Self::start_with(server, media_pt, drop_every, 0, false)
     }
 
     /// As [`UdpPath::start`], for a client that publishes (RECORD): the
-    /// packets are dropped on their way from the client to the server.
-    pub fn start_publishing(server: SocketAddr, media_pt: u8, drop_every: u64) -> UdpPath {
-        Self::start_with(server, media_pt, drop_every, true)
+    /// packets are dropped on their way from the client to the server;
+    /// only among the first `drop_within` media packets when that is not
+    /// 0.
+    pub fn start_publishing(
+        server: SocketAddr,
+        media_pt: u8,
+        drop_every: u64,
+        drop_within: u64,
+    ) -> UdpPath {
+        Self::start_with(server, media_pt, drop_every, drop_within, true)
     }
 
-    fn start_with(server: SocketAddr, media_pt: u8, drop_every: u64, publishing: bool) -> UdpPath {
+    fn start_with(
+        server: SocketAddr,
+        media_pt: u8,
+        drop_every: u64,
+        drop_within: u64,
+        publishing: bool,
+    ) -> UdpPath {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind RTSP proxy");
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::default());
@@ -79,6 +117,7 @@ impl UdpPath {
         let rule = Rule {
             media_pt,
             drop_every,
+            drop_within,
             publishing,
         };
         let accept = std::thread::spawn(move || {
@@ -124,6 +163,8 @@ impl Drop for UdpPath {
 struct Rule {
     media_pt: u8,
     drop_every: u64,
+    /// Drop only among this many first media packets (0: all of them).
+    drop_within: u64,
     /// Drop on the client's RTP leg (else on the server's).
     publishing: bool,
 }
@@ -354,8 +395,13 @@ fn forward(
         if leg == lossy && n >= 12 {
             if packet[1] & 0x7f == rule.media_pt {
                 media_packets += 1;
-                if rule.drop_every > 0 && media_packets.is_multiple_of(rule.drop_every) {
+                if rule.drop_every > 0
+                    && media_packets.is_multiple_of(rule.drop_every)
+                    && (rule.drop_within == 0 || media_packets <= rule.drop_within)
+                {
                     counters.rtp_dropped.fetch_add(1, Ordering::SeqCst);
+                    let seq = u16::from_be_bytes([packet[2], packet[3]]);
+                    counters.drops.lock().unwrap().push((seq, Instant::now()));
                     continue;
                 }
                 counters.rtp_passed.fetch_add(1, Ordering::SeqCst);
@@ -368,6 +414,12 @@ fn forward(
         match leg {
             Leg::ServerRtcp if rtcp_types(packet).contains(&205) => {
                 counters.nacks_from_server.fetch_add(1, Ordering::SeqCst);
+                let now = Instant::now();
+                counters
+                    .nacked
+                    .lock()
+                    .unwrap()
+                    .extend(nacked_seqs(packet).into_iter().map(|seq| (seq, now)));
             }
             Leg::ClientRtp | Leg::ClientRtcp if n < 12 => {
                 counters.dummies_from_client.fetch_add(1, Ordering::SeqCst);
@@ -382,6 +434,31 @@ fn forward(
         }
         let _ = to.send_to(packet, target);
     }
+}
+
+/// The sequence numbers the generic NACKs (PT 205, FMT 1) of a compound
+/// RTCP packet ask for: each FCI entry is a PID and a bitmask of the 16
+/// packets after it (RFC 4585 §6.2.1).
+fn nacked_seqs(mut data: &[u8]) -> Vec<u16> {
+    let mut seqs = Vec::new();
+    while data.len() >= 4 {
+        let len = (usize::from(u16::from_be_bytes([data[2], data[3]])) + 1) * 4;
+        let packet = data.get(..len).unwrap_or(data);
+        if packet[1] == 205 && packet[0] & 0x1f == 1 {
+            for fci in packet.get(12..).unwrap_or(&[]).chunks_exact(4) {
+                let pid = u16::from_be_bytes([fci[0], fci[1]]);
+                let blp = u16::from_be_bytes([fci[2], fci[3]]);
+                seqs.push(pid);
+                seqs.extend(
+                    (0..16)
+                        .filter(|bit| blp & (1 << bit) != 0)
+                        .map(|bit| pid.wrapping_add(bit + 1)),
+                );
+            }
+        }
+        data = data.get(len..).unwrap_or(&[]);
+    }
+    seqs
 }
 
 /// The packet types in a compound RTCP packet.

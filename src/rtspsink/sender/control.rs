@@ -2,7 +2,7 @@
 //! share: where the record task is ([`Phase`]), the run's settings, the
 //! pipeline clock, and the wake-ups between them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -78,6 +78,9 @@ pub struct Control {
     /// Wakes the record task when a stream got its first buffer or EOS.
     pub changed: Notify,
     pub dropped: AtomicU64,
+    /// Announcements of this run that fell back from RTP/AVPF with RTX to
+    /// plain RTP/AVP because the server refused them.
+    pub avp_fallbacks: AtomicU32,
     drop_warned: AtomicBool,
     epoch: AtomicU64,
 }
@@ -97,6 +100,7 @@ impl Default for Control {
             cond: Condvar::new(),
             changed: Notify::new(),
             dropped: AtomicU64::new(0),
+            avp_fallbacks: AtomicU32::new(0),
             drop_warned: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
         }
@@ -120,6 +124,7 @@ impl Control {
         state.run = Some(make_run(epoch));
         state.announced = false;
         self.dropped.store(0, Ordering::Relaxed);
+        self.avp_fallbacks.store(0, Ordering::Relaxed);
         self.drop_warned.store(false, Ordering::Relaxed);
         for stream in &state.streams {
             stream.reset();

@@ -2,7 +2,7 @@
 //! events and queries, and what the element asks of them (activation,
 //! latency, a key frame).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use gst::prelude::*;
@@ -90,6 +90,7 @@ impl StreamSender {
                 rtx: Mutex::new(None),
                 security: Mutex::new((Profile::AVP, None)),
                 key_mgmt: Mutex::new(None),
+                stated_bitrate: AtomicU32::new(0),
             }
         });
 
@@ -161,8 +162,25 @@ impl StreamSender {
         let _ = self.rtp_pad.push_event(event.clone());
     }
 
+    /// The bitrate upstream stated in its tags (encoders state theirs:
+    /// x264enc its `bitrate`, opusenc, avenc_aac), if any.
+    pub fn stated_bitrate(&self) -> Option<u32> {
+        Some(self.stated_bitrate.load(Ordering::Relaxed)).filter(|bps| *bps > 0)
+    }
+
     fn rtp_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         match event.view() {
+            gst::EventView::Tag(tag) => {
+                let tags = tag.tag();
+                let bps = tags
+                    .get::<gst::tags::NominalBitrate>()
+                    .map(|v| v.get())
+                    .or_else(|| tags.get::<gst::tags::Bitrate>().map(|v| v.get()))
+                    .or_else(|| tags.get::<gst::tags::MaximumBitrate>().map(|v| v.get()));
+                if let Some(bps) = bps.filter(|bps| *bps > 0) {
+                    self.stated_bitrate.store(bps, Ordering::Relaxed);
+                }
+            }
             gst::EventView::Segment(segment) => {
                 if let Ok(segment) = segment.segment().clone().downcast::<gst::ClockTime>() {
                     self.state.lock().unwrap().segment = segment;

@@ -52,6 +52,9 @@ impl StreamSender {
         self.interrupt.send_replace(false);
         self.packets.store(0, Ordering::Relaxed);
         self.bytes.store(0, Ordering::Relaxed);
+        if let Some(rtx) = self.retransmission() {
+            rtx.reset();
+        }
     }
 
     pub fn readiness(&self) -> Readiness {
@@ -132,7 +135,9 @@ impl StreamSender {
                 let secure = caps
                     .structure(0)
                     .is_some_and(|s| s.name() == "application/x-srtp");
-                state.parameter_sets = if secure {
+                // A stream that retransmits has its guard in front of
+                // rtprtxsend already (see `retransmission`).
+                state.parameter_sets = if secure || self.rtx.lock().unwrap().is_some() {
                     None
                 } else {
                     parameter_sets::guard_for(&caps)
