@@ -17,6 +17,7 @@ pub mod h26x;
 pub mod headers;
 pub mod jitter;
 pub mod message;
+pub mod play_control;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
