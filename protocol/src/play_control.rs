@@ -136,6 +136,44 @@ pub fn may_pause(server_accepts_pause: bool, vod: bool, pause_live: bool) -> boo
     server_accepts_pause && (vod || pause_live)
 }
 
+/// Why a seek is refused (the seek event then returns FALSE and nothing
+/// changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekRefusal {
+    /// A live stream, or nothing described yet.
+    NotSeekable,
+    /// Rates other than 1.0 (`Scale:`, RFC 2326 §12.34) are not offered.
+    Rate,
+    /// Only flushing seeks: the old position's data must not be played
+    /// after the new one's.
+    NotFlushing,
+    /// No start position (`GST_SEEK_TYPE_NONE` or not in TIME).
+    NoStart,
+}
+
+/// Where a seek goes in a presentation: the start (and end, if set)
+/// clamped into the VOD range; the end dropped when not after the start.
+pub fn plan_seek(
+    vod: Option<VodRange>,
+    rate: f64,
+    flush: bool,
+    start: Option<f64>,
+    end: Option<f64>,
+) -> Result<(f64, Option<f64>), SeekRefusal> {
+    let range = vod.ok_or(SeekRefusal::NotSeekable)?;
+    if rate != 1.0 {
+        return Err(SeekRefusal::Rate);
+    }
+    if !flush {
+        return Err(SeekRefusal::NotFlushing);
+    }
+    let start = start
+        .ok_or(SeekRefusal::NoStart)?
+        .clamp(range.start, range.end);
+    let end = end.map(|e| e.min(range.end)).filter(|&e| e > start);
+    Ok((start, end))
+}
+
 /// An RTP timestamp and the NPT it stands for: the `Range` start and the
 /// `rtptime` of the RTP-Info of the same PLAY answer (RFC 2326 §12.33).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,11 +195,18 @@ impl Anchor {
     }
 }
 
-/// Whether sequence number `seq` is `first` or after it (RFC 1982 serial
-/// arithmetic on 16 bits): after a seek, packets of the old position that
-/// were on their way are older than RTP-Info's `seq` and are dropped.
-pub fn seq_at_or_after(seq: u16, first: u16) -> bool {
-    seq.wrapping_sub(first) < 0x8000
+/// Packets just before RTP-Info's `seq` that may still be on their way
+/// from before a seek; older ones than this are taken as a server whose
+/// RTP-Info is off, not as stale data.
+pub const STALE_WINDOW: u16 = 1024;
+
+/// Whether a packet with sequence number `seq`, arriving after a PLAY
+/// whose RTP-Info said `first`, belongs to the old position: up to
+/// [`STALE_WINDOW`] before `first` in RFC 1982 serial arithmetic. After a
+/// seek such packets were already on their way and are dropped.
+pub fn stale_before(seq: u16, first: u16) -> bool {
+    let behind = first.wrapping_sub(seq);
+    behind != 0 && behind <= STALE_WINDOW
 }
 
 /// Whether a stream whose data stopped had reached the end of the range:
@@ -280,6 +325,47 @@ mod tests {
     }
 
     #[test]
+    fn seek_plans() {
+        let vod = Some(VodRange {
+            start: 0.0,
+            end: 10.0,
+        });
+        assert_eq!(plan_seek(vod, 1.0, true, Some(5.0), None), Ok((5.0, None)));
+        assert_eq!(
+            plan_seek(vod, 1.0, true, Some(5.0), Some(7.0)),
+            Ok((5.0, Some(7.0)))
+        );
+        assert_eq!(
+            plan_seek(vod, 1.0, true, Some(12.0), None),
+            Ok((10.0, None))
+        );
+        assert_eq!(
+            plan_seek(vod, 1.0, true, Some(2.0), Some(20.0)),
+            Ok((2.0, Some(10.0)))
+        );
+        assert_eq!(
+            plan_seek(vod, 1.0, true, Some(5.0), Some(4.0)),
+            Ok((5.0, None))
+        );
+        assert_eq!(
+            plan_seek(None, 1.0, true, Some(5.0), None),
+            Err(SeekRefusal::NotSeekable)
+        );
+        assert_eq!(
+            plan_seek(vod, 2.0, true, Some(5.0), None),
+            Err(SeekRefusal::Rate)
+        );
+        assert_eq!(
+            plan_seek(vod, 1.0, false, Some(5.0), None),
+            Err(SeekRefusal::NotFlushing)
+        );
+        assert_eq!(
+            plan_seek(vod, 1.0, true, None, None),
+            Err(SeekRefusal::NoStart)
+        );
+    }
+
+    #[test]
     fn pause_only_where_allowed() {
         assert!(may_pause(true, true, false));
         assert!(may_pause(true, false, true));
@@ -306,11 +392,14 @@ mod tests {
 
     #[test]
     fn sequence_filter_after_a_seek() {
-        assert!(seq_at_or_after(100, 100));
-        assert!(seq_at_or_after(101, 100));
-        assert!(!seq_at_or_after(99, 100));
-        assert!(seq_at_or_after(3, 65530));
-        assert!(!seq_at_or_after(65530, 3));
+        assert!(!stale_before(100, 100));
+        assert!(!stale_before(101, 100));
+        assert!(stale_before(99, 100));
+        assert!(!stale_before(3, 65530));
+        assert!(stale_before(65530, 3));
+        // Far behind: RTP-Info was wrong, not a stale packet.
+        assert!(stale_before(100u16.wrapping_sub(STALE_WINDOW), 100));
+        assert!(!stale_before(100u16.wrapping_sub(STALE_WINDOW + 1), 100));
     }
 
     #[test]
