@@ -178,7 +178,10 @@ impl Player {
             .build()
             .unwrap();
         for (name, value) in props {
-            src.set_property_from_value(name, value);
+            match value.get::<&str>() {
+                Ok(text) => src.set_property_from_str(name, text),
+                Err(_) => src.set_property_from_value(name, value),
+            }
         }
         pipeline.add(&src).unwrap();
         let pads: PadLogs = Arc::default();
@@ -517,7 +520,17 @@ fn seek_and_check(player: &Player, target: f64, through_element: bool) -> f64 {
             }),
             "{media}: no buffer after the seek to {target}"
         );
-        let first = log.lock().unwrap().first_after_flush().unwrap();
+        let (first, running) = {
+            let log = log.lock().unwrap();
+            let flushes = log.flushes;
+            let first = log.buffers.iter().find(|b| b.2 == flushes).unwrap();
+            (first.0, first.1)
+        };
+        let now = player
+            .pipeline
+            .current_running_time()
+            .map_or(0.0, |t| t.seconds_f64());
+        println!("  {media}: first buffer's running time {running:.3}, pipeline's now {now:.3}");
         println!(
             "seek to {target:.3}: server started at {start:.3}, first {media} buffer at {first:.4}"
         );
@@ -532,9 +545,24 @@ fn seek_and_check(player: &Player, target: f64, through_element: bool) -> f64 {
 
 #[test]
 fn seeks_to_the_middle_start_and_end_then_eos_on_every_pad() {
+    seeks_then_eos("udp", "light");
+}
+
+#[test]
+fn seeks_with_rtpjitterbuffer_over_tcp() {
+    seeks_then_eos("tcp", "rtpjitterbuffer");
+}
+
+fn seeks_then_eos(protocols: &str, jitterbuffer: &str) {
     let media = make_media();
     let server = vod_server(&media);
-    let player = Player::new(&server.url("/vod"), &[]);
+    let player = Player::new(
+        &server.url("/vod"),
+        &[
+            ("protocols", protocols.to_value()),
+            ("jitterbuffer", jitterbuffer.to_value()),
+        ],
+    );
     player.start(2, 1.0);
 
     let start = seek_and_check(&player, 5.5, false);
