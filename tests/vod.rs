@@ -648,3 +648,109 @@ fn live_streams_refuse_seeks_and_play_on() {
     assert_eq!(video.lock().unwrap().flushes, 0);
     assert!(player.errors().is_empty(), "{:?}", player.errors());
 }
+
+/// `playbin` picks rtspsrc2 for the URI, decodes both streams and sends
+/// the seek to its sinks, which send it upstream through the decoders:
+/// after a seek to the middle the first decoded video and audio buffers
+/// are at the server's start, and their running times map stream time
+/// the same way (in sync) within a frame.
+#[test]
+fn playbin_seek_keeps_audio_and_video_in_sync() {
+    for decoder in ["avdec_h264", "avdec_aac"] {
+        assert!(common::has_element(decoder), "{decoder} is needed");
+    }
+    let media = make_media();
+    let server = vod_server(&media);
+    common::init_plugin();
+    let playbin = gst::ElementFactory::make("playbin")
+        .property("uri", server.url("/vod"))
+        .build()
+        .unwrap();
+    let logs: Vec<Arc<Mutex<PadLog>>> = ["video-sink", "audio-sink"]
+        .iter()
+        .map(|property| {
+            let sink = gst::ElementFactory::make("fakesink")
+                .property("sync", true)
+                .build()
+                .unwrap();
+            let log = Arc::new(Mutex::new(PadLog::default()));
+            log_pad(&sink.static_pad("sink").unwrap(), log.clone());
+            playbin.set_property(property, &sink);
+            log
+        })
+        .collect();
+    let pipeline = playbin.clone().downcast::<gst::Pipeline>().unwrap();
+    let source = Arc::new(Mutex::new(None::<String>));
+    let seen = source.clone();
+    playbin.connect("source-setup", false, move |args| {
+        let element = args[1].get::<gst::Element>().unwrap();
+        *seen.lock().unwrap() = element.factory().map(|f| f.name().to_string());
+        None
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let position = || {
+        pipeline
+            .query_position::<gst::ClockTime>()
+            .map(|t| t.seconds_f64())
+    };
+    let outcome = common::wait_until(&pipeline, Duration::from_secs(10), || {
+        position().is_some_and(|p| p >= 1.0)
+            && logs.iter().all(|l| !l.lock().unwrap().buffers.is_empty())
+    });
+    assert_eq!(outcome, common::Outcome::Stopped, "playbin did not play");
+    assert_eq!(source.lock().unwrap().as_deref(), Some("rtspsrc2"));
+
+    assert!(
+        pipeline
+            .seek_simple(
+                gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+                gst::ClockTime::from_mseconds(5500)
+            )
+            .is_ok()
+    );
+    let outcome = common::wait_until(&pipeline, Duration::from_secs(10), || {
+        logs.iter().all(|l| {
+            let l = l.lock().unwrap();
+            l.flushes > 0 && l.buffers.iter().filter(|b| b.2 == l.flushes).count() >= 5
+        })
+    });
+    assert_eq!(
+        outcome,
+        common::Outcome::Stopped,
+        "no decoded buffers after the seek"
+    );
+    let firsts: Vec<(f64, f64)> = logs
+        .iter()
+        .map(|l| {
+            let l = l.lock().unwrap();
+            let first = l.buffers.iter().find(|b| b.2 == l.flushes).unwrap();
+            (first.0, first.1)
+        })
+        .collect();
+    let (video, audio) = (firsts[0], firsts[1]);
+    println!(
+        "after the seek to 5.5: first video frame at stream time {:.4} (running {:.4}), first audio at {:.4} (running {:.4})",
+        video.0, video.1, audio.0, audio.1
+    );
+    assert!(
+        (video.0 - 5.0).abs() <= FRAME,
+        "video starts at {:.4}",
+        video.0
+    );
+    assert!(
+        (audio.0 - video.0).abs() <= FRAME,
+        "audio starts at {:.4}, video at {:.4}",
+        audio.0,
+        video.0
+    );
+    // Same stream time → running time mapping on both: in sync.
+    let skew = (video.1 - video.0) - (audio.1 - audio.0);
+    assert!(skew.abs() <= FRAME, "audio and video {skew:.4} s apart");
+    assert!(
+        wait_for(Duration::from_secs(5), || position()
+            .is_some_and(|p| p >= 6.0)),
+        "playback stalled after the seek: {:?}",
+        position()
+    );
+    common::stop_pipeline(&pipeline);
+}

@@ -169,7 +169,8 @@ impl Control {
                     true => rtp_info(response),
                     false => Vec::new(),
                 };
-                apply_position(streams, &entries, Some(start));
+                let end = seek.end.or(self.vod.map(|v| v.end));
+                apply_position(streams, &entries, Some((start, end)));
             }
         }
         Ok(true)
@@ -191,38 +192,55 @@ pub fn rtp_info(response: &Response) -> Vec<RtpInfo> {
 
 /// After PLAY: RTP-Info's seq and rtptime become the stream caps'
 /// seqnum-base and clock-base (entries for streams that were not set up
-/// are skipped, docs/QUIRKS.md "RTP-Info"). With `start` (a PLAY with a
-/// `Range` on a VOD stream) each stream's timeline is anchored there and
-/// packets held for a seek go on, from RTP-Info's seq.
-pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], start: Option<f64>) {
+/// are skipped, docs/QUIRKS.md "RTP-Info"). With `range` (a PLAY with a
+/// `Range` on a VOD stream: NPT start and end) the caps also get
+/// `npt-start`/`npt-stop` as C `rtspsrc` sets them, from which RTP
+/// depayloaders make their segment (stream time = npt-start at
+/// clock-base), each stream's timeline is anchored there for the segment
+/// on the element's own pads, and packets held for a seek go on, from
+/// RTP-Info's seq.
+pub fn apply_position(
+    streams: &[StreamRef],
+    entries: &[RtpInfo],
+    range: Option<(f64, Option<f64>)>,
+) {
+    let nanos = |seconds: f64| (seconds.max(0.0) * 1e9).round() as u64;
     for stream in streams {
         let entry = entries
             .iter()
             .find(|e| rtp_info_matches(&e.url, &stream.control_url));
+        let vod_range = range.filter(|_| stream.output.timeline.is_vod());
         let mut caps = stream.output.caps();
-        if let Some(entry) = entry {
+        {
             let caps = caps.make_mut();
-            if let Some(seq) = entry.seq {
-                caps.set("seqnum-base", seq as u32);
+            if let Some(entry) = entry {
+                if let Some(seq) = entry.seq {
+                    caps.set("seqnum-base", seq as u32);
+                }
+                if let Some(rtptime) = entry.rtptime {
+                    caps.set("clock-base", rtptime);
+                }
+                if let Some(ssrc) = entry.ssrc {
+                    caps.set("ssrc", ssrc);
+                }
             }
-            if let Some(rtptime) = entry.rtptime {
-                caps.set("clock-base", rtptime);
-            }
-            if let Some(ssrc) = entry.ssrc {
-                caps.set("ssrc", ssrc);
+            if let Some((start, end)) = vod_range {
+                caps.set("npt-start", nanos(start));
+                match (end, caps.structure_mut(0)) {
+                    (Some(end), _) => caps.set("npt-stop", nanos(end)),
+                    (None, Some(s)) => s.remove_field("npt-stop"),
+                    (None, None) => {}
+                }
             }
         }
         let clock_rate = caps
             .structure(0)
             .and_then(|s| s.get::<i32>("clock-rate").ok())
             .and_then(|r| u32::try_from(r).ok());
-        if entry.is_some() {
+        if entry.is_some() || vod_range.is_some() {
             stream.output.update_caps(caps);
         }
-        let Some(start) = start else {
-            continue;
-        };
-        if stream.output.timeline.is_vod() {
+        if let Some((start, _)) = vod_range {
             let anchor = match (entry.and_then(|e| e.rtptime), clock_rate) {
                 (Some(rtptime), Some(clock_rate)) => Some(Anchor {
                     npt: start,
@@ -233,7 +251,9 @@ pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], start: Option<
             };
             stream.output.timeline.set_anchor(anchor, start);
         }
-        stream.output.end_seek(entry.and_then(|e| e.seq));
+        if range.is_some() {
+            stream.output.end_seek(entry.and_then(|e| e.seq));
+        }
     }
 }
 

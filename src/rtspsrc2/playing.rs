@@ -98,10 +98,11 @@ pub async fn play(
             output: s.output.clone(),
         })
         .collect();
-    let start = presentation
-        .vod
-        .map(|_| answered_start(response.headers.get("Range")).unwrap_or(requested));
-    apply_position(&refs, &rtp_info(&response), start);
+    let range = presentation.vod.map(|vod| {
+        let start = answered_start(response.headers.get("Range")).unwrap_or(requested);
+        (start, pending_seek.and_then(|s| s.end).or(Some(vod.end)))
+    });
+    apply_position(&refs, &rtp_info(&response), range);
     for (channel, payload) in early {
         route(&channels, channel, payload);
     }
