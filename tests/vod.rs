@@ -754,3 +754,55 @@ fn playbin_seek_keeps_audio_and_video_in_sync() {
     );
     common::stop_pipeline(&pipeline);
 }
+
+/// `pause-live` (default TRUE): a paused live stream's server gets PAUSE
+/// and stops sending, and PLAY on PLAYING; with FALSE no PAUSE goes out
+/// and the data goes on (dropped by the paused element).
+#[test]
+fn live_pause_follows_pause_live() {
+    let server = TestServer::builder()
+        .mount(Mount::play("/live", launch::h264_video(0)).shared(false))
+        .start();
+    for pause_live in [true, false] {
+        let player = Player::new(
+            &server.url("/live"),
+            &[("pause-live", pause_live.to_value())],
+        );
+        player.start(1, 0.3);
+        player.set_state(gst::State::Paused);
+        if pause_live {
+            assert_eq!(player.wait_answer("PAUSE", 0).0, 200);
+        }
+        let packets = player.packets();
+        // Observation window: what arrives while paused.
+        std::thread::sleep(Duration::from_millis(700));
+        let arrived = player.packets() - packets;
+        println!("pause-live={pause_live}: {arrived} packets in 0.7 s while paused");
+        if pause_live {
+            assert_eq!(arrived, 0, "data while the server is paused");
+        } else {
+            assert!(arrived > 10, "the server stopped without PAUSE");
+            assert!(
+                !player.answers().iter().any(|a| a.0 == "PAUSE"),
+                "PAUSE sent"
+            );
+        }
+        let answered = player.answers().len();
+        player.set_state(gst::State::Playing);
+        if pause_live {
+            assert_eq!(player.wait_answer("PLAY", answered).0, 200);
+        }
+        let video = player.pad("video");
+        let count = video.lock().unwrap().buffers.len();
+        assert!(
+            wait_for(Duration::from_secs(5), || video
+                .lock()
+                .unwrap()
+                .buffers
+                .len()
+                >= count + 30),
+            "pause-live={pause_live}: no playback after resuming"
+        );
+        assert!(player.errors().is_empty(), "{:?}", player.errors());
+    }
+}

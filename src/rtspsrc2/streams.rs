@@ -429,12 +429,18 @@ impl StreamOutput {
         let mut state = state.lock().unwrap();
         let now = self.timing.running_time();
         let is_rtp = pad == &self.rtp_pad;
+        // Packets not pushed are still consumed: the receive path counts
+        // them as they are taken, and the data watchdog looks at that
+        // count (a live stream paused without PAUSE still receives).
+        let mut packets = packets;
         if is_rtp && (state.hold || (now.is_none() && self.timeline.is_vod())) {
             let room = MAX_HELD.saturating_sub(state.held.len());
-            state.held.extend(packets.take(room));
+            state.held.extend(packets.by_ref().take(room));
+            packets.for_each(drop);
             return;
         }
         let Some(now) = now else {
+            packets.for_each(drop);
             return;
         };
         self.push_locked(pad, &mut state, caps, packets, now);
