@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::{Mount, TestServer, launch};
+use common::tcp_proxy::TcpProxy;
 use common::wait_for;
 use gst::prelude::*;
 
@@ -805,4 +806,71 @@ fn live_pause_follows_pause_live() {
         );
         assert!(player.errors().is_empty(), "{:?}", player.errors());
     }
+}
+
+/// The connection to a VOD server breaks (a proxy closes it): the element
+/// reconnects and asks for the position where its data stopped (the
+/// server snaps back to a key frame, at most a second here), not for the
+/// start; the stream goes on to its EOS.
+#[test]
+fn a_reconnected_vod_goes_on_where_it_stopped() {
+    let media = make_media();
+    let server = vod_server(&media);
+    let proxy = TcpProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], server.port())));
+    let url = server.url("/vod").replace(
+        &format!(":{}/", server.port()),
+        &format!(":{}/", proxy.port),
+    );
+    let player = Player::new(
+        &url,
+        &[
+            ("protocols", "tcp".to_value()),
+            ("reconnect-backoff-min", 50u32.to_value()),
+        ],
+    );
+    player.start(2, 3.0);
+    let video = player.pad("video");
+    proxy.cut();
+    assert!(
+        wait_for(Duration::from_secs(10), || player
+            .count_messages("rtspclient-reconnected")
+            == 1),
+        "no reconnection: {:?}",
+        player.errors()
+    );
+    // The largest stream time that left before the cut; the element
+    // flushes its pads for the new session.
+    let last = {
+        let log = video.lock().unwrap();
+        log.buffers.iter().map(|b| b.0).fold(0.0, f64::max)
+    };
+    let audio = player.pad("audio");
+    assert!(
+        wait_for(Duration::from_secs(5), || [&video, &audio].iter().all(
+            |l| {
+                let log = l.lock().unwrap();
+                log.flushes == 1 && log.first_after_flush().is_some()
+            }
+        )),
+        "no video and audio after reconnecting"
+    );
+    let resumed = video.lock().unwrap().first_after_flush().unwrap();
+    let resumed_audio = audio.lock().unwrap().first_after_flush().unwrap();
+    assert!(
+        (resumed_audio - resumed).abs() <= FRAME,
+        "after reconnecting video goes on at {resumed:.3}, audio at {resumed_audio:.3}"
+    );
+    println!(
+        "data stopped at stream time {last:.3}; after reconnecting it goes on at {resumed:.3}"
+    );
+    assert!(
+        resumed >= last.floor() - 1.0 - FRAME && resumed <= last + FRAME,
+        "resumed at {resumed:.3} after stopping at {last:.3}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(MEDIA_SECONDS as u64), || player
+            .bus_eos()),
+        "no EOS after the reconnection: {:?}",
+        player.errors()
+    );
 }

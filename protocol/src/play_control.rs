@@ -195,6 +195,27 @@ impl Anchor {
     }
 }
 
+/// How far the first packet after a PLAY with a `Range` may be from the
+/// `Range` start by its RTP-Info `rtptime` (a key frame snapped to is in
+/// the answered start already) before that `rtptime` is taken as wrong.
+pub const ANCHOR_TOLERANCE_S: f64 = 0.5;
+
+impl Anchor {
+    /// The anchor to use once the first packet after the PLAY answer is
+    /// there, if this one is wrong: gst-rtsp-server 1.22 answers the first
+    /// PLAY of a new media with a `Range` start that is not a key frame
+    /// with the video `rtptime` of NPT 0 (its first packet is the range
+    /// start later, docs/QUIRKS.md "RTP-Info of a first PLAY with a
+    /// Range"). The first packet is then taken to be at the `Range` start.
+    pub fn corrected_by_first(&self, timestamp: u32) -> Option<Anchor> {
+        let off = self.npt_of(timestamp) - self.npt;
+        (off.abs() > ANCHOR_TOLERANCE_S).then_some(Anchor {
+            rtptime: timestamp,
+            ..*self
+        })
+    }
+}
+
 /// Packets just before RTP-Info's `seq` that may still be on their way
 /// from before a seek; older ones than this are taken as a server whose
 /// RTP-Info is off, not as stale data.
@@ -388,6 +409,22 @@ mod tests {
         assert!((anchor.npt_of(4_294_960_000 - 3000) - (5.0 - 3000.0 / 90000.0)).abs() < 1e-9);
         let at_zero = Anchor { npt: 0.0, ..anchor };
         assert_eq!(at_zero.npt_of(4_294_960_000 - 3000), 0.0);
+    }
+
+    #[test]
+    fn a_wrong_rtptime_is_corrected_by_the_first_packet() {
+        let anchor = Anchor {
+            npt: 3.0,
+            rtptime: 1_419_287_575,
+            clock_rate: 90_000,
+        };
+        // Measured: first video packet 3 s after RTP-Info's rtptime.
+        let fixed = anchor.corrected_by_first(1_419_557_575).unwrap();
+        assert_eq!(fixed.rtptime, 1_419_557_575);
+        assert_eq!(fixed.npt_of(1_419_557_575), 3.0);
+        // A packet a frame or two off is the server being right.
+        assert_eq!(anchor.corrected_by_first(1_419_287_575 + 3000), None);
+        assert_eq!(anchor.corrected_by_first(1_419_287_575), None);
     }
 
     #[test]

@@ -252,7 +252,9 @@ pub fn apply_position(
             stream.output.timeline.set_anchor(anchor, start);
         }
         if range.is_some() {
-            stream.output.end_seek(entry.and_then(|e| e.seq));
+            stream
+                .output
+                .end_seek(entry.and_then(|e| e.seq), vod_range.is_some());
         }
     }
 }

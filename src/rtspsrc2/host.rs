@@ -130,6 +130,12 @@ impl PlayHost for Host {
         }
     }
 
+    fn reposition(&self) {
+        if let Some(element) = self.element() {
+            element.imp().reposition(gst::Seqnum::next());
+        }
+    }
+
     fn end_of_stream(&self) {
         if let Some(element) = self.element() {
             gst::info!(CAT, obj = element, "The server ended the session");

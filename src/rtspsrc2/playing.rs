@@ -70,7 +70,24 @@ pub async fn play(
     let (range_value, requested) = match pending_seek {
         Some(seek) => (range_header(&seek), seek.start),
         None => {
-            let start = presentation.vod.map_or(0.0, |v| v.start);
+            // After a reconnection a VOD goes on where its data stopped
+            // (the server snaps to a key frame before it), not from the
+            // start: the pads and their segments are still there.
+            // What left the element is downstream and gets played; the
+            // rest is flushed, and packets are held until the answer.
+            let resume = presentation
+                .vod
+                .filter(|_| link.recovering())
+                .and_then(|_| {
+                    streams
+                        .iter()
+                        .filter_map(|s| s.output.timeline.last_output_npt())
+                        .reduce(f64::min)
+                });
+            if resume.is_some() {
+                host.reposition();
+            }
+            let start = resume.unwrap_or(presentation.vod.map_or(0.0, |v| v.start));
             (format_npt_range(start, None), start)
         }
     };

@@ -73,6 +73,9 @@ pub trait PlayHost: Events {
     /// The server answered a PAUSE or PLAY the element asked for;
     /// `npt_start` is where a PLAY with a `Range` (a seek) starts.
     fn control_answered(&self, method: &str, status: u16, npt_start: Option<f64>);
+    /// Flush the streams and hold their packets until the next PLAY with
+    /// a `Range` is answered (a VOD set up again after a reconnection).
+    fn reposition(&self);
 }
 
 /// Run until stopped, failed or ended. Posts errors and EOS through `host`.

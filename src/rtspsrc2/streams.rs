@@ -131,6 +131,9 @@ struct PadState {
     /// After a seek: drop packets before RTP-Info's `seq` (of the old
     /// position) until one at or after it arrives.
     first_seq: Option<u16>,
+    /// After a VOD PLAY with a `Range`: check RTP-Info against the first
+    /// packet (`Timeline::check_first`).
+    check_anchor: bool,
 }
 
 impl PadState {
@@ -142,6 +145,7 @@ impl PadState {
             hold: false,
             held: Vec::new(),
             first_seq: None,
+            check_anchor: false,
         }
     }
 }
@@ -497,6 +501,17 @@ impl StreamOutput {
                 match seq {
                     Some(seq) if stale_before(seq, first) => continue,
                     _ => state.first_seq = None,
+                }
+            }
+            if state.check_anchor {
+                state.check_anchor = false;
+                if let Some(base) =
+                    rtp_timestamp(&packet).and_then(|t| self.timeline.check_first(t))
+                {
+                    let mut caps = self.caps();
+                    caps.make_mut().set("clock-base", base);
+                    *self.caps.lock().unwrap() = caps.clone();
+                    pad.push_event(gst::event::Caps::new(&self.wire_caps(caps)));
                 }
             }
             if pad.push(stamp(packet)).is_err() {

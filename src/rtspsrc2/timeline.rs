@@ -47,12 +47,15 @@ pub struct Timeline {
     ended: AtomicBool,
     /// The server said RTCP BYE; EOS follows once the data settled.
     bye: AtomicBool,
+    /// NPT (f64 bits) of the last buffer that left the element.
+    last_output_npt: AtomicU64,
 }
 
 impl Timeline {
     pub fn new() -> Timeline {
         Timeline {
             last_timestamp: AtomicU64::new(NO_TIMESTAMP),
+            last_output_npt: AtomicU64::new(NO_TIMESTAMP),
             ..Timeline::default()
         }
     }
@@ -73,6 +76,22 @@ impl Timeline {
         position.start_npt = start_npt;
         position.segment_pending = true;
         self.last_timestamp.store(NO_TIMESTAMP, Ordering::Relaxed);
+    }
+
+    /// The first packet after a PLAY with a `Range`: if RTP-Info's
+    /// rtptime puts it far from the `Range` start, the anchor moves to it
+    /// (see `Anchor::corrected_by_first`); returns the new clock-base.
+    pub fn check_first(&self, timestamp: u32) -> Option<u32> {
+        let mut position = self.position.lock().unwrap();
+        let fixed = position.anchor?.corrected_by_first(timestamp)?;
+        gst::info!(
+            super::imp::CAT,
+            "RTP-Info rtptime {} puts the first packet {:.3} s from the range start: using its own",
+            position.anchor?.rtptime,
+            position.anchor?.npt_of(timestamp) - fixed.npt
+        );
+        position.anchor = Some(fixed);
+        Some(timestamp)
     }
 
     /// A flushing seek started: the segment after it carries its seqnum.
@@ -97,6 +116,13 @@ impl Timeline {
         }
         let anchor = self.position.lock().unwrap().anchor?;
         Some(anchor.npt_of(timestamp as u32))
+    }
+
+    /// NPT of the last buffer that left the element: where a VOD goes on
+    /// after a reconnection (what left is downstream and gets played).
+    pub fn last_output_npt(&self) -> Option<f64> {
+        let bits = self.last_output_npt.load(Ordering::Relaxed);
+        (bits != NO_TIMESTAMP).then(|| f64::from_bits(bits))
     }
 
     /// RTCP BYE (RFC 3550 §6.6) arrived for this stream.
@@ -152,14 +178,15 @@ impl Timeline {
     fn segment_before(&self, pad: &gst::Pad, buffer: &gst::BufferRef) {
         let (npt, seqnum) = {
             let mut position = self.position.lock().unwrap();
-            if !position.segment_pending {
-                return;
-            }
-            position.segment_pending = false;
             let npt = match (position.anchor, rtp_timestamp(buffer)) {
                 (Some(anchor), Some(timestamp)) => anchor.npt_of(timestamp),
                 _ => position.start_npt,
             };
+            self.last_output_npt.store(npt.to_bits(), Ordering::Relaxed);
+            if !position.segment_pending {
+                return;
+            }
+            position.segment_pending = false;
             (npt, position.seqnum)
         };
         let Some(pts) = buffer.pts() else {

@@ -81,14 +81,35 @@ impl RtspSrc2 {
         state.seek_generation += 1;
         let generation = state.seek_generation;
         state.last_seek = Some((seqnum, true));
-        let outputs: Vec<_> = state.streams.iter().flatten().cloned().collect();
-        let rtpbin = state.rtpbin.clone();
         drop(state);
         gst::info!(
             CAT,
             imp = self,
             "Seeking to {start:.3} s (end {end:?}), generation {generation}"
         );
+        self.reposition(seqnum);
+        if let Some(task) = &self.state.lock().unwrap().task {
+            task.target.send_modify(|target| {
+                target.seek = Some(SeekTarget {
+                    generation,
+                    start,
+                    end,
+                })
+            });
+        }
+        true
+    }
+
+    /// Flush every stream and hold its packets until the next PLAY with a
+    /// `Range` is answered: for a seek, and when a VOD session is set up
+    /// again after a reconnection (the old session's packets must not be
+    /// taken for the new position's).
+    pub(super) fn reposition(&self, seqnum: gst::Seqnum) {
+        let (outputs, rtpbin) = {
+            let state = self.state.lock().unwrap();
+            let outputs: Vec<_> = state.streams.iter().flatten().cloned().collect();
+            (outputs, state.rtpbin.clone())
+        };
         // Packets after the flush are stamped from the pipeline's new
         // running time, which starts over (see Timing::rebase).
         self.timing.rebase();
@@ -102,16 +123,6 @@ impl RtspSrc2 {
         for output in outputs {
             output.begin_seek(seqnum);
         }
-        if let Some(task) = &self.state.lock().unwrap().task {
-            task.target.send_modify(|target| {
-                target.seek = Some(SeekTarget {
-                    generation,
-                    start,
-                    end,
-                })
-            });
-        }
-        true
     }
 
     /// Duration and seeking queries, on the element or a pad: the SDP's

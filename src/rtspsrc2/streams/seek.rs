@@ -29,10 +29,12 @@ impl StreamOutput {
 
     /// The PLAY after a seek was answered (or failed): packets flow again
     /// from RTP-Info's `seq` on (`first_seq`), with the new position.
-    pub fn end_seek(&self, first_seq: Option<u16>) {
+    /// `check_anchor`: a VOD stream, whose first packet checks RTP-Info.
+    pub fn end_seek(&self, first_seq: Option<u16>, check_anchor: bool) {
         let mut state = self.rtp_state.lock().unwrap();
         state.hold = false;
         state.first_seq = first_seq;
+        state.check_anchor = check_anchor;
         self.release_locked(&mut state);
     }
 
