@@ -9,6 +9,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use rtspclient_protocol::caps::Bandwidth;
+use rtspclient_protocol::play_control::VodRange;
 
 use super::imp::CAT;
 use super::session::PlayHost;
@@ -88,6 +89,50 @@ impl PlayHost for Host {
                 element.emit_by_name::<bool>("select-stream", &[&(index as u32), caps])
             }
             None => false,
+        }
+    }
+
+    fn presentation(&self, vod: Option<VodRange>) {
+        if let Some(element) = self.element() {
+            gst::debug!(CAT, obj = element, "Presentation range: {vod:?}");
+            let changed = {
+                let mut state = element.imp().state.lock().unwrap();
+                std::mem::replace(&mut state.presentation, vod) != vod
+            };
+            if changed {
+                let _ = element.post_message(
+                    gst::message::DurationChanged::builder()
+                        .src(&element)
+                        .build(),
+                );
+            }
+        }
+    }
+
+    fn control_answered(&self, method: &str, status: u16, npt_start: Option<f64>) {
+        if let Some(element) = self.element() {
+            gst::debug!(
+                CAT,
+                obj = element,
+                "{method} answered {status}, start {npt_start:?}"
+            );
+            let mut s = gst::Structure::builder("rtspclient-play-control")
+                .field("method", method)
+                .field("status", status as u32);
+            if let Some(start) = npt_start {
+                s = s.field("npt-start", start);
+            }
+            let _ = element.post_message(
+                gst::message::Element::builder(s.build())
+                    .src(&element)
+                    .build(),
+            );
+        }
+    }
+
+    fn reposition(&self) {
+        if let Some(element) = self.element() {
+            element.imp().reposition(gst::Seqnum::next());
         }
     }
 

@@ -11,6 +11,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use rtspclient_protocol::caps::Bandwidth;
+use rtspclient_protocol::play_control::{Target, VodRange};
 use tokio::sync::{mpsc, watch};
 
 use super::host::Host;
@@ -34,9 +35,11 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-struct Task {
+pub(super) struct Task {
     stop: watch::Sender<bool>,
     parameters: mpsc::Sender<ParameterRequest>,
+    /// What the element wants from the server (see `super::control`).
+    pub(super) target: watch::Sender<Target>,
 }
 
 /// Parameter requests queued for the play task; more are refused (the
@@ -51,7 +54,13 @@ pub(super) struct State {
     pt_maps: Vec<Vec<gst::Caps>>,
     ghost_pads: Vec<Option<gst::GhostPad>>,
     no_more_pads_sent: bool,
-    task: Option<Task>,
+    pub(super) task: Option<Task>,
+    /// The range of an on-demand presentation, from DESCRIBE; `None` for
+    /// live streams (not seekable) or before DESCRIBE.
+    pub(super) presentation: Option<VodRange>,
+    pub(super) seek_generation: u64,
+    /// The last seek event's seqnum and answer (see `RtspSrc2::seek`).
+    pub(super) last_seek: Option<(gst::Seqnum, bool)>,
     /// Transport of the current session, for `stats`.
     pub(super) transport: Option<&'static str>,
     /// Sessions that reached PLAY since the element started; more than one
@@ -64,7 +73,7 @@ pub(super) struct State {
 pub struct RtspSrc2 {
     settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
-    timing: Arc<Timing>,
+    pub(super) timing: Arc<Timing>,
     /// Bumped on every start; a play task whose epoch is stale may no
     /// longer touch the element.
     pub(super) epoch: AtomicU64,
@@ -146,6 +155,11 @@ impl ObjectImpl for RtspSrc2 {
                     .blurb("Password for the HTTP proxy; write-only, so that no notify, gst-launch -v or log can show it")
                     .write_only()
                     .build(),
+                glib::ParamSpecBoolean::builder("pause-live")
+                    .nick("Pause live streams")
+                    .blurb("Send PAUSE to the server when the element pauses a live stream (one whose SDP has no finite range), as C rtspsrc does; on PLAYING the server resumes at its live edge. FALSE keeps the server sending and drops the packets while paused, for servers that end or mishandle paused live sessions. On-demand streams are always paused (when the server allows PAUSE)")
+                    .default_value(settings::DEFAULT_PAUSE_LIVE)
+                    .build(),
                 glib::ParamSpecString::builder("multicast-iface")
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
@@ -182,6 +196,7 @@ impl ObjectImpl for RtspSrc2 {
             "jitterbuffer" => settings.jitterbuffer = value.get().expect(CHECKED),
             "do-rtcp" => settings.do_rtcp = value.get().expect(CHECKED),
             "multicast-iface" => settings.multicast_iface = value.get().expect(CHECKED),
+            "pause-live" => settings.pause_live = value.get().expect(CHECKED),
             "do-retransmission" => settings.do_retransmission = value.get().expect(CHECKED),
             "nat-method" => settings.nat_method = value.get().expect(CHECKED),
             "profiles" => settings.profiles = value.get().expect(CHECKED),
@@ -206,6 +221,7 @@ impl ObjectImpl for RtspSrc2 {
             "jitterbuffer" => settings.jitterbuffer.to_value(),
             "do-rtcp" => settings.do_rtcp.to_value(),
             "multicast-iface" => settings.multicast_iface.to_value(),
+            "pause-live" => settings.pause_live.to_value(),
             "do-retransmission" => settings.do_retransmission.to_value(),
             "nat-method" => settings.nat_method.to_value(),
             "profiles" => settings.profiles.to_value(),
@@ -262,6 +278,9 @@ impl ElementImpl for RtspSrc2 {
     /// wants to finish a recording) goes down every stream through rtpbin,
     /// so muxers downstream can finalise their files.
     fn send_event(&self, event: gst::Event) -> bool {
+        if event.type_() == gst::EventType::Seek {
+            return self.seek(&event);
+        }
         if let gst::EventView::Eos(_) = event.view() {
             let outputs: Vec<_> = self
                 .state
@@ -286,6 +305,13 @@ impl ElementImpl for RtspSrc2 {
         self.parent_send_event(event)
     }
 
+    fn query(&self, query: &mut gst::QueryRef) -> bool {
+        match self.answer_query(query) {
+            Some(answer) => answer,
+            None => self.parent_query(query),
+        }
+    }
+
     fn change_state(
         &self,
         transition: gst::StateChange,
@@ -297,8 +323,12 @@ impl ElementImpl for RtspSrc2 {
                 if let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) {
                     self.timing.start(clock, base);
                 }
+                self.set_playing(true);
             }
-            gst::StateChange::PlayingToPaused => self.timing.stop(),
+            gst::StateChange::PlayingToPaused => {
+                self.timing.stop();
+                self.set_playing(false);
+            }
             _ => {}
         }
         let mut success = self.parent_change_state(transition)?;
@@ -338,6 +368,7 @@ impl RtspSrc2 {
             do_rtcp: settings.do_rtcp,
             nat_dummy: settings.nat_method == NatMethod::Dummy,
             profiles: settings.profiles.bits(),
+            pause_live: settings.pause_live,
         })
     }
 
@@ -395,6 +426,15 @@ impl RtspSrc2 {
         self.srtp.connect(&rtpbin, false);
 
         let weak = self.obj().downgrade();
+        rtpbin.connect("on-bye-ssrc", false, move |args| {
+            if let (Some(element), Some(Ok(session))) =
+                (weak.upgrade(), args.get(1).map(|a| a.get::<u32>()))
+            {
+                element.imp().on_bye(session);
+            }
+            None
+        });
+        let weak = self.obj().downgrade();
         rtpbin.connect_pad_added(move |_rtpbin, pad| {
             if let Some(element) = weak.upgrade() {
                 element.imp().rtpbin_pad_added(pad);
@@ -431,6 +471,7 @@ impl RtspSrc2 {
         self.obj().emit_by_name::<()>("new-manager", &[&rtpbin]);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (parameters_tx, parameters_rx) = mpsc::channel(PARAMETER_QUEUE);
+        let (target_tx, target_rx) = watch::channel(Target::default());
         {
             let mut state = self.state.lock().unwrap();
             *state = State {
@@ -439,6 +480,7 @@ impl RtspSrc2 {
                 task: Some(Task {
                     stop: stop_tx,
                     parameters: parameters_tx,
+                    target: target_tx,
                 }),
                 ..State::default()
             };
@@ -454,7 +496,13 @@ impl RtspSrc2 {
             epoch,
             url: config.session.url.redacted(),
         });
-        runtime::spawn(session::run(config, host, parameters_rx, stop_rx));
+        runtime::spawn(session::run(
+            config,
+            host,
+            parameters_rx,
+            target_rx,
+            stop_rx,
+        ));
         Ok(())
     }
 
@@ -670,10 +718,21 @@ impl RtspSrc2 {
         };
         // First: packets that carry nothing never leave, and never make a
         // pad the stream's target.
+        let weak_output = output.clone();
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |_pad, info| match output.upgrade() {
+            move |_pad, info| match weak_output.upgrade() {
                 Some(output) => output.drop_empty_packets(info),
+                None => gst::PadProbeReturn::Ok,
+            },
+        );
+        // Then the segment of VOD streams (see super::timeline).
+        pad.add_probe(
+            gst::PadProbeType::BUFFER
+                | gst::PadProbeType::BUFFER_LIST
+                | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |pad, info| match output.upgrade() {
+                Some(output) => output.timeline.on_output(pad, info),
                 None => gst::PadProbeReturn::Ok,
             },
         );
@@ -706,7 +765,11 @@ impl RtspSrc2 {
         }
         let templ = obj.pad_template("stream_%u").expect("template exists");
         let ghost = match gst::GhostPad::builder_from_template_with_target(&templ, pad) {
-            Ok(builder) => builder.name(format!("stream_{session}")).build(),
+            Ok(builder) => builder
+                .name(format!("stream_{session}"))
+                .event_function(super::vod::pad_event)
+                .query_function(super::vod::pad_query)
+                .build(),
             Err(err) => {
                 gst::error!(CAT, imp = self, "Cannot expose {name}: {err}");
                 return;

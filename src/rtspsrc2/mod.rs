@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod channels;
+mod control;
 mod host;
 pub(crate) mod imp;
 mod packet_pool;
@@ -18,7 +19,9 @@ mod setup;
 mod signals;
 mod stats;
 mod streams;
+mod timeline;
 mod udp_receive;
+mod vod;
 
 pub use settings::{BufferMode, Jitterbuffer, NatMethod};
 

@@ -9,13 +9,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
+use rtspclient_protocol::headers::format_npt_range;
 use rtspclient_protocol::message::{Headers, Request, Response};
+use rtspclient_protocol::play_control::{Target, VodRange, answered_start, reached_end};
 use rtspclient_protocol::url::resolve_location;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::channels::{ChannelBatch, Channels, MAX_BATCH, route, wait_for_output};
+use super::control::{Control, StreamRef, apply_position, range_header, rtp_info};
 use super::parameters::{MAX_PENDING_PARAMETERS, ParameterRequest};
 use super::session::{PlayConfig, PlayHost};
 use super::setup::{ActiveTransport, SetUpStream};
@@ -32,6 +34,19 @@ use crate::session::{Ended, Link, Protocol};
 const MAX_EARLY_PACKETS: usize = 1024;
 /// How often the watchdog looks at packet counters.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(200);
+/// A VOD stream whose data stopped this long within [`END_TOLERANCE_S`]
+/// of the range end has ended (a server that sends no RTCP BYE).
+const END_SILENCE: Duration = Duration::from_secs(1);
+const END_TOLERANCE_S: f64 = 0.5;
+
+/// The player's wishes and what the task knows of the presentation,
+/// kept by the role across the sessions of one element start.
+pub struct Presentation<'a> {
+    pub target: &'a watch::Receiver<Target>,
+    /// Generation of the last seek sent to a server.
+    pub applied_seek: &'a mut u64,
+    pub vod: Option<VodRange>,
+}
 
 /// PLAY the set-up streams and run until the session ends.
 pub async fn play(
@@ -41,12 +56,46 @@ pub async fn play(
     commands: &mut mpsc::Receiver<ParameterRequest>,
     streams: Vec<SetUpStream>,
     protocol: Protocol,
+    presentation: Presentation<'_>,
 ) -> Result<Ended<()>, ClientError> {
     let aggregate = link.aggregate();
     let channels = route_streams(link.client(), &streams, config.do_rtcp);
 
+    // A seek made before this PLAY goes with it; otherwise from the start
+    // (also after a reconnection: the server's new session starts there).
+    let target = *presentation.target.borrow();
+    let pending_seek = target
+        .seek
+        .filter(|s| s.generation > *presentation.applied_seek);
+    let (range_value, requested) = match pending_seek {
+        Some(seek) => (range_header(&seek), seek.start),
+        None => {
+            // After a reconnection a VOD goes on where its data stopped
+            // (the server snaps to a key frame before it), not from the
+            // start: the pads and their segments are still there.
+            // What left the element is downstream and gets played; the
+            // rest is flushed, and packets are held until the answer.
+            let resume = presentation
+                .vod
+                .filter(|_| link.recovering())
+                .and_then(|_| {
+                    streams
+                        .iter()
+                        .filter_map(|s| s.output.timeline.last_output_npt())
+                        .reduce(f64::min)
+                });
+            if resume.is_some() {
+                host.reposition();
+            }
+            let start = resume.unwrap_or(presentation.vod.map_or(0.0, |v| v.start));
+            (format_npt_range(start, None), start)
+        }
+    };
+    if let Some(seek) = pending_seek {
+        *presentation.applied_seek = seek.generation;
+    }
     let mut range = Headers::new();
-    range.set("Range", "npt=0.000-");
+    range.set("Range", range_value);
     let mut early: Vec<(u8, Bytes)> = Vec::new();
     let response = link
         .client()
@@ -59,12 +108,18 @@ pub async fn play(
         })
         .await?;
     expect_success(&response, "PLAY")?;
-    let rtp_info: Vec<RtpInfo> = response
-        .headers
-        .get("RTP-Info")
-        .map(parse_rtp_info)
-        .unwrap_or_default();
-    apply_rtp_info(&streams, &rtp_info);
+    let refs: Vec<StreamRef> = streams
+        .iter()
+        .map(|s| StreamRef {
+            control_url: s.control_url.clone(),
+            output: s.output.clone(),
+        })
+        .collect();
+    let range = presentation.vod.map(|vod| {
+        let start = answered_start(response.headers.get("Range")).unwrap_or(requested);
+        (start, pending_seek.and_then(|s| s.end).or(Some(vod.end)))
+    });
+    apply_position(&refs, &rtp_info(&response), range);
     for (channel, payload) in early {
         route(&channels, channel, payload);
     }
@@ -100,8 +155,18 @@ pub async fn play(
             && protocol != Protocol::Tcp,
         warned_channels: [false; 256],
         batch: ChannelBatch::default(),
+        control: Control::new(
+            presentation.target.clone(),
+            *presentation.applied_seek,
+            presentation.vod,
+            config.pause_live,
+        ),
+        streams: refs,
+        vod_end: presentation.vod.map(|v| v.end),
     };
-    playing.run(link.client(), commands).await
+    let result = playing.run(link.client(), commands).await;
+    *presentation.applied_seek = playing.control.applied_seek;
+    result
 }
 
 /// Route interleaved channels to their streams; tell each stream where
@@ -138,6 +203,8 @@ struct Watchdog {
     interval: tokio::time::Interval,
     seen: u64,
     last_change: Instant,
+    /// Each stream's packet count at the previous tick.
+    per_stream: Vec<u64>,
 }
 
 impl Watchdog {
@@ -146,6 +213,7 @@ impl Watchdog {
             interval: tokio::time::interval(WATCHDOG_PERIOD),
             seen: 0,
             last_change: Instant::now(),
+            per_stream: Vec::new(),
         }
     }
 }
@@ -166,6 +234,10 @@ struct Playing<'a> {
     tcp_fallback: bool,
     warned_channels: [bool; 256],
     batch: ChannelBatch,
+    control: Control,
+    streams: Vec<StreamRef>,
+    /// NPT end of a VOD presentation.
+    vod_end: Option<f64>,
 }
 
 impl Playing<'_> {
@@ -174,6 +246,10 @@ impl Playing<'_> {
         client: &mut RtspClient,
         commands: &mut mpsc::Receiver<ParameterRequest>,
     ) -> Result<Ended<()>, ClientError> {
+        // The element may have paused (or sought) while PLAY was on its way.
+        self.control
+            .step(client, &self.aggregate, self.host)
+            .await?;
         loop {
             tokio::select! {
                 incoming = client.next_incoming(), if !self.control_closed => match incoming {
@@ -183,12 +259,15 @@ impl Playing<'_> {
                             return Ok(ended);
                         }
                     }
-                    Ok(Incoming::Answer { id, response }) => self.on_answer(client, id, response)?,
+                    Ok(Incoming::Answer { id, response }) => self.on_answer(client, id, response).await?,
                     Ok(Incoming::Response(_)) => {}
                     Err(err) => self.on_connection_lost(err)?,
                 },
                 Some(request) = commands.recv(), if !self.control_closed => {
                     self.on_parameter_request(client, request).await;
+                }
+                _ = self.control.changed(), if !self.control_closed => {
+                    self.control.step(client, &self.aggregate, self.host).await?;
                 }
                 due = self.keep_alive.due(), if !self.control_closed => {
                     due?;
@@ -244,12 +323,19 @@ impl Playing<'_> {
         None
     }
 
-    fn on_answer(
+    async fn on_answer(
         &mut self,
         client: &mut RtspClient,
         id: u32,
         response: Response,
     ) -> Result<(), ClientError> {
+        if self
+            .control
+            .on_answer(client, id, &response, &self.streams, self.host)?
+        {
+            self.watchdog.last_change = Instant::now();
+            return self.control.step(client, &self.aggregate, self.host).await;
+        }
         if let Some(at) = self.parameters_pending.iter().position(|(c, _)| *c == id) {
             let (_, request) = self.parameters_pending.swap_remove(at);
             if matches!(response.status, 405 | 501 | 551) {
@@ -302,6 +388,34 @@ impl Playing<'_> {
         }
     }
 
+    /// EOS on the streams whose server said BYE and whose packets have
+    /// stopped since the last tick.
+    fn end_after_bye(&mut self) {
+        let counts: Vec<u64> = self
+            .outputs
+            .iter()
+            .map(|o| o.packets.load(Ordering::Relaxed))
+            .collect();
+        for (index, output) in self.outputs.iter().enumerate() {
+            if output.timeline.bye_pending()
+                && self.watchdog.per_stream.get(index) == Some(&counts[index])
+            {
+                gst::info!(super::imp::CAT, "Stream {index} ended (RTCP BYE): EOS");
+                output.push_eos();
+            }
+        }
+        self.watchdog.per_stream = counts;
+    }
+
+    /// Every stream of a VOD presentation got to the end of its range.
+    fn at_end_of_range(&self) -> bool {
+        self.vod_end.is_some()
+            && self
+                .outputs
+                .iter()
+                .all(|o| reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S))
+    }
+
     /// Data that never came over UDP: retry over TCP if allowed. Data that
     /// stopped for `timeout` on any transport, or never came: the session
     /// is dead (a camera that rebooted keeps no session), end it.
@@ -311,10 +425,21 @@ impl Playing<'_> {
             .iter()
             .map(|o| o.packets.load(Ordering::Relaxed))
             .sum();
+        self.end_after_bye();
         let now = Instant::now();
-        if seen != self.watchdog.seen {
+        // No data is due while the server is paused or a PAUSE/PLAY is on
+        // its way, nor after a VOD stream ended: not an outage.
+        let ended = self.vod_end.is_some() && self.outputs.iter().any(|o| o.timeline.ended());
+        if seen != self.watchdog.seen || self.control.quiet() || ended {
             self.watchdog.seen = seen;
             self.watchdog.last_change = now;
+            return Ok(None);
+        }
+        if now - self.watchdog.last_change >= END_SILENCE && self.at_end_of_range() {
+            gst::info!(super::imp::CAT, "Data stopped at the end of the range: EOS");
+            for output in &self.outputs {
+                output.push_eos();
+            }
             return Ok(None);
         }
         let over_udp = !self.udp_outputs.is_empty();
@@ -346,55 +471,5 @@ impl Playing<'_> {
             ErrorKind::Timeout
         };
         Err(ClientError::new(kind, message))
-    }
-}
-
-/// Put RTP-Info's seq and rtptime into the stream caps as seqnum-base and
-/// clock-base. Entries for streams that were not set up are skipped
-/// (docs/QUIRKS.md, "RTP-Info").
-fn apply_rtp_info(streams: &[SetUpStream], entries: &[RtpInfo]) {
-    for entry in entries {
-        let Some(stream) = streams
-            .iter()
-            .find(|s| rtp_info_matches(&entry.url, &s.control_url))
-        else {
-            continue;
-        };
-        let mut caps = stream.output.caps();
-        {
-            let caps = caps.make_mut();
-            if let Some(seq) = entry.seq {
-                caps.set("seqnum-base", seq as u32);
-            }
-            if let Some(rtptime) = entry.rtptime {
-                caps.set("clock-base", rtptime);
-            }
-            if let Some(ssrc) = entry.ssrc {
-                caps.set("ssrc", ssrc);
-            }
-        }
-        stream.output.update_caps(caps);
-    }
-}
-
-/// RTP-Info URLs are absolute or relative to the base, with or without a
-/// trailing slash, depending on the server.
-fn rtp_info_matches(info_url: &str, control_url: &str) -> bool {
-    let a = info_url.trim().trim_end_matches('/');
-    let b = control_url.trim().trim_end_matches('/');
-    !a.is_empty() && (a == b || b.ends_with(&format!("/{a}")) || a.ends_with(&format!("/{b}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rtp_info_url_matching() {
-        assert!(rtp_info_matches("rtsp://h/a/track1", "rtsp://h/a/track1"));
-        assert!(rtp_info_matches("track1", "rtsp://h/a/track1"));
-        assert!(rtp_info_matches("rtsp://h/a/track1/", "rtsp://h/a/track1"));
-        assert!(!rtp_info_matches("track1", "rtsp://h/a/track10"));
-        assert!(!rtp_info_matches("", "rtsp://h/a/track1"));
     }
 }

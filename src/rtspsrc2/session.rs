@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use rtspclient_protocol::caps::{Bandwidth, StreamDescription, streams_from_sdp};
 use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::play_control::{Target, VodRange, vod_range};
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::url::control_urls;
 use tokio::sync::{mpsc, watch};
 
 pub use super::parameters::ParameterRequest;
-use super::playing::play;
+use super::playing::{Presentation, play};
 use super::setup::{PlaySetup, SelectedStream};
 use super::streams::StreamOutput;
 use crate::caps_convert::to_gst_caps;
@@ -39,6 +40,8 @@ pub struct PlayConfig {
     pub nat_dummy: bool,
     /// `profiles`: GstRTSPProfile bits the user allows.
     pub profiles: u32,
+    /// `pause-live`: send PAUSE for live streams too.
+    pub pause_live: bool,
 }
 
 /// What the play task needs from the element.
@@ -65,6 +68,14 @@ pub trait PlayHost: Events {
     fn playing(&self, protocol: Protocol);
     /// Whether the application wants stream `index` (`select-stream`).
     fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool;
+    /// What DESCRIBE said: on demand with this range, or live (`None`).
+    fn presentation(&self, vod: Option<VodRange>);
+    /// The server answered a PAUSE or PLAY the element asked for;
+    /// `npt_start` is where a PLAY with a `Range` (a seek) starts.
+    fn control_answered(&self, method: &str, status: u16, npt_start: Option<f64>);
+    /// Flush the streams and hold their packets until the next PLAY with
+    /// a `Range` is answered (a VOD set up again after a reconnection).
+    fn reposition(&self);
 }
 
 /// Run until stopped, failed or ended. Posts errors and EOS through `host`.
@@ -72,6 +83,7 @@ pub async fn run(
     config: PlayConfig,
     host: Arc<dyn PlayHost>,
     commands: mpsc::Receiver<ParameterRequest>,
+    target: watch::Receiver<Target>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut role = PlayRole {
@@ -79,6 +91,8 @@ pub async fn run(
         host: host.clone(),
         commands,
         described: None,
+        target,
+        applied_seek: 0,
     };
     let session = role.config.session.clone();
     match runner::run_until_stopped(&mut role, session, host.clone(), &mut stop).await {
@@ -95,6 +109,10 @@ struct PlayRole {
     /// What the first session's SDP described, to tell after a reconnection
     /// whether the server still offers the same streams.
     described: Option<Vec<String>>,
+    /// What the element wants: playing or paused, and its latest seek.
+    target: watch::Receiver<Target>,
+    /// Generation of the last seek sent to the server.
+    applied_seek: u64,
 }
 
 impl Role for PlayRole {
@@ -143,7 +161,12 @@ impl Role for PlayRole {
             None => base.clone(),
         });
 
+        let vod = vod_range(&sdp);
+        host.presentation(vod);
         let selected = self.select(&descriptions)?;
+        for stream in &selected {
+            stream.output.timeline.set_vod(vod.is_some());
+        }
         host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
         let round = PlaySetup {
             selected: &selected,
@@ -158,6 +181,11 @@ impl Role for PlayRole {
             &mut self.commands,
             streams,
             protocol,
+            Presentation {
+                target: &self.target,
+                applied_seek: &mut self.applied_seek,
+                vod,
+            },
         )
         .await
     }

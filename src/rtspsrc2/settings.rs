@@ -32,6 +32,8 @@ pub const DEFAULT_JITTERBUFFER: Jitterbuffer = Jitterbuffer::Light;
 /// As C `rtspsrc`: retransmission when the server offers it.
 pub const DEFAULT_DO_RETRANSMISSION: bool = true;
 pub const DEFAULT_NAT_METHOD: NatMethod = NatMethod::Dummy;
+/// As C `rtspsrc`: PAUSE goes to live servers too.
+pub const DEFAULT_PAUSE_LIVE: bool = true;
 /// Every profile: play what the server offers, SRTP included.
 pub const DEFAULT_PROFILES: gst_rtsp::RTSPProfile = gst_rtsp::RTSPProfile::from_bits_truncate(
     gst_rtsp::RTSPProfile::AVP.bits()
@@ -123,6 +125,8 @@ pub struct Settings {
     pub ntp_sync: bool,
     pub do_rtcp: bool,
     pub multicast_iface: Option<String>,
+    /// `pause-live`: send PAUSE for live streams too.
+    pub pause_live: bool,
     pub jitterbuffer: Jitterbuffer,
     pub do_retransmission: bool,
     pub nat_method: NatMethod,
@@ -144,6 +148,7 @@ impl Default for Settings {
             ntp_sync: DEFAULT_NTP_SYNC,
             do_rtcp: DEFAULT_DO_RTCP,
             multicast_iface: None,
+            pause_live: DEFAULT_PAUSE_LIVE,
             jitterbuffer: DEFAULT_JITTERBUFFER,
             do_retransmission: DEFAULT_DO_RETRANSMISSION,
             nat_method: DEFAULT_NAT_METHOD,

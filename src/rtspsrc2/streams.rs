@@ -16,9 +16,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use gst::prelude::*;
 use rtspclient_protocol::message::encode_interleaved;
+use rtspclient_protocol::play_control::stale_before;
 
 use super::packet_pool;
+
+mod seek;
 use super::rtp_check::{self, PayloadTypes, Verdict};
+use super::timeline::{Timeline, rtp_seq, rtp_timestamp};
 use crate::driver::writer::Writer;
 use crate::jitterbuffer::LightJitterBuffer;
 
@@ -39,9 +43,22 @@ impl Timing {
         *self.clock.lock().unwrap() = None;
     }
 
+    /// A flushing seek resets the pipeline's running time: the pipeline
+    /// gives itself a new base time once the sinks have prerolled the new
+    /// position, but the packets that preroll them come before that. They
+    /// are stamped from now on, which runs ahead of the pipeline's new
+    /// running time by the preroll delay (a few tens of milliseconds,
+    /// rendered that much later) instead of by the whole time played.
+    pub fn rebase(&self) {
+        let mut guard = self.clock.lock().unwrap();
+        if let Some((clock, base)) = guard.as_mut() {
+            *base = clock.time();
+        }
+    }
+
     /// Running time now, or None while not PLAYING (packets are dropped
     /// then, as a live source does).
-    fn running_time(&self) -> Option<gst::ClockTime> {
+    pub fn running_time(&self) -> Option<gst::ClockTime> {
         let guard = self.clock.lock().unwrap();
         let (clock, base) = guard.as_ref()?;
         clock.time().checked_sub(*base)
@@ -103,7 +120,39 @@ struct PadState {
     need_events: bool,
     /// Caps to announce before the next buffer (after RTP-Info updates).
     pending_caps: Option<gst::Caps>,
+    /// A flush removed the segment: send one before the next buffer.
+    need_segment: Option<gst::Seqnum>,
+    /// Packets wait in `held` (a seek waits for its PLAY answer).
+    hold: bool,
+    /// Packets kept while holding, or while a VOD stream's element is not
+    /// PLAYING: the server's data between our PAUSED and its PAUSE is the
+    /// data to play on resume, not to drop.
+    held: Vec<gst::Buffer>,
+    /// After a seek: drop packets before RTP-Info's `seq` (of the old
+    /// position) until one at or after it arrives.
+    first_seq: Option<u16>,
+    /// After a VOD PLAY with a `Range`: check RTP-Info against the first
+    /// packet (`Timeline::check_first`).
+    check_anchor: bool,
 }
+
+impl PadState {
+    fn new() -> Self {
+        PadState {
+            need_events: true,
+            pending_caps: None,
+            need_segment: None,
+            hold: false,
+            held: Vec::new(),
+            first_seq: None,
+            check_anchor: false,
+        }
+    }
+}
+
+/// Packets a stream keeps while holding; beyond, newer ones are dropped
+/// (over 1 s of a 10 Mbit/s stream).
+const MAX_HELD: usize = 2048;
 
 /// One RTSP stream's entry into `rtpbin`, shared with the network task.
 pub struct StreamOutput {
@@ -122,6 +171,8 @@ pub struct StreamOutput {
     jitterbuffer: Mutex<Option<LightJitterBuffer>>,
     /// Payload types the SDP announced; packets of others are dropped.
     payload_types: PayloadTypes,
+    /// Position in an on-demand presentation.
+    pub timeline: Timeline,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
     /// Dropped before `rtpbin`: payload types the SDP did not list.
@@ -205,12 +256,7 @@ impl StreamOutput {
             None
         };
 
-        let fresh = || {
-            Mutex::new(PadState {
-                need_events: true,
-                pending_caps: None,
-            })
-        };
+        let fresh = || Mutex::new(PadState::new());
         Ok(Arc::new(StreamOutput {
             rtp_pad,
             rtcp_pad,
@@ -225,6 +271,7 @@ impl StreamOutput {
             accept: AtomicBool::new(true),
             jitterbuffer: Mutex::new(None),
             payload_types: PayloadTypes::default(),
+            timeline: Timeline::new(),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             unknown_pt: AtomicU64::new(0),
@@ -322,6 +369,9 @@ impl StreamOutput {
             };
             let dropped = match verdict {
                 Verdict::Rtp { empty } => {
+                    if let Some(timestamp) = rtp_timestamp(&p) {
+                        self.timeline.note_timestamp(timestamp);
+                    }
                     bytes += p.size() as u64;
                     count += 1;
                     if empty {
@@ -367,7 +417,9 @@ impl StreamOutput {
 
     /// Push packets, preceded by the sticky events the first time. `caps`
     /// is only called then: the data path does not touch the caps. All
-    /// packets get the same arrival time: they came in one read.
+    /// packets get the same arrival time: they came in one read. The pad's
+    /// state stays locked during the push, so that a seek's flush and the
+    /// release of held packets come strictly between two pushes.
     fn push(
         &self,
         pad: &gst::Pad,
@@ -378,24 +430,57 @@ impl StreamOutput {
         if !self.accept.load(Ordering::Acquire) {
             return;
         }
-        let Some(now) = self.timing.running_time() else {
+        let mut state = state.lock().unwrap();
+        let now = self.timing.running_time();
+        let is_rtp = pad == &self.rtp_pad;
+        // Packets not pushed are still consumed: the receive path counts
+        // them as they are taken, and the data watchdog looks at that
+        // count (a live stream paused without PAUSE still receives).
+        let mut packets = packets;
+        if is_rtp && (state.hold || (now.is_none() && self.timeline.is_vod())) {
+            let room = MAX_HELD.saturating_sub(state.held.len());
+            state.held.extend(packets.by_ref().take(room));
+            packets.for_each(drop);
+            return;
+        }
+        let Some(now) = now else {
+            packets.for_each(drop);
             return;
         };
-        {
-            let mut state = state.lock().unwrap();
-            if state.need_events {
-                state.need_events = false;
-                state.pending_caps = None;
+        self.push_locked(pad, &mut state, caps, packets, now);
+    }
+
+    fn push_locked(
+        &self,
+        pad: &gst::Pad,
+        state: &mut PadState,
+        caps: impl FnOnce() -> gst::Caps,
+        packets: impl Iterator<Item = gst::Buffer>,
+        now: gst::ClockTime,
+    ) {
+        if state.need_events {
+            state.need_events = false;
+            state.pending_caps = None;
+            state.need_segment = None;
+            pad.push_event(
+                gst::event::StreamStart::builder(&format!("{}/{}", self.stream_id, pad.name()))
+                    .group_id(self.group_id)
+                    .build(),
+            );
+            pad.push_event(gst::event::Caps::new(&caps()));
+            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+            pad.push_event(gst::event::Segment::new(&segment));
+        } else {
+            if let Some(caps) = state.pending_caps.take() {
+                pad.push_event(gst::event::Caps::new(&caps));
+            }
+            if let Some(seqnum) = state.need_segment.take() {
+                let segment = gst::FormattedSegment::<gst::ClockTime>::new();
                 pad.push_event(
-                    gst::event::StreamStart::builder(&format!("{}/{}", self.stream_id, pad.name()))
-                        .group_id(self.group_id)
+                    gst::event::Segment::builder(&segment)
+                        .seqnum(seqnum)
                         .build(),
                 );
-                pad.push_event(gst::event::Caps::new(&caps()));
-                let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-                pad.push_event(gst::event::Segment::new(&segment));
-            } else if let Some(caps) = state.pending_caps.take() {
-                pad.push_event(gst::event::Caps::new(&caps));
             }
         }
         let stamp = |mut buffer: gst::Buffer| {
@@ -411,6 +496,24 @@ impl StreamOutput {
         // Flow errors (flushing, not-linked while the pipeline shuts down)
         // are not ours to report: rtpbin posts its own errors.
         for packet in packets {
+            if let Some(first) = state.first_seq {
+                let seq = packet.map_readable().ok().and_then(|m| rtp_seq(&m));
+                match seq {
+                    Some(seq) if stale_before(seq, first) => continue,
+                    _ => state.first_seq = None,
+                }
+            }
+            if state.check_anchor {
+                state.check_anchor = false;
+                if let Some(base) =
+                    rtp_timestamp(&packet).and_then(|t| self.timeline.check_first(t))
+                {
+                    let mut caps = self.caps();
+                    caps.make_mut().set("clock-base", base);
+                    *self.caps.lock().unwrap() = caps.clone();
+                    pad.push_event(gst::event::Caps::new(&self.wire_caps(caps)));
+                }
+            }
             if pad.push(stamp(packet)).is_err() {
                 return;
             }
@@ -452,9 +555,14 @@ impl StreamOutput {
         }
     }
 
-    /// Send EOS into rtpbin so it reaches the stream's pad (server TEARDOWN).
+    /// Send EOS into rtpbin so it reaches the stream's pad (server
+    /// TEARDOWN, RTCP BYE or the end of a VOD range).
     pub fn push_eos(&self) {
-        self.rtp_pad.push_event(gst::event::Eos::new());
+        self.timeline.end();
+        {
+            let _state = self.rtp_state.lock().unwrap();
+            self.rtp_pad.push_event(gst::event::Eos::new());
+        }
         self.rtcp_pad.push_event(gst::event::Eos::new());
     }
 

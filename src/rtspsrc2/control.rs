@@ -1,0 +1,282 @@
+//! PAUSE, resume and seeks in a playing session: the element says what it
+//! wants (a [`Target`] on a watch channel, so a state change never waits
+//! for the server and quick changes coalesce), and the play task moves
+//! the server there one request at a time ([`next_step`]), without
+//! stopping the data and keep-alive loop: the requests go out with
+//! `send_only` and their answers come back through [`Control::on_answer`].
+
+use std::sync::Arc;
+
+use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
+use rtspclient_protocol::message::{Headers, Response};
+use rtspclient_protocol::play_control::{
+    Anchor, SeekTarget, ServerState, Step, Target, VodRange, answered_start, may_pause, next_step,
+};
+use tokio::sync::watch;
+
+use super::session::PlayHost;
+use super::streams::StreamOutput;
+use crate::driver::client::RtspClient;
+use crate::driver::error::{ClientError, ErrorKind};
+
+/// A stream as RTP-Info names it.
+pub struct StreamRef {
+    pub control_url: String,
+    pub output: Arc<StreamOutput>,
+}
+
+pub struct Control {
+    target: watch::Receiver<Target>,
+    server: ServerState,
+    /// Generation of the last seek sent; kept by the role across sessions.
+    pub applied_seek: u64,
+    in_flight: Option<(u32, Step)>,
+    vod: Option<VodRange>,
+    pause_live: bool,
+    /// The element dropped its end of the channel (it is stopping).
+    closed: bool,
+}
+
+impl Control {
+    pub fn new(
+        target: watch::Receiver<Target>,
+        applied_seek: u64,
+        vod: Option<VodRange>,
+        pause_live: bool,
+    ) -> Control {
+        Control {
+            target,
+            server: ServerState::Playing,
+            applied_seek,
+            in_flight: None,
+            vod,
+            pause_live,
+            closed: false,
+        }
+    }
+
+    /// No data is expected: the server is paused, or a PAUSE or PLAY is on
+    /// its way (a seek holds the packets until it is answered).
+    pub fn quiet(&self) -> bool {
+        self.server == ServerState::Paused || self.in_flight.is_some()
+    }
+
+    /// Wait for the element to want something else.
+    pub async fn changed(&mut self) {
+        if self.closed || self.target.changed().await.is_err() {
+            self.closed = true;
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Send the next request towards the target, unless one is on its way.
+    pub async fn step(
+        &mut self,
+        client: &mut RtspClient,
+        aggregate: &str,
+        host: &Arc<dyn PlayHost>,
+    ) -> Result<(), ClientError> {
+        if self.in_flight.is_some() {
+            return Ok(());
+        }
+        let target = *self.target.borrow_and_update();
+        let pausable = may_pause(
+            client.methods().supports("PAUSE"),
+            self.vod.is_some(),
+            self.pause_live,
+        );
+        let step = next_step(self.server, &target, self.applied_seek, pausable);
+        let mut headers = Headers::new();
+        let method = match step {
+            Step::Nothing => return Ok(()),
+            Step::Pause => "PAUSE",
+            Step::Play(seek) => {
+                if let Some(seek) = seek {
+                    headers.set("Range", range_header(&seek));
+                }
+                "PLAY"
+            }
+        };
+        host.progress(
+            gst::ProgressType::Start,
+            "request",
+            &format!("Sending {method}"),
+        );
+        let cseq = client.send_only(method, aggregate, &headers).await?;
+        self.in_flight = Some((cseq, step));
+        Ok(())
+    }
+
+    /// The answer to request `id`, if it was ours: `Ok(true)`. The caller
+    /// then calls [`Self::step`] again.
+    pub fn on_answer(
+        &mut self,
+        client: &mut RtspClient,
+        id: u32,
+        response: &Response,
+        streams: &[StreamRef],
+        host: &Arc<dyn PlayHost>,
+    ) -> Result<bool, ClientError> {
+        let Some((cseq, step)) = self.in_flight else {
+            return Ok(false);
+        };
+        if cseq != id {
+            return Ok(false);
+        }
+        self.in_flight = None;
+        let (method, seek) = match step {
+            Step::Pause => ("PAUSE", None),
+            Step::Play(seek) => ("PLAY", seek),
+            Step::Nothing => unreachable!("never sent"),
+        };
+        if response.status == 454 {
+            return Err(ClientError::new(
+                ErrorKind::Status {
+                    code: 454,
+                    reason: response.reason.clone(),
+                },
+                "The server no longer knows the session",
+            )
+            .with_request(method, cseq));
+        }
+        let start = seek.map(|s| answered_start(response.headers.get("Range")).unwrap_or(s.start));
+        host.control_answered(method, response.status, start);
+        if !response.is_success() {
+            host.warning(&format!(
+                "The server refused {method}: {} {}",
+                response.status, response.reason
+            ));
+            if method == "PAUSE" {
+                // 405/455/501: it cannot pause; it goes on playing, and a
+                // seek becomes a PLAY with a Range (see next_step).
+                client.methods_mut().mark_refused("PAUSE");
+            }
+        } else if method == "PAUSE" {
+            self.server = ServerState::Paused;
+        } else {
+            self.server = ServerState::Playing;
+        }
+        if let (Some(seek), Some(start)) = (seek, start) {
+            self.applied_seek = self.applied_seek.max(seek.generation);
+            let newer = self
+                .target
+                .borrow()
+                .seek
+                .is_some_and(|s| s.generation > seek.generation);
+            // A newer seek flushed again meanwhile: keep holding for it.
+            if !newer {
+                let entries = match response.is_success() {
+                    true => rtp_info(response),
+                    false => Vec::new(),
+                };
+                let end = seek.end.or(self.vod.map(|v| v.end));
+                apply_position(streams, &entries, Some((start, end)));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// `npt=<start>-[<end>]` (RFC 2326 §3.6, §12.29).
+pub fn range_header(seek: &SeekTarget) -> String {
+    rtspclient_protocol::headers::format_npt_range(seek.start, seek.end)
+}
+
+pub fn rtp_info(response: &Response) -> Vec<RtpInfo> {
+    response
+        .headers
+        .get("RTP-Info")
+        .map(parse_rtp_info)
+        .unwrap_or_default()
+}
+
+/// After PLAY: RTP-Info's seq and rtptime become the stream caps'
+/// seqnum-base and clock-base (entries for streams that were not set up
+/// are skipped, docs/QUIRKS.md "RTP-Info"). With `range` (a PLAY with a
+/// `Range` on a VOD stream: NPT start and end) the caps also get
+/// `npt-start`/`npt-stop` as C `rtspsrc` sets them, from which RTP
+/// depayloaders make their segment (stream time = npt-start at
+/// clock-base), each stream's timeline is anchored there for the segment
+/// on the element's own pads, and packets held for a seek go on, from
+/// RTP-Info's seq.
+pub fn apply_position(
+    streams: &[StreamRef],
+    entries: &[RtpInfo],
+    range: Option<(f64, Option<f64>)>,
+) {
+    let nanos = |seconds: f64| (seconds.max(0.0) * 1e9).round() as u64;
+    for stream in streams {
+        let entry = entries
+            .iter()
+            .find(|e| rtp_info_matches(&e.url, &stream.control_url));
+        let vod_range = range.filter(|_| stream.output.timeline.is_vod());
+        let mut caps = stream.output.caps();
+        {
+            let caps = caps.make_mut();
+            if let Some(entry) = entry {
+                if let Some(seq) = entry.seq {
+                    caps.set("seqnum-base", seq as u32);
+                }
+                if let Some(rtptime) = entry.rtptime {
+                    caps.set("clock-base", rtptime);
+                }
+                if let Some(ssrc) = entry.ssrc {
+                    caps.set("ssrc", ssrc);
+                }
+            }
+            if let Some((start, end)) = vod_range {
+                caps.set("npt-start", nanos(start));
+                match (end, caps.structure_mut(0)) {
+                    (Some(end), _) => caps.set("npt-stop", nanos(end)),
+                    (None, Some(s)) => s.remove_field("npt-stop"),
+                    (None, None) => {}
+                }
+            }
+        }
+        let clock_rate = caps
+            .structure(0)
+            .and_then(|s| s.get::<i32>("clock-rate").ok())
+            .and_then(|r| u32::try_from(r).ok());
+        if entry.is_some() || vod_range.is_some() {
+            stream.output.update_caps(caps);
+        }
+        if let Some((start, _)) = vod_range {
+            let anchor = match (entry.and_then(|e| e.rtptime), clock_rate) {
+                (Some(rtptime), Some(clock_rate)) => Some(Anchor {
+                    npt: start,
+                    rtptime,
+                    clock_rate,
+                }),
+                _ => None,
+            };
+            stream.output.timeline.set_anchor(anchor, start);
+        }
+        if range.is_some() {
+            stream
+                .output
+                .end_seek(entry.and_then(|e| e.seq), vod_range.is_some());
+        }
+    }
+}
+
+/// RTP-Info URLs are absolute or relative to the base, with or without a
+/// trailing slash, depending on the server.
+fn rtp_info_matches(info_url: &str, control_url: &str) -> bool {
+    let a = info_url.trim().trim_end_matches('/');
+    let b = control_url.trim().trim_end_matches('/');
+    !a.is_empty() && (a == b || b.ends_with(&format!("/{a}")) || a.ends_with(&format!("/{b}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtp_info_url_matching() {
+        assert!(rtp_info_matches("rtsp://h/a/track1", "rtsp://h/a/track1"));
+        assert!(rtp_info_matches("track1", "rtsp://h/a/track1"));
+        assert!(rtp_info_matches("rtsp://h/a/track1/", "rtsp://h/a/track1"));
+        assert!(!rtp_info_matches("track1", "rtsp://h/a/track10"));
+        assert!(!rtp_info_matches("", "rtsp://h/a/track1"));
+    }
+}
