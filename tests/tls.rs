@@ -308,6 +308,24 @@ fn an_expired_certificate_is_refused_even_when_the_issuer_is_let_through() {
         ),
         "expired",
     );
+    // The other way round: letting expired certificates through does not
+    // let an unknown issuer through (webpki reports the dates first).
+    assert_refused(
+        play(
+            &location,
+            &[(
+                "tls-validation-flags",
+                "unknown-ca+bad-identity+not-activated+revoked+insecure+generic-error",
+            )],
+        ),
+        "unknown certificate authority",
+    );
+    // With both let through it plays.
+    play(
+        &location,
+        &[("tls-validation-flags", "bad-identity+not-activated")],
+    )
+    .expect("expired and unknown issuer both allowed");
 }
 
 #[test]

@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -105,48 +106,76 @@ impl Verifier {
                 what: format!("it is not valid for the host name {}", server_name.to_str()),
             });
         }
+        problems.extend(self.chain_problems(&cert, intermediates, now));
+        problems
+    }
+
+    /// The chain's problems. webpki checks a certificate's dates before it
+    /// looks for its issuer and stops at the first problem, so a date
+    /// problem would hide an unknown issuer (and with it a self-signed
+    /// certificate from anyone, for a user who lets only expired ones
+    /// through): after a date problem the chain is checked again at a time
+    /// inside that certificate's validity, until no date problem is left.
+    fn chain_problems(
+        &self,
+        cert: &webpki::EndEntityCert<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Vec<Problem> {
         let algorithms = self.provider.signature_verification_algorithms.all;
-        let chain = cert.verify_for_usage(
-            algorithms,
-            &self.roots,
-            intermediates,
-            now,
-            webpki::KeyUsage::server_auth(),
-            None,
-            None,
-        );
-        match chain {
-            Ok(_) => {}
-            Err(webpki::Error::UnknownIssuer) => {
-                problems.push(Problem {
-                    flag: problem::UNKNOWN_CA,
-                    what: "it is issued by an unknown certificate authority \
-                           (self-signed, or a private CA not given in tls-ca-file)"
-                        .into(),
-                });
-                // The dates still count when the issuer does not: check
-                // the chain as sent, trusting its own certificates.
-                let own: Vec<TrustAnchor<'_>> = std::iter::once(end_entity)
-                    .chain(intermediates)
-                    .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-                    .collect();
-                let dates = cert.verify_for_usage(
-                    algorithms,
-                    &own,
-                    intermediates,
-                    now,
-                    webpki::KeyUsage::server_auth(),
-                    None,
-                    None,
-                );
-                if let Err(err) = dates
-                    && let Some(p) = date_problem(&err)
-                {
-                    problems.push(p);
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut at = now;
+        // One date problem per certificate of a chain at most; bounded
+        // all the same.
+        for _ in 0..8 {
+            let result = cert.verify_for_usage(
+                algorithms,
+                &self.roots,
+                intermediates,
+                at,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            );
+            let err = match result {
+                Ok(_) => return problems,
+                Err(err) => err,
+            };
+            let inside = match &err {
+                webpki::Error::CertExpired { not_after, .. } => UnixTime::since_unix_epoch(
+                    Duration::from_secs(not_after.as_secs().saturating_sub(1)),
+                ),
+                webpki::Error::CertNotValidYet { not_before, .. } => UnixTime::since_unix_epoch(
+                    Duration::from_secs(not_before.as_secs().saturating_add(1)),
+                ),
+                webpki::Error::UnknownIssuer => {
+                    problems.push(Problem {
+                        flag: problem::UNKNOWN_CA,
+                        what: "it is issued by an unknown certificate authority \
+                               (self-signed, or a private CA not given in tls-ca-file)"
+                            .into(),
+                    });
+                    return problems;
                 }
+                other => {
+                    problems.push(chain_problem(other));
+                    return problems;
+                }
+            };
+            if let Some(p) = date_problem(&err)
+                && !problems.contains(&p)
+            {
+                problems.push(p);
             }
-            Err(err) => problems.push(date_problem(&err).unwrap_or_else(|| chain_problem(&err))),
+            if inside == at {
+                break;
+            }
+            at = inside;
         }
+        problems.push(Problem {
+            flag: problem::GENERIC_ERROR,
+            what: "its chain's validity periods do not overlap".into(),
+        });
         problems
     }
 }
