@@ -53,17 +53,32 @@ fn finite_npt(value: &str) -> Option<VodRange> {
             end: Some(end),
         } => {
             let start = start?;
-            (end > start).then_some(VodRange { start, end })
+            (end > start && end <= MAX_NPT_SECONDS).then_some(VodRange { start, end })
         }
         _ => None,
     }
+}
+
+/// The longest NPT taken from a server (100 years): a range beyond it is
+/// not a finite media, and its nanoseconds would not fit a clock time.
+pub const MAX_NPT_SECONDS: f64 = 100.0 * 365.0 * 86_400.0;
+
+/// An NPT in seconds as nanoseconds, clamped to 0..=[`MAX_NPT_SECONDS`]
+/// (servers send any digits; `NaN` counts as 0).
+pub fn npt_nanos(seconds: f64) -> u64 {
+    let seconds = if seconds.is_nan() {
+        0.0
+    } else {
+        seconds.clamp(0.0, MAX_NPT_SECONDS)
+    };
+    (seconds * 1e9).round() as u64
 }
 
 /// The NPT start a server answered a PLAY with (`Range: npt=5-10.048`).
 /// gst-rtsp-server and others snap a seek to a key unit and say so here.
 pub fn answered_start(range_header: Option<&str>) -> Option<f64> {
     match parse_range(range_header?)? {
-        Range::Npt { start, .. } => start,
+        Range::Npt { start, .. } => start.filter(|s| *s <= MAX_NPT_SECONDS),
         _ => None,
     }
 }
@@ -276,6 +291,16 @@ mod tests {
             })
         );
         assert_eq!(vod_range(&two("npt=0-9.5", "npt=now-")), None);
+    }
+
+    #[test]
+    fn absurd_npt_values_are_bounded() {
+        assert_eq!(answered_start(Some("npt=99999999999-")), None);
+        assert_eq!(npt_nanos(99_999_999_999.0), (MAX_NPT_SECONDS * 1e9) as u64);
+        assert!(npt_nanos(f64::INFINITY) < u64::MAX);
+        assert_eq!(npt_nanos(f64::NAN), 0);
+        assert_eq!(npt_nanos(-3.0), 0);
+        assert_eq!(npt_nanos(1.5), 1_500_000_000);
     }
 
     #[test]

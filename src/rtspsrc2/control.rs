@@ -11,6 +11,7 @@ use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
 use rtspclient_protocol::message::{Headers, Response};
 use rtspclient_protocol::play_control::{
     Anchor, SeekTarget, ServerState, Step, Target, VodRange, answered_start, may_pause, next_step,
+    npt_nanos,
 };
 use tokio::sync::watch;
 
@@ -204,7 +205,6 @@ pub fn apply_position(
     entries: &[RtpInfo],
     range: Option<(f64, Option<f64>)>,
 ) {
-    let nanos = |seconds: f64| (seconds.max(0.0) * 1e9).round() as u64;
     for stream in streams {
         let entry = entries
             .iter()
@@ -225,9 +225,9 @@ pub fn apply_position(
                 }
             }
             if let Some((start, end)) = vod_range {
-                caps.set("npt-start", nanos(start));
+                caps.set("npt-start", npt_nanos(start));
                 match (end, caps.structure_mut(0)) {
-                    (Some(end), _) => caps.set("npt-stop", nanos(end)),
+                    (Some(end), _) => caps.set("npt-stop", npt_nanos(end)),
                     (None, Some(s)) => s.remove_field("npt-stop"),
                     (None, None) => {}
                 }

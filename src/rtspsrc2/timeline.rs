@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use gst::prelude::*;
-use rtspclient_protocol::play_control::Anchor;
+use rtspclient_protocol::play_control::{Anchor, npt_nanos};
 
 const NO_TIMESTAMP: u64 = u64::MAX;
 
@@ -196,7 +196,7 @@ impl Timeline {
         segment.set_start(pts);
         segment.set_base(pts);
         segment.set_position(pts);
-        segment.set_time(gst::ClockTime::from_nseconds((npt * 1e9).round() as u64));
+        segment.set_time(gst::ClockTime::from_nseconds(npt_nanos(npt)));
         let mut event = gst::event::Segment::builder(&segment);
         if let Some(seqnum) = seqnum {
             event = event.seqnum(seqnum);

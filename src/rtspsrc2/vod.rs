@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use rtspclient_protocol::play_control::{SeekTarget, plan_seek};
+use rtspclient_protocol::play_control::{SeekTarget, npt_nanos, plan_seek};
 
 use super::imp::{CAT, RtspSrc2};
 use super::streams::StreamOutput;
@@ -17,7 +17,7 @@ fn seconds(time: gst::ClockTime) -> f64 {
 }
 
 fn clock_time(seconds: f64) -> gst::ClockTime {
-    gst::ClockTime::from_nseconds((seconds.max(0.0) * 1e9).round() as u64)
+    gst::ClockTime::from_nseconds(npt_nanos(seconds))
 }
 
 impl RtspSrc2 {
