@@ -13,12 +13,41 @@ use super::error::{ClientError, ErrorKind};
 use super::http_tunnel::{read_head, write_all};
 
 /// An HTTP proxy to reach the server through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpProxy {
     /// `host:port` of the proxy.
     pub host_port: String,
     /// `user:password` for `Proxy-Authorization: Basic`.
     pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for HttpProxy {
+    /// Without the password (`ClientConfig` is logged at DEBUG).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProxy")
+            .field("host_port", &self.host_port)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `proxy` as set, without user and password (for reading the setting
+/// back), whether or not it parses.
+pub fn without_userinfo(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, text),
+    };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    // "user:password" without an `@` would show the password as a port.
+    let rest = match rest.split_once(':') {
+        Some((host, port)) if !port.chars().all(|c| c.is_ascii_digit() || c == '/') => host,
+        _ => rest,
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{rest}"),
+        None => rest.to_string(),
+    }
 }
 
 impl HttpProxy {
@@ -51,7 +80,9 @@ impl HttpProxy {
         let has_port = match host_port.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(':') && !port.contains(']') => {
                 port.parse::<u16>()
-                    .map_err(|_| format!("invalid proxy port \"{port}\""))?;
+                    // Not echoed: without an `@`, "user:password" reads as
+                    // host and port.
+                    .map_err(|_| "invalid proxy port".to_string())?;
                 true
             }
             _ => false,
@@ -146,5 +177,21 @@ mod tests {
         assert!(HttpProxy::parse("socks5://h:1", None, None).is_err());
         assert!(HttpProxy::parse("h:99999", None, None).is_err());
         assert!(HttpProxy::parse("", None, None).is_err());
+        let err = HttpProxy::parse("http://user:s3cret", None, None).unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        let debug = format!(
+            "{:?}",
+            HttpProxy::parse("u:s3cret@h:1", None, None).unwrap()
+        );
+        assert!(!debug.contains("s3cret"), "{debug}");
+        for text in [
+            "socks5://u:s3cret@h",
+            "u:s3cret@h:99999",
+            "http://user:s3cret",
+            "h:8080",
+        ] {
+            assert!(!without_userinfo(text).contains("s3cret"), "{text}");
+        }
+        assert_eq!(without_userinfo("http://u:p@h:8080"), "http://h:8080");
     }
 }

@@ -331,9 +331,10 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Base64Writer<W> {
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         base64::engine::general_purpose::STANDARD.encode_string(buf, &mut self.pending);
-        // Accepted: the bytes are encoded; start writing them now, the
-        // rest goes with the next write or flush.
-        let _ = self.poll_pending(cx)?;
+        // Accepted: the bytes are encoded; start writing them now. What
+        // is left, or an error, comes with the next write or flush (an
+        // error here would make the caller send them again).
+        let _ = self.poll_pending(cx);
         Poll::Ready(Ok(buf.len()))
     }
 

@@ -6,6 +6,7 @@
 //! `send_only` and their answers come back through [`Control::on_answer`].
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
 use rtspclient_protocol::message::{Headers, Response};
@@ -31,7 +32,8 @@ pub struct Control {
     server: ServerState,
     /// Generation of the last seek sent; kept by the role across sessions.
     pub applied_seek: u64,
-    in_flight: Option<(u32, Step)>,
+    /// The PAUSE/PLAY on its way: CSeq, what it does, when it was sent.
+    in_flight: Option<(u32, Step, Instant)>,
     vod: Option<VodRange>,
     pause_live: bool,
     /// The element dropped its end of the channel (it is stopping).
@@ -60,6 +62,29 @@ impl Control {
     /// its way (a seek holds the packets until it is answered).
     pub fn quiet(&self) -> bool {
         self.server == ServerState::Paused || self.in_flight.is_some()
+    }
+
+    /// A PAUSE or PLAY not answered within `timeout` (the elements'
+    /// `tcp-timeout`): the session is stuck, and the data timeout cannot
+    /// tell while no data is due. A timeout error, so the session is
+    /// recovered like any other that stops answering.
+    pub fn overdue(&self, timeout: Duration) -> Option<ClientError> {
+        let (cseq, step, sent) = self.in_flight?;
+        if sent.elapsed() < timeout {
+            return None;
+        }
+        let method = if matches!(step, Step::Pause) {
+            "PAUSE"
+        } else {
+            "PLAY"
+        };
+        Some(
+            ClientError::new(
+                ErrorKind::Timeout,
+                format!("No answer to {method} within {timeout:?}"),
+            )
+            .with_request(method, cseq),
+        )
     }
 
     /// Wait for the element to want something else.
@@ -104,7 +129,7 @@ impl Control {
             &format!("Sending {method}"),
         );
         let cseq = client.send_only(method, aggregate, &headers).await?;
-        self.in_flight = Some((cseq, step));
+        self.in_flight = Some((cseq, step, Instant::now()));
         Ok(())
     }
 
@@ -118,7 +143,7 @@ impl Control {
         streams: &[StreamRef],
         host: &Arc<dyn PlayHost>,
     ) -> Result<bool, ClientError> {
-        let Some((cseq, step)) = self.in_flight else {
+        let Some((cseq, step, _)) = self.in_flight else {
             return Ok(false);
         };
         if cseq != id {

@@ -425,11 +425,19 @@ impl Playing<'_> {
             .iter()
             .map(|o| o.packets.load(Ordering::Relaxed))
             .sum();
-        self.end_after_bye();
+        if let Some(stuck) = self.control.overdue(self.config.session.client.timeout) {
+            return Err(stuck);
+        }
+        // While paused or waiting for PAUSE/PLAY no packets come: that is
+        // no end of a stream.
+        if !self.control.quiet() {
+            self.end_after_bye();
+        }
         let now = Instant::now();
         // No data is due while the server is paused or a PAUSE/PLAY is on
-        // its way, nor after a VOD stream ended: not an outage.
-        let ended = self.vod_end.is_some() && self.outputs.iter().any(|o| o.timeline.ended());
+        // its way, nor once every stream of a VOD ended: not an outage.
+        // (One ended stream must not hide another one that stalls.)
+        let ended = self.vod_end.is_some() && self.outputs.iter().all(|o| o.timeline.ended());
         if seen != self.watchdog.seen || self.control.quiet() || ended {
             self.watchdog.seen = seen;
             self.watchdog.last_change = now;

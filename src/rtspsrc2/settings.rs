@@ -1,6 +1,6 @@
 //! Property values of `rtspsrc2` and their defaults.
 
-use crate::driver::http_proxy::HttpProxy;
+use crate::driver::http_proxy::{HttpProxy, without_userinfo};
 use std::time::Duration;
 
 use gst::glib;
@@ -176,7 +176,7 @@ impl Settings {
         let text = self.proxy.as_deref()?;
         Some(match HttpProxy::parse(text, None, None) {
             Ok(proxy) => format!("http://{}", proxy.host_port),
-            Err(_) => text.to_string(),
+            Err(_) => without_userinfo(text),
         })
     }
 }

@@ -558,7 +558,9 @@ impl StreamOutput {
     /// Send EOS into rtpbin so it reaches the stream's pad (server
     /// TEARDOWN, RTCP BYE or the end of a VOD range).
     pub fn push_eos(&self) {
-        self.timeline.end();
+        if !self.timeline.end() {
+            return;
+        }
         {
             let _state = self.rtp_state.lock().unwrap();
             self.rtp_pad.push_event(gst::event::Eos::new());

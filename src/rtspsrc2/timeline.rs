@@ -130,6 +130,12 @@ impl Timeline {
         self.bye.store(true, Ordering::Release);
     }
 
+    /// Forget a BYE: one that arrived during a seek was the old
+    /// position's.
+    pub fn forget_bye(&self) {
+        self.bye.store(false, Ordering::Release);
+    }
+
     /// BYE arrived and no EOS was sent yet.
     pub fn bye_pending(&self) -> bool {
         self.bye.load(Ordering::Acquire) && !self.ended()

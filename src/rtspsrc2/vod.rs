@@ -89,12 +89,16 @@ impl RtspSrc2 {
         );
         self.reposition(seqnum);
         if let Some(task) = &self.state.lock().unwrap().task {
+            // Two seeks from two threads may get here in either order:
+            // the newer one wins.
             task.target.send_modify(|target| {
-                target.seek = Some(SeekTarget {
-                    generation,
-                    start,
-                    end,
-                })
+                if target.seek.is_none_or(|s| s.generation < generation) {
+                    target.seek = Some(SeekTarget {
+                        generation,
+                        start,
+                        end,
+                    })
+                }
             });
         }
         true

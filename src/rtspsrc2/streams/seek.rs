@@ -31,6 +31,7 @@ impl StreamOutput {
     /// from RTP-Info's `seq` on (`first_seq`), with the new position.
     /// `check_anchor`: a VOD stream, whose first packet checks RTP-Info.
     pub fn end_seek(&self, first_seq: Option<u16>, check_anchor: bool) {
+        self.timeline.forget_bye();
         let mut state = self.rtp_state.lock().unwrap();
         state.hold = false;
         state.first_seq = first_seq;
