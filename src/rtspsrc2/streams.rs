@@ -369,7 +369,10 @@ impl StreamOutput {
             };
             let dropped = match verdict {
                 Verdict::Rtp { empty } => {
-                    if let Some(timestamp) = rtp_timestamp(&p) {
+                    // Only a VOD's end of range needs it.
+                    if self.timeline.is_vod()
+                        && let Some(timestamp) = rtp_timestamp(&p)
+                    {
                         self.timeline.note_timestamp(timestamp);
                     }
                     bytes += p.size() as u64;
