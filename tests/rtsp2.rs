@@ -784,3 +784,164 @@ fn publisher_falls_back_to_1_0_on_505() {
         assert!(seen.contains(&format!("{method} RTSP/1.0")), "{seen:?}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Scripted 2.0 servers
+// ---------------------------------------------------------------------------
+
+/// [`rtsp_response`] in RTSP/2.0.
+fn rtsp2_response(
+    cseq: &str,
+    code: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = rtsp_response(cseq, code, reason, headers, body);
+    out[..8].copy_from_slice(b"RTSP/2.0");
+    out
+}
+
+/// A live 2.0 server (PCMA over TCP, no range): after `notify_after`
+/// packets it sends `PLAY_NOTIFY end-of-stream`, then goes on sending.
+/// DESCRIBE is answered in `describe_version`.
+fn live_2_0_server(notify_after: u16, describe_version: &'static str) -> ScriptedServer {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Live\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+               m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n";
+    ScriptedServer::start_with(move |req: &RawRequest| {
+        let cseq = req.cseq();
+        let session = [("Session", SESSION)];
+        let reply = match req.method.as_str() {
+            "OPTIONS" => rtsp2_response(
+                cseq,
+                200,
+                "OK",
+                &[("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN")],
+                b"",
+            ),
+            "DESCRIBE" => {
+                let mut reply = rtsp2_response(
+                    cseq,
+                    200,
+                    "OK",
+                    &[
+                        ("Content-Type", "application/sdp"),
+                        ("Content-Base", &format!("{}/", req.uri)),
+                    ],
+                    sdp.as_bytes(),
+                );
+                reply[..8].copy_from_slice(describe_version.as_bytes());
+                reply
+            }
+            "SETUP" => rtsp2_response(
+                cseq,
+                200,
+                "OK",
+                &[
+                    ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+                    ("Session", SESSION),
+                    (
+                        "Media-Properties",
+                        "No-Seeking, Time-Progressing, Time-Duration=0.0",
+                    ),
+                ],
+                b"",
+            ),
+            "PLAY" => {
+                let mut seq: u16 = 0;
+                let uri = req.uri.clone();
+                return common::Reply::SendThenStream(
+                    rtsp2_response(cseq, 200, "OK", &session, b""),
+                    Duration::from_millis(20),
+                    Box::new(move || {
+                        seq = seq.wrapping_add(1);
+                        if seq == notify_after {
+                            return Some(
+                                format!(
+                                    "PLAY_NOTIFY {uri} RTSP/2.0\r\nCSeq: 77\r\n\
+                                     Notify-Reason: end-of-stream\r\nSession: {SESSION}\r\n\r\n"
+                                )
+                                .into_bytes(),
+                            );
+                        }
+                        let mut packet = vec![0x80, 8];
+                        packet.extend_from_slice(&seq.to_be_bytes());
+                        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                        packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+                        packet.extend_from_slice(&[0xd5; 160]);
+                        (seq < 1000).then(|| common::interleaved_frame(0, &packet))
+                    }),
+                );
+            }
+            _ => rtsp2_response(cseq, 200, "OK", &session, b""),
+        };
+        common::Reply::Send(reply)
+    })
+}
+
+/// A live session's `PLAY_NOTIFY end-of-stream` (RFC 7826 §13.5.1): the
+/// stream ends (EOS), long before the server would stop sending (20 s),
+/// and the notification is answered in 2.0.
+#[test]
+fn live_play_notify_end_of_stream_is_eos() {
+    common::init_plugin();
+    let server = live_2_0_server(50, "RTSP/2.0");
+    let (pipeline, src, counters) =
+        common::rtspsrc2_player(&server.url("/live"), &[("protocols", "tcp".to_value())]);
+    src.set_property_from_str("default-rtsp-version", "2-0");
+    let started = Instant::now();
+    let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(10), |_| {
+        common::Control::Continue
+    });
+    let took = started.elapsed();
+    common::stop_pipeline(&pipeline);
+    assert_eq!(outcome, Outcome::Eos, "{:?}", versions(&server));
+    assert!(took < Duration::from_secs(6), "EOS after {took:?}");
+    assert!(
+        counters.audio.count() > 0,
+        "no audio before the notification"
+    );
+    let requests = server.requests();
+    // The scripted server logs the client's answer as a "request" whose
+    // method is the status line's first word.
+    let (answers, requests): (Vec<_>, Vec<_>) =
+        requests.iter().partition(|r| r.method.starts_with("RTSP/"));
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.method == "RTSP/2.0" && a.uri == "200" && a.cseq() == "77"),
+        "{answers:?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.version == "RTSP/2.0"),
+        "{requests:?}"
+    );
+}
+
+/// Once 2.0 was agreed on with OPTIONS, an answer in 1.0 is an error
+/// (RFC 7826 §4.1), not taken silently.
+#[test]
+fn a_1_0_answer_in_a_2_0_session_is_an_error() {
+    common::init_plugin();
+    let server = live_2_0_server(1000, "RTSP/1.0");
+    let (pipeline, src, _) =
+        common::rtspsrc2_player(&server.url("/live"), &[("protocols", "tcp".to_value())]);
+    src.set_property_from_str("default-rtsp-version", "2-0");
+    let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(10), |_| {
+        common::Control::Continue
+    });
+    common::stop_pipeline(&pipeline);
+    let Outcome::Error { message, debug, .. } = &outcome else {
+        panic!("expected an error, got {outcome:?}");
+    };
+    let text = format!("{message} {debug:?}");
+    assert!(text.contains("RTSP/1.0"), "{text}");
+    assert!(text.contains("DESCRIBE"), "{text}");
+    assert_eq!(
+        versions(&server),
+        vec![
+            "OPTIONS RTSP/2.0".to_owned(),
+            "DESCRIBE RTSP/2.0".to_owned()
+        ]
+    );
+}
