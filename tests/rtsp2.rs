@@ -286,6 +286,8 @@ fn plays_bit_exact(protocols: &str) {
     let got = player.captures.clone();
     let outcome = wait_until(&player.pipeline, WAIT, all_received(&sent, &got));
     assert!(outcome.is_stopped(), "{protocols}: {outcome:?}");
+    let stats = player.source().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<&str>("rtsp-version").unwrap(), "RTSP/2.0");
     assert!(player.errors().is_empty(), "{:?}", player.errors());
     for (i, (s, g)) in sent.iter().zip(&got).enumerate() {
         s.with(|s| g.with(|g| compare_exact(s, g)))
@@ -741,7 +743,9 @@ fn player_falls_back_to_1_0_on_505() {
     let outcome = wait_until(&pipeline, Duration::from_secs(10), || {
         counters.audio.count() >= 5
     });
+    let stats = src.property::<gst::Structure>("stats");
     common::stop_pipeline(&pipeline);
+    assert_eq!(stats.get::<&str>("rtsp-version").unwrap(), "RTSP/1.0");
     let seen = versions(&server);
     assert_eq!(outcome, Outcome::Stopped, "{seen:?}");
     // One OPTIONS in 2.0 (with the feature tag), answered 505; everything

@@ -137,7 +137,7 @@ pub async fn play(
             udp_outputs.push(stream.output.clone());
         }
     }
-    host.playing(protocol);
+    host.playing(protocol, link.client().version());
     host.progress(
         gst::ProgressType::Complete,
         "open",
