@@ -21,6 +21,7 @@ pub mod methods;
 pub mod play_control;
 pub mod rtcp;
 pub mod rtp;
+pub mod rtsp2;
 pub mod sdp;
 pub mod srtp;
 mod text;

@@ -63,6 +63,17 @@ pub struct Transport {
     pub ssrc: Option<u32>,
     /// `mode=`, unquoted and uppercased (`PLAY`, `RECORD`).
     pub mode: Option<String>,
+    /// RTSP 2.0 `dest_addr=` (RFC 7826 §18.54): where media goes, one
+    /// `"host:port"` (host optional: `":5000"`) per RTP and RTCP.
+    pub dest_addr: Vec<String>,
+    /// RTSP 2.0 `src_addr=` (RFC 7826 §18.54): where the sender sends
+    /// from, as `dest_addr`.
+    pub src_addr: Vec<String>,
+    /// Written for an RTSP 2.0 request (RFC 7826 §18.54): the lower
+    /// transport is always named (`RTP/AVP/UDP`) and client ports also go
+    /// as `dest_addr` (see [`Transport::to_header_value`]). Never set by
+    /// parsing.
+    pub rtsp2: bool,
     /// Parameters not understood (or with unusable values), as
     /// `(name, value)` in the order received.
     pub other: Vec<(String, Option<String>)>,
@@ -177,6 +188,46 @@ fn push_text(out: &mut String, s: &str) {
     }
 }
 
+/// Parses a 2.0 address list as [`clean`] leaves it (quotes gone):
+/// `:5000/:5001`, `192.0.2.1:5000/192.0.2.1:5001`, `[::1]:5000`. `None`
+/// when an entry is empty or holds a character that could not be written
+/// back inside quotes.
+fn parse_addr_list(value: &str) -> Option<Vec<String>> {
+    let list: Vec<String> = value.split('/').map(|a| trim(a).to_owned()).collect();
+    let writable = |a: &String| {
+        !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b';' | b',' | b'/'))
+    };
+    list.iter().all(writable).then_some(list)
+}
+
+/// The port of a `host:port` or `:port` address (`[v6]:port` too).
+fn addr_port(addr: &str) -> Option<u16> {
+    let (_, port) = addr.rsplit_once(':')?;
+    port.parse().ok()
+}
+
+/// The RTP and RTCP ports of a 2.0 address list.
+fn addr_ports(list: &[String]) -> Option<(u16, Option<u16>)> {
+    let rtp = addr_port(list.first()?)?;
+    Some((rtp, list.get(1).and_then(|a| addr_port(a))))
+}
+
+fn write_addr_list(out: &mut String, name: &str, list: &[String]) {
+    out.push(';');
+    out.push_str(name);
+    out.push('=');
+    for (i, addr) in list.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push('"');
+        out.push_str(addr);
+        out.push('"');
+    }
+}
+
 fn write_pair<T: fmt::Display>(out: &mut String, name: &str, (first, second): &(T, Option<T>)) {
     out.push(';');
     out.push_str(name);
@@ -205,6 +256,9 @@ impl Transport {
             ttl: None,
             ssrc: None,
             mode: None,
+            dest_addr: Vec::new(),
+            src_addr: Vec::new(),
+            rtsp2: false,
             other: Vec::new(),
         }
     }
@@ -325,6 +379,14 @@ impl Transport {
                 Some(ssrc) => self.ssrc = Some(ssrc),
                 None => return false,
             },
+            ("dest_addr", Some(v)) => match parse_addr_list(v) {
+                Some(list) => self.dest_addr = list,
+                None => return false,
+            },
+            ("src_addr", Some(v)) => match parse_addr_list(v) {
+                Some(list) => self.src_addr = list,
+                None => return false,
+            },
             ("mode", Some(v)) => {
                 let mode = v;
                 if mode.is_empty() {
@@ -363,6 +425,8 @@ impl Transport {
         });
         match self.lower {
             LowerTransport::Tcp => out.push_str("/TCP"),
+            // RFC 7826 §18.54: in 2.0 the lower transport is not optional.
+            LowerTransport::Udp if self.rtsp2 => out.push_str("/UDP"),
             // `interleaved` without a lower transport or client ports is
             // read as TCP (see `parse`): UDP must be named then.
             LowerTransport::Udp if self.interleaved.is_some() && self.client_port.is_none() => {
@@ -385,6 +449,24 @@ impl Transport {
         }
         if let Some(interleaved) = &self.interleaved {
             write_pair(&mut out, "interleaved", interleaved);
+        }
+        if !self.dest_addr.is_empty() {
+            write_addr_list(&mut out, "dest_addr", &self.dest_addr);
+        } else if self.rtsp2
+            && let Some((rtp, rtcp)) = self.rtp_rtcp_ports_client()
+        {
+            // RFC 7826 §18.54: a 2.0 server reads the client's ports from
+            // dest_addr (host left out: the address the request came
+            // from). client_port stays too: gst-rtsp-server 1.22 speaks
+            // 2.0 but knows only client_port (docs/QUIRKS.md).
+            write_addr_list(
+                &mut out,
+                "dest_addr",
+                &[format!(":{rtp}"), format!(":{rtcp}")],
+            );
+        }
+        if !self.src_addr.is_empty() {
+            write_addr_list(&mut out, "src_addr", &self.src_addr);
         }
         if let Some(ports) = &self.client_port {
             write_pair(&mut out, "client_port", ports);
@@ -421,15 +503,18 @@ impl Transport {
     /// Server RTP and RTCP ports. A single `server_port=N` means RTCP on
     /// N+1 (RFC 3550 section 11); `None` if there is no server port or
     /// N is 65535.
+    /// A 2.0 server names its ports in `src_addr` instead (RFC 7826
+    /// §18.54); they are read when there is no `server_port`.
     pub fn rtp_rtcp_ports_server(&self) -> Option<(u16, u16)> {
-        let (rtp, rtcp) = self.server_port?;
+        let (rtp, rtcp) = self.server_port.or_else(|| addr_ports(&self.src_addr))?;
         Some((rtp, rtcp.or_else(|| rtp.checked_add(1))?))
     }
 
     /// Client RTP and RTCP ports, with the same single-port rule as
     /// [`Transport::rtp_rtcp_ports_server`].
+    /// `dest_addr` ports count when there is no `client_port` (2.0).
     pub fn rtp_rtcp_ports_client(&self) -> Option<(u16, u16)> {
-        let (rtp, rtcp) = self.client_port?;
+        let (rtp, rtcp) = self.client_port.or_else(|| addr_ports(&self.dest_addr))?;
         Some((rtp, rtcp.or_else(|| rtp.checked_add(1))?))
     }
 
@@ -451,6 +536,46 @@ impl fmt::Display for Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtsp2_request_names_udp_and_dest_addr() {
+        let mut t = Transport::new(LowerTransport::Udp, Delivery::Unicast);
+        t.client_port = Some((5000, Some(5001)));
+        t.rtsp2 = true;
+        assert_eq!(
+            t.to_header_value(),
+            "RTP/AVP/UDP;unicast;dest_addr=\":5000\"/\":5001\";client_port=5000-5001"
+        );
+        let mut tcp = Transport::new(LowerTransport::Tcp, Delivery::Unicast);
+        tcp.interleaved = Some((0, Some(1)));
+        tcp.rtsp2 = true;
+        assert_eq!(tcp.to_header_value(), "RTP/AVP/TCP;unicast;interleaved=0-1");
+        // Read back as a 1.0 transport would be, with the same ports.
+        let back = Transport::parse(&t.to_header_value()).unwrap();
+        assert_eq!(back.dest_addr, vec![":5000".to_owned(), ":5001".to_owned()]);
+        assert_eq!(back.rtp_rtcp_ports_client(), Some((5000, 5001)));
+    }
+
+    #[test]
+    fn rtsp2_answer_with_src_addr_only() {
+        // RFC 7826 §18.54 style answer: no server_port.
+        let t = Transport::parse(
+            "RTP/AVP/UDP;unicast;dest_addr=\"192.0.2.5:3456\"/\"192.0.2.5:3457\";src_addr=\"192.0.2.224:6256\"/\"192.0.2.224:6257\";ssrc=2A3F93ED",
+        )
+        .unwrap();
+        assert_eq!(t.rtp_rtcp_ports_server(), Some((6256, 6257)));
+        assert_eq!(t.rtp_rtcp_ports_client(), Some((3456, 3457)));
+        let v6 = Transport::parse("RTP/AVP/UDP;unicast;src_addr=\"[2001:db8::1]:7000\"").unwrap();
+        assert_eq!(v6.rtp_rtcp_ports_server(), Some((7000, 7001)));
+        // server_port wins when both are given; junk addresses are kept aside.
+        let both =
+            Transport::parse("RTP/AVP;unicast;server_port=9000-9001;src_addr=\":1\"").unwrap();
+        assert_eq!(both.rtp_rtcp_ports_server(), Some((9000, 9001)));
+        let junk = Transport::parse("RTP/AVP;unicast;src_addr=/").unwrap();
+        assert!(junk.src_addr.is_empty());
+        assert_eq!(junk.rtp_rtcp_ports_server(), None);
+        assert_eq!(Transport::parse(&junk.to_header_value()).unwrap(), junk);
+    }
 
     #[test]
     fn parse_tcp_interleaved() {

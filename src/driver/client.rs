@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rtspclient_protocol::auth::Credentials;
 use rtspclient_protocol::auth_flow::{AuthAttempt, AuthStep, ClientAuth};
 use rtspclient_protocol::headers::SessionHeader;
-use rtspclient_protocol::message::{Headers, Message, Request, Response};
+use rtspclient_protocol::message::{Headers, Message, Request, Response, Version};
 use rtspclient_protocol::methods::MethodSupport;
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub tls: TlsOptions,
     /// The HTTP proxy for tunnelled schemes (`rtsph://`, `rtspsh://`).
     pub http_proxy: Option<HttpProxy>,
+    /// The RTSP version requests start with (the elements'
+    /// `default-rtsp-version`); see [`RtspClient::fall_back_to_1_0`].
+    pub version: Version,
 }
 
 /// Something that arrived while no response was awaited, or between requests.
@@ -66,6 +69,8 @@ pub struct RtspClient {
     /// A message taken out of the framer by [`RtspClient::next_buffered_data`]
     /// that was not data; the next read returns it first.
     stashed: Option<Result<Message, ClientError>>,
+    /// The version of the requests sent (RFC 7826 §4.1).
+    version: Version,
     config: ClientConfig,
 }
 
@@ -94,6 +99,7 @@ impl RtspClient {
             methods: MethodSupport::default(),
             answered: AnsweredCseqs::default(),
             stashed: None,
+            version: config.version,
             config,
         })
     }
@@ -108,6 +114,17 @@ impl RtspClient {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The RTSP version this connection speaks.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The server does not speak 2.0 (RFC 7826 §17.5.6, 505 to the first
+    /// request): the session goes on in RTSP/1.0.
+    pub fn fall_back_to_1_0(&mut self) {
+        self.version = Version::Rtsp10;
     }
 
     /// CSeq of the last request sent.
@@ -143,6 +160,7 @@ impl RtspClient {
     ) -> Request {
         self.cseq = self.cseq.wrapping_add(1);
         let mut request = Request::new(method, uri);
+        request.version = self.version;
         request.headers.set("CSeq", self.cseq.to_string());
         request
             .headers
@@ -190,6 +208,7 @@ impl RtspClient {
                 .on_response(response.status, challenges, &mut attempt)
             {
                 AuthStep::Done => {
+                    self.check_version(&response, method, cseq)?;
                     self.note_session(&response);
                     return Ok(response);
                 }
@@ -299,6 +318,33 @@ impl RtspClient {
                 })
             }
         }
+    }
+
+    /// RFC 7826 §4.1: a 2.0 server answers in 2.0. An `RTSP/1.0` answer
+    /// in a 2.0 session is accepted only to OPTIONS, the request the
+    /// version is settled with (see `session::link`); anywhere else the
+    /// peer is not the server the session was negotiated with. A 1.0
+    /// session keeps reading any version, as it always did.
+    fn check_version(
+        &self,
+        response: &Response,
+        method: &str,
+        cseq: u32,
+    ) -> Result<(), ClientError> {
+        if self.version == Version::Rtsp20
+            && response.version != Version::Rtsp20
+            && !method.eq_ignore_ascii_case("OPTIONS")
+        {
+            return Err(ClientError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "The server answered {} to an RTSP/2.0 request",
+                    response.version
+                ),
+            )
+            .with_request(method, cseq));
+        }
+        Ok(())
     }
 
     async fn send_request(&mut self, request: &Request) -> Result<(), ClientError> {
@@ -419,7 +465,9 @@ impl RtspClient {
                 Some(Incoming::Response(response))
             }
             Message::Request(request) => {
-                let answer = answer_server_request(&request, &self.config.user_agent);
+                let mut answer = answer_server_request(&request, &self.config.user_agent);
+                // RFC 7826 §4.1: answered in the version asked.
+                answer.version = request.version;
                 // A failed answer shows up as a closed connection on the next read.
                 let _ = self
                     .conn

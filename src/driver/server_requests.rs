@@ -1,12 +1,13 @@
 //! Answers to the requests a server sends the client on the control
 //! connection (RFC 2326 10: OPTIONS, ANNOUNCE, GET_PARAMETER,
-//! SET_PARAMETER, REDIRECT; TEARDOWN from servers that end a session).
+//! SET_PARAMETER, REDIRECT; TEARDOWN from servers that end a session;
+//! PLAY_NOTIFY from RTSP 2.0 servers, RFC 7826 §13.5).
 
 use rtspclient_protocol::message::{Request, Response};
 
 /// Methods this client answers when the server asks.
 const ANSWERED_METHODS: &str =
-    "OPTIONS, ANNOUNCE, GET_PARAMETER, SET_PARAMETER, REDIRECT, TEARDOWN";
+    "OPTIONS, ANNOUNCE, GET_PARAMETER, SET_PARAMETER, REDIRECT, TEARDOWN, PLAY_NOTIFY";
 
 /// 200 for a method we know (what it means is the element's business),
 /// 501 otherwise; CSeq and Session echoed.

@@ -13,6 +13,7 @@ use crate::driver::answers::{check_setup_transport, expect_success};
 use crate::driver::datagrams::Segmentation;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{UdpOptions, UdpPair};
+use crate::session::rtsp2::MediaHeaders;
 use crate::session::transports::{
     SetupRound, answered_transport, bind_udp, check_secure_answer, requested_transport,
 };
@@ -53,7 +54,8 @@ impl SetupRound for RecordSetup<'_> {
         let protocol = if udp { Protocol::Udp } else { protocol };
         // As announced: RTP/AVPF when retransmitting, SRTP per profiles.
         let profile = stream.profile();
-        let mut request = requested_transport(protocol, index, true, profile);
+        let mut request =
+            requested_transport(protocol, index, true, profile, link.client().version());
         let mut pair = None;
         if udp {
             let bound = bind_udp(link, self.udp)?;
@@ -79,6 +81,7 @@ impl SetupRound for RecordSetup<'_> {
         let peer = client.connection().peer_addr();
         let (_, response) = client.setup(base, &control, &headers).await?;
         expect_success(&response, "SETUP")?;
+        MediaHeaders::read(&response.headers, "SETUP answer");
         let answer = answered_transport(&response);
         if let Some(answer) = &answer {
             check_setup_transport(&response, answer, &request)?;

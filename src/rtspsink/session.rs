@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::rtsp2::publish_in_1_0;
 use rtspclient_protocol::url::resolve_location;
 use tokio::sync::watch;
 
@@ -445,8 +446,8 @@ impl RecordRole {
         let mut headers = Headers::new();
         headers.set("Content-Type", "application/sdp");
         self.asking = Some("ANNOUNCE");
-        let response = link
-            .client()
+        let client = link.client();
+        let mut response = client
             .request(
                 "ANNOUNCE",
                 &request_url,
@@ -455,6 +456,24 @@ impl RecordRole {
                 &mut |_| {},
             )
             .await?;
+        if publish_in_1_0(client.version(), response.status) {
+            gst::info!(
+                CAT,
+                "ANNOUNCE refused in RTSP/2.0 ({} {}): RFC 7826 has no publishing, going on in RTSP/1.0",
+                response.status,
+                response.reason
+            );
+            client.fall_back_to_1_0();
+            response = client
+                .request(
+                    "ANNOUNCE",
+                    &request_url,
+                    &headers,
+                    sdp.as_bytes(),
+                    &mut |_| {},
+                )
+                .await?;
+        }
         if let Some(target) = redirect_target(&response, &request_url) {
             return Ok(Announced::Redirect(target));
         }

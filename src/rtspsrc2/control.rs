@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
-use rtspclient_protocol::message::{Headers, Response};
+use rtspclient_protocol::message::{Headers, Response, Version};
 use rtspclient_protocol::play_control::{
     Anchor, SeekTarget, ServerState, Step, Target, VodRange, answered_start, may_pause, next_step,
     npt_nanos,
 };
+use rtspclient_protocol::rtsp2::SeekStyle;
 use tokio::sync::watch;
 
 use super::session::PlayHost;
@@ -119,6 +120,7 @@ impl Control {
             Step::Play(seek) => {
                 if let Some(seek) = seek {
                     headers.set("Range", range_header(&seek));
+                    set_seek_style(&mut headers, client.version());
                 }
                 "PLAY"
             }
@@ -200,6 +202,14 @@ impl Control {
             }
         }
         Ok(true)
+    }
+}
+
+/// RFC 7826 §18.47: a 2.0 PLAY with a Range says where the server may
+/// start; RAP (the random access point before it) is what decodes.
+pub fn set_seek_style(headers: &mut Headers, version: Version) {
+    if version == Version::Rtsp20 {
+        headers.set("Seek-Style", SeekStyle::Rap.as_str());
     }
 }
 

@@ -9,6 +9,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use rtspclient_protocol::caps::Bandwidth;
+use rtspclient_protocol::message::Version;
 use rtspclient_protocol::play_control::VodRange;
 
 use super::imp::CAT;
@@ -75,10 +76,11 @@ impl PlayHost for Host {
         }
     }
 
-    fn playing(&self, protocol: Protocol) {
+    fn playing(&self, protocol: Protocol, version: Version) {
         if let Some(element) = self.element() {
             let mut state = element.imp().state.lock().unwrap();
             state.transport = Some(protocol.name());
+            state.rtsp_version = Some(version.as_str());
             state.sessions_played += 1;
         }
     }

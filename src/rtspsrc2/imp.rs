@@ -63,6 +63,9 @@ pub(super) struct State {
     pub(super) last_seek: Option<(gst::Seqnum, bool)>,
     /// Transport of the current session, for `stats`.
     pub(super) transport: Option<&'static str>,
+    /// RTSP version of the current session (after any fallback to 1.0),
+    /// for `stats`.
+    pub(super) rtsp_version: Option<&'static str>,
     /// Sessions that reached PLAY since the element started; more than one
     /// means redirects or a TCP fallback happened.
     pub(super) sessions_played: u32,

@@ -12,12 +12,13 @@ use bytes::Bytes;
 use rtspclient_protocol::headers::format_npt_range;
 use rtspclient_protocol::message::{Headers, Request, Response};
 use rtspclient_protocol::play_control::{Target, VodRange, answered_start, reached_end};
+use rtspclient_protocol::rtsp2::{NotifyReason, PLAY_NOTIFY};
 use rtspclient_protocol::url::resolve_location;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::channels::{ChannelBatch, Channels, MAX_BATCH, route, wait_for_output};
-use super::control::{Control, StreamRef, apply_position, range_header, rtp_info};
+use super::control::{Control, StreamRef, apply_position, range_header, rtp_info, set_seek_style};
 use super::parameters::{MAX_PENDING_PARAMETERS, ParameterRequest};
 use super::session::{PlayConfig, PlayHost};
 use super::setup::{ActiveTransport, SetUpStream};
@@ -27,6 +28,7 @@ use crate::driver::answers::expect_success;
 use crate::driver::client::{Incoming, RtspClient};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::session::keep_alive::KeepAlive;
+use crate::session::rtsp2::MediaHeaders;
 use crate::session::{Ended, Link, Protocol};
 
 /// Packets that arrive between sending PLAY and reading its answer are held
@@ -67,8 +69,8 @@ pub async fn play(
     let pending_seek = target
         .seek
         .filter(|s| s.generation > *presentation.applied_seek);
-    let (range_value, requested) = match pending_seek {
-        Some(seek) => (range_header(&seek), seek.start),
+    let (range_value, requested, seeking) = match pending_seek {
+        Some(seek) => (range_header(&seek), seek.start, true),
         None => {
             // After a reconnection a VOD goes on where its data stopped
             // (the server snaps to a key frame before it), not from the
@@ -88,7 +90,7 @@ pub async fn play(
                 host.reposition();
             }
             let start = resume.unwrap_or(presentation.vod.map_or(0.0, |v| v.start));
-            (format_npt_range(start, None), start)
+            (format_npt_range(start, None), start, resume.is_some())
         }
     };
     if let Some(seek) = pending_seek {
@@ -96,6 +98,9 @@ pub async fn play(
     }
     let mut range = Headers::new();
     range.set("Range", range_value);
+    if seeking {
+        set_seek_style(&mut range, link.client().version());
+    }
     let mut early: Vec<(u8, Bytes)> = Vec::new();
     let response = link
         .client()
@@ -108,6 +113,7 @@ pub async fn play(
         })
         .await?;
     expect_success(&response, "PLAY")?;
+    MediaHeaders::read(&response.headers, "PLAY answer");
     let refs: Vec<StreamRef> = streams
         .iter()
         .map(|s| StreamRef {
@@ -131,7 +137,7 @@ pub async fn play(
             udp_outputs.push(stream.output.clone());
         }
     }
-    host.playing(protocol);
+    host.playing(protocol, link.client().version());
     host.progress(
         gst::ProgressType::Complete,
         "open",
@@ -312,6 +318,9 @@ impl Playing<'_> {
             }
             return Some(Ended::Done(()));
         }
+        if method == PLAY_NOTIFY {
+            return self.on_play_notify(request);
+        }
         if method == "REDIRECT"
             && let Some(target) = request
                 .headers
@@ -319,6 +328,47 @@ impl Playing<'_> {
                 .and_then(|l| resolve_location(&self.aggregate, l))
         {
             return Some(Ended::Redirect(target));
+        }
+        None
+    }
+
+    /// RFC 7826 §13.5: a 2.0 server tells the player about the session
+    /// (it has been answered 200 already).
+    fn on_play_notify(&self, request: &Request) -> Option<Ended<()>> {
+        let reason = request
+            .headers
+            .get("Notify-Reason")
+            .map(NotifyReason::parse);
+        match reason {
+            // §13.5.1: everything was sent. A VOD session stays, as at the
+            // end of its range (a seek back plays again); anything else is
+            // over.
+            Some(NotifyReason::EndOfStream) => {
+                gst::info!(
+                    super::imp::CAT,
+                    "PLAY_NOTIFY end-of-stream (Range {:?}): EOS",
+                    request.headers.get("Range")
+                );
+                for output in &self.outputs {
+                    if !output.timeline.ended() {
+                        output.push_eos();
+                    }
+                }
+                if self.vod_end.is_none() {
+                    return Some(Ended::Done(()));
+                }
+            }
+            // §13.5.2, §13.5.4: logged; the headers are read as in an answer.
+            Some(NotifyReason::MediaPropertiesUpdate) | Some(NotifyReason::ScaleChange) => {
+                let headers = MediaHeaders::read(&request.headers, "PLAY_NOTIFY");
+                gst::info!(
+                    super::imp::CAT,
+                    "PLAY_NOTIFY {:?}: {headers:?}, Scale {:?}",
+                    reason,
+                    request.headers.get("Scale")
+                );
+            }
+            other => gst::info!(super::imp::CAT, "PLAY_NOTIFY ignored: {other:?}"),
         }
         None
     }

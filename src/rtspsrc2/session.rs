@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtspclient_protocol::caps::{Bandwidth, StreamDescription, streams_from_sdp};
-use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::message::{Headers, Version};
 use rtspclient_protocol::play_control::{Target, VodRange, vod_range};
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::srtp::Profile;
@@ -64,8 +64,9 @@ pub trait PlayHost: Events {
     fn error(&self, error: &ClientError);
     /// The server ended the presentation.
     fn end_of_stream(&self);
-    /// A session is playing over `protocol` (counts restarts for `stats`).
-    fn playing(&self, protocol: Protocol);
+    /// A session is playing over `protocol` in RTSP `version` (counts
+    /// restarts for `stats`).
+    fn playing(&self, protocol: Protocol, version: Version);
     /// Whether the application wants stream `index` (`select-stream`).
     fn select_stream(&self, index: usize, caps: &gst::Caps) -> bool;
     /// What DESCRIBE said: on demand with this range, or live (`None`).

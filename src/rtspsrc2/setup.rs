@@ -18,6 +18,7 @@ use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 use crate::session::Link;
 use crate::session::Protocol;
+use crate::session::rtsp2::MediaHeaders;
 use crate::session::transports::{
     SetupRound, answered_transport, bind_udp, check_secure_answer, requested_transport,
 };
@@ -80,7 +81,13 @@ impl SetupRound for PlaySetup<'_> {
             secure: stream.description.secure,
             feedback: stream.description.avpf,
         };
-        let mut request = requested_transport(protocol, stream.index, false, profile);
+        let mut request = requested_transport(
+            protocol,
+            stream.index,
+            false,
+            profile,
+            link.client().version(),
+        );
         let mut local_pair = None;
         if protocol == Protocol::Udp {
             let pair = bind_udp(link, self.udp)?;
@@ -100,6 +107,7 @@ impl SetupRound for PlaySetup<'_> {
         let peer = client.connection().peer_addr();
         let (control_url, response) = client.setup(base, control, &headers).await?;
         expect_success(&response, "SETUP")?;
+        MediaHeaders::read(&response.headers, "SETUP answer");
         let transport = answered_transport(&response).ok_or_else(|| {
             ClientError::new(
                 ErrorKind::Protocol,

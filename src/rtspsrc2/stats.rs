@@ -53,6 +53,7 @@ pub fn stats(element: &RtspSrc2) -> gst::Structure {
     }
     let stats = gst::Structure::builder("application/x-rtspsrc2-stats")
         .field("transport", state.transport.unwrap_or("none"))
+        .field("rtsp-version", state.rtsp_version.unwrap_or("none"))
         .field("restarts", state.sessions_played.saturating_sub(1));
     element
         .reconnects

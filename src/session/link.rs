@@ -8,7 +8,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rtspclient_protocol::message::{Headers, Response};
+use rtspclient_protocol::message::{Headers, Response, Version};
+use rtspclient_protocol::rtsp2::{PLAY_BASIC, falls_back_to_1_0};
 use rtspclient_protocol::url::{RtspUrl, resolve_location};
 use tokio::task::JoinHandle;
 
@@ -129,9 +130,29 @@ impl Link {
             .progress(gst::ProgressType::Complete, "connect", "Connected");
         let client = self.client.insert(client);
         let request_url = self.url.request_url().to_string();
-        let options = client
-            .request("OPTIONS", &request_url, &Headers::new(), &[], &mut |_| {})
+        let asked = client.version();
+        let mut headers = Headers::new();
+        if asked == Version::Rtsp20 {
+            // RFC 7826 §11.1: a 2.0 player says it is one.
+            headers.set("Supported", PLAY_BASIC);
+        }
+        let mut options = client
+            .request("OPTIONS", &request_url, &headers, &[], &mut |_| {})
             .await?;
+        if falls_back_to_1_0(asked, &options) {
+            // RFC 7826 §17.5.6: 505, or a 1.0 server answering in 1.0.
+            gst::info!(
+                super::CAT,
+                "The server does not speak RTSP/2.0 ({} {} {}): going on in RTSP/1.0",
+                options.version,
+                options.status,
+                options.reason
+            );
+            client.fall_back_to_1_0();
+            options = client
+                .request("OPTIONS", &request_url, &Headers::new(), &[], &mut |_| {})
+                .await?;
+        }
         if let Some(target) = redirect_target(&options, &request_url) {
             return Ok(Some(target));
         }

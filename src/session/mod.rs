@@ -19,6 +19,7 @@ pub mod keep_alive;
 pub mod link;
 pub mod messages;
 pub mod reconnect;
+pub mod rtsp2;
 pub mod runner;
 pub mod transports;
 

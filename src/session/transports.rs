@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use rtspclient_protocol::message::Response;
+use rtspclient_protocol::message::{Response, Version};
 use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 
@@ -117,12 +117,14 @@ pub async fn setup_with_fallback<R: SetupRound>(
 /// 2n and 2n+1, as C `rtspsrc`); UDP client ports are added by the caller
 /// once bound. `profile` is the one the media's description named
 /// (RTP/AVPF, RTP/SAVP...): servers refuse a SETUP for a profile they did
-/// not offer (gst-rtsp-server answers 461).
+/// not offer (gst-rtsp-server answers 461). In an RTSP/2.0 session the
+/// header takes the 2.0 form (RFC 7826 §18.54, see [`Transport::rtsp2`]).
 pub fn requested_transport(
     protocol: Protocol,
     index: usize,
     record: bool,
     profile: Profile,
+    version: Version,
 ) -> Transport {
     let mut transport = match protocol {
         Protocol::Tcp => {
@@ -138,6 +140,7 @@ pub fn requested_transport(
         transport.mode = Some("record".into());
     }
     transport.profile = profile.name().into();
+    transport.rtsp2 = version == Version::Rtsp20;
     transport
 }
 

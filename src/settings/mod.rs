@@ -8,6 +8,8 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
+use rtspclient_protocol::message::Version;
+
 use crate::driver::client::ClientConfig;
 use crate::driver::udp::{UdpOptions, parse_port_range};
 use crate::element_config::{self, Location, Protocol};
@@ -26,6 +28,25 @@ pub const DEFAULT_RECONNECT: bool = true;
 pub const DEFAULT_RECONNECT_BACKOFF_MIN_MS: u32 = 500;
 pub const DEFAULT_RECONNECT_BACKOFF_MAX_MS: u32 = 30_000;
 pub const DEFAULT_RECONNECT_ATTEMPTS: u32 = 0;
+/// RTSP 1.0 first, as C `rtspsrc`; 2.0 (RFC 7826) when asked for.
+pub const DEFAULT_RTSP_VERSION: RtspVersion = RtspVersion::V1_0;
+
+/// `default-rtsp-version`: the values and nicks of C `rtspsrc`'s
+/// `GstRTSPVersion` (which gstreamer-rs does not bind), so that
+/// `default-rtsp-version=2-0` reads the same for both.
+#[derive(Debug, Eq, PartialEq, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspClientVersion")]
+pub enum RtspVersion {
+    #[enum_value(name = "GST_RTSP_VERSION_INVALID", nick = "invalid")]
+    Invalid = 0x00,
+    #[enum_value(name = "GST_RTSP_VERSION_1_0", nick = "1-0")]
+    V1_0 = 0x10,
+    #[enum_value(name = "GST_RTSP_VERSION_1_1", nick = "1-1")]
+    V1_1 = 0x11,
+    #[enum_value(name = "GST_RTSP_VERSION_2_0", nick = "2-0")]
+    V2_0 = 0x20,
+}
 
 /// What differs between the elements in the shared properties.
 pub struct Flavour {
@@ -64,6 +85,7 @@ pub struct CommonSettings {
     pub reconnect_backoff_min: Duration,
     pub reconnect_backoff_max: Duration,
     pub reconnect_attempts: u32,
+    pub rtsp_version: RtspVersion,
     pub tls: TlsSettings,
 }
 
@@ -89,6 +111,7 @@ impl CommonSettings {
             reconnect_backoff_min: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MIN_MS.into()),
             reconnect_backoff_max: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MAX_MS.into()),
             reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
+            rtsp_version: DEFAULT_RTSP_VERSION,
             tls: TlsSettings::default(),
         }
     }
@@ -168,6 +191,10 @@ impl CommonSettings {
                 .nick("Port range")
                 .blurb("Local UDP port range for RTP/RTCP, e.g. \"3000-3005\" (default: any free ports)")
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("default-rtsp-version", DEFAULT_RTSP_VERSION)
+                .nick("Default RTSP version")
+                .blurb("The RTSP version to try first (as rtspsrc's): with 2-0 (RFC 7826) requests go as RTSP/2.0 and a server answering the first OPTIONS with 505 or in RTSP/1.0 is spoken to in 1.0; 1-1 means 1.0 (there is no RTSP 1.1)")
+                .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("extra-http-request-headers")
                 .nick("Extra request headers")
                 .blurb("Extra headers added to every RTSP request: field name = header name, string value")
@@ -237,6 +264,13 @@ impl CommonSettings {
                 }
             }
             "extra-http-request-headers" => self.extra_headers = value.get().expect(CHECKED),
+            "default-rtsp-version" => {
+                let version: RtspVersion = value.get().expect(CHECKED);
+                if version == RtspVersion::Invalid {
+                    return Err("Ignoring default-rtsp-version 'invalid'".into());
+                }
+                self.rtsp_version = version;
+            }
             _ => return self.tls.set(name, value),
         }
         Ok(true)
@@ -281,6 +315,7 @@ impl CommonSettings {
             "udp-buffer-size" => self.udp_buffer_size.to_value(),
             "port-range" => self.port_range.to_value(),
             "extra-http-request-headers" => self.extra_headers.to_value(),
+            "default-rtsp-version" => self.rtsp_version.to_value(),
             _ => return self.tls.get(name),
         })
     }
@@ -302,6 +337,7 @@ impl CommonSettings {
                 extra_headers: element_config::extra_headers(self.extra_headers.as_ref()),
                 tls: self.tls.options.clone(),
                 http_proxy: None,
+                version: protocol_version(self.rtsp_version),
             },
             keep_alive: self.do_rtsp_keep_alive,
             udp: UdpOptions {
@@ -317,6 +353,15 @@ impl CommonSettings {
                 max_attempts: self.reconnect_attempts,
             },
         })
+    }
+}
+
+/// The version requests start with: 2.0 when asked for, else 1.0 (1.1
+/// was never specified).
+fn protocol_version(version: RtspVersion) -> Version {
+    match version {
+        RtspVersion::V2_0 => Version::Rtsp20,
+        _ => Version::Rtsp10,
     }
 }
 
