@@ -26,6 +26,40 @@ pub const DEFAULT_RECONNECT: bool = true;
 pub const DEFAULT_RECONNECT_BACKOFF_MIN_MS: u32 = 500;
 pub const DEFAULT_RECONNECT_BACKOFF_MAX_MS: u32 = 30_000;
 pub const DEFAULT_RECONNECT_ATTEMPTS: u32 = 0;
+/// As both C elements and rtpbin: NTP time from the realtime clock.
+pub const DEFAULT_NTP_TIME_SOURCE: NtpTimeSource = NtpTimeSource::Ntp;
+
+/// Where the NTP time of the RTCP sender reports (and, when receiving, the
+/// reference of `add-reference-timestamp-meta`) comes from: the values of
+/// C `rtspsrc`'s and `rtspclientsink`'s `ntp-time-source` and of rtpbin's,
+/// which both elements hand it to by nick. Its own type name: the C
+/// elements' types may be registered in the same process (an in-process
+/// gst-rtsp-server, C `rtspsrc`), and a GType name can exist once.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspClientNtpTimeSource")]
+pub enum NtpTimeSource {
+    #[enum_value(name = "NTP time based on realtime clock", nick = "ntp")]
+    Ntp = 0,
+    #[enum_value(name = "UNIX time based on realtime clock", nick = "unix")]
+    Unix = 1,
+    #[enum_value(name = "Running time based on pipeline clock", nick = "running-time")]
+    RunningTime = 2,
+    #[enum_value(name = "Pipeline clock time", nick = "clock-time")]
+    ClockTime = 3,
+}
+
+impl NtpTimeSource {
+    /// The nick, which is also rtpbin's for the same value.
+    pub fn nick(self) -> &'static str {
+        match self {
+            NtpTimeSource::Ntp => "ntp",
+            NtpTimeSource::Unix => "unix",
+            NtpTimeSource::RunningTime => "running-time",
+            NtpTimeSource::ClockTime => "clock-time",
+        }
+    }
+}
 
 /// What differs between the elements in the shared properties.
 pub struct Flavour {
@@ -64,6 +98,7 @@ pub struct CommonSettings {
     pub reconnect_backoff_min: Duration,
     pub reconnect_backoff_max: Duration,
     pub reconnect_attempts: u32,
+    pub ntp_time_source: NtpTimeSource,
     pub tls: TlsSettings,
 }
 
@@ -89,6 +124,7 @@ impl CommonSettings {
             reconnect_backoff_min: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MIN_MS.into()),
             reconnect_backoff_max: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MAX_MS.into()),
             reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
+            ntp_time_source: DEFAULT_NTP_TIME_SOURCE,
             tls: TlsSettings::default(),
         }
     }
@@ -172,6 +208,10 @@ impl CommonSettings {
                 .nick("Extra request headers")
                 .blurb("Extra headers added to every RTSP request: field name = header name, string value")
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("ntp-time-source", DEFAULT_NTP_TIME_SOURCE)
+                .nick("NTP time source")
+                .blurb("NTP time source for RTCP packets (set on rtpbin, as C rtspsrc and rtspclientsink do): ntp and unix are the realtime clock (since 1900 or 1970), running-time the pipeline's running time, clock-time the pipeline clock's time")
+                .build(),
         ];
         list.extend(TlsSettings::properties());
         list
@@ -237,6 +277,7 @@ impl CommonSettings {
                 }
             }
             "extra-http-request-headers" => self.extra_headers = value.get().expect(CHECKED),
+            "ntp-time-source" => self.ntp_time_source = value.get().expect(CHECKED),
             _ => return self.tls.set(name, value),
         }
         Ok(true)
@@ -281,6 +322,7 @@ impl CommonSettings {
             "udp-buffer-size" => self.udp_buffer_size.to_value(),
             "port-range" => self.port_range.to_value(),
             "extra-http-request-headers" => self.extra_headers.to_value(),
+            "ntp-time-source" => self.ntp_time_source.to_value(),
             _ => return self.tls.get(name),
         })
     }
@@ -316,6 +358,7 @@ impl CommonSettings {
                 backoff_max: self.reconnect_backoff_max.max(self.reconnect_backoff_min),
                 max_attempts: self.reconnect_attempts,
             },
+            teardown_timeout: crate::session::TEARDOWN_TIMEOUT,
         })
     }
 }
