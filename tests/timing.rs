@@ -622,13 +622,18 @@ fn teardown_timeout_zero_does_not_wait() {
 
 /// A pipeline `rtspsrc2 ! rtph264depay ! fakesink` (sync) whose sink
 /// counts the buffers it prerolled on.
-fn preroll_player(url: &str, is_live: bool) -> (gst::Pipeline, Arc<Mutex<u32>>) {
+fn preroll_player(
+    url: &str,
+    is_live: bool,
+    jitterbuffer: &str,
+) -> (gst::Pipeline, Arc<Mutex<u32>>) {
     common::init_plugin();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("rtspsrc2")
         .property("location", url)
         .property("protocols", "tcp")
         .property("is-live", is_live)
+        .property_from_str("jitterbuffer", jitterbuffer)
         .build()
         .unwrap();
     let depay = gst::ElementFactory::make("rtph264depay").build().unwrap();
@@ -657,7 +662,7 @@ fn preroll_player(url: &str, is_live: bool) -> (gst::Pipeline, Arc<Mutex<u32>>) 
 #[test]
 fn not_live_prerolls_in_paused() {
     let server = TestServer::start();
-    let (pipeline, prerolled) = preroll_player(&server.url(paths::H264), false);
+    let (pipeline, prerolled) = preroll_player(&server.url(paths::H264), false, "light");
     let change = pipeline.set_state(gst::State::Paused);
     assert_ne!(change, Ok(gst::StateChangeSuccess::NoPreroll));
     assert!(change.is_ok(), "{change:?}");
@@ -679,7 +684,7 @@ fn not_live_prerolls_in_paused() {
     assert_eq!(outcome, Outcome::Timeout, "error or EOS while playing");
     stop_pipeline(&pipeline);
 
-    let (pipeline, prerolled) = preroll_player(&server.url(paths::H264), true);
+    let (pipeline, prerolled) = preroll_player(&server.url(paths::H264), true, "light");
     assert_eq!(
         pipeline.set_state(gst::State::Paused),
         Ok(gst::StateChangeSuccess::NoPreroll)
@@ -815,4 +820,25 @@ fn rtspsink_blocksize_and_ntp_time_source_are_applied() {
     let rtpbin = sink.by_name("rtpbin").unwrap();
     assert_eq!(nick(&rtpbin, "ntp-time-source"), "running-time");
     stop_pipeline(&pipeline);
+}
+
+/// `is-live=false` with rtpjitterbuffer cannot preroll (it holds its
+/// output until PLAYING): the element says so on the bus.
+#[test]
+fn not_live_with_rtpjitterbuffer_warns() {
+    let server = TestServer::start();
+    let (pipeline, _) = preroll_player(&server.url(paths::H264), false, "rtpjitterbuffer");
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let warning = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(10),
+        &[gst::MessageType::Warning],
+    );
+    stop_pipeline(&pipeline);
+    let warning = warning.expect("no warning");
+    let gst::MessageView::Warning(w) = warning.view() else {
+        unreachable!()
+    };
+    let text = format!("{} {:?}", w.error(), w.debug());
+    assert!(text.contains("is-live=false"), "{text}");
 }

@@ -501,6 +501,19 @@ impl RtspSrc2 {
             })?;
         rtpbin.set_property_from_str("buffer-mode", BufferMode::rtpbin_nick(settings.buffer_mode));
         configure_timing(&rtpbin, &settings);
+        if !settings.is_live && settings.effective_jitterbuffer() == Jitterbuffer::Standard {
+            // Not refused: the application may preroll otherwise (or not
+            // at all), but a pipeline waiting for PAUSED would wait forever
+            // without saying why. rtpjitterbuffer blocks its output from
+            // READY→PAUSED until PLAYING (tested: no preroll).
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::StateChange,
+                [
+                    "is-live=false with rtpjitterbuffer: it holds every buffer until PLAYING, so the pipeline cannot preroll; use jitterbuffer=light without rfc7273-sync, add-reference-timestamp-meta, max-ts-offset-adjustment and buffer-mode buffer/synced"
+                ]
+            );
+        }
         if settings.effective_jitterbuffer() == Jitterbuffer::Light {
             // rtpbin sets latency, mode, drop-on-latency on it and links
             // its RTCP for lip-sync, as with its own rtpjitterbuffer.

@@ -29,8 +29,8 @@ pub const DEFAULT_RECONNECT_ATTEMPTS: u32 = 0;
 /// As both C elements and rtpbin: NTP time from the realtime clock.
 pub const DEFAULT_NTP_TIME_SOURCE: NtpTimeSource = NtpTimeSource::Ntp;
 
-/// Where the NTP time of the RTCP sender reports (and, when receiving, the
-/// reference of `add-reference-timestamp-meta`) comes from: the values of
+/// Where the NTP time of the RTCP reports the element sends comes from
+/// (rtpbin's sessions stamp them): the values of
 /// C `rtspsrc`'s and `rtspclientsink`'s `ntp-time-source` and of rtpbin's,
 /// which both elements hand it to by nick. Its own type name: the C
 /// elements' types may be registered in the same process (an in-process
