@@ -819,6 +819,10 @@ fn rtspsink_blocksize_and_ntp_time_source_are_applied() {
     assert_eq!(payloader.property::<u32>("mtu"), 400);
     let rtpbin = sink.by_name("rtpbin").unwrap();
     assert_eq!(nick(&rtpbin, "ntp-time-source"), "running-time");
+    // The session made when the pad was requested, before the element
+    // started, has it too.
+    let session = rtpbin.emit_by_name::<gst::Element>("get-session", &[&0u32]);
+    assert_eq!(nick(&session, "ntp-time-source"), "running-time");
     stop_pipeline(&pipeline);
 }
 
