@@ -15,9 +15,10 @@ use tokio::sync::watch;
 
 use super::payloader;
 use super::retransmission::{self, Retransmission};
+use super::sdp::MediaClock;
 use super::sender::{Control, Reporter, RunConfig, StreamSender};
 use super::session::{self, RecordConfig, RecordHost};
-use super::settings::{self, Settings};
+use super::settings::{self, PublishClockMode, Settings};
 use crate::driver::error::ClientError;
 use crate::element_config::URI_PROTOCOLS;
 use crate::element_error::post_client_error_sink;
@@ -102,6 +103,16 @@ impl ObjectImpl for RtspSink {
                     .blurb("RTP profiles to publish with, as C rtspclientsink: avp (default), savp or savpf for SRTP (RFC 3711: RTP and RTCP encrypted with a random key of ours, announced with MIKEY in the SDP and the SETUP KeyMgmt header), avpf. rtx-time adds feedback (AVPF, SAVPF). Set before requesting pads")
                     .default_value(settings::DEFAULT_PROFILES)
                     .build(),
+                glib::ParamSpecUInt::builder("rtp-blocksize")
+                    .nick("RTP Blocksize")
+                    .blurb("RTP package size to suggest to server (0 = disabled): as C rtspclientsink, the mtu of the payloaders the element creates for encoded input (pads that take RTP, or have a payloader set by the application, keep their packet size). Set before the caps come")
+                    .maximum(65536)
+                    .default_value(settings::DEFAULT_RTP_BLOCKSIZE)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("publish-clock-mode", settings::DEFAULT_PUBLISH_CLOCK_MODE)
+                    .nick("Publish Clock Mode")
+                    .blurb("Clock publishing mode according to RFC7273: as C rtspclientsink, when the pipeline clock is a network clock (GstNtpClock or GstPtpClock) each media of the ANNOUNCE SDP gets a=ts-refclk naming it (clock), and a=mediaclk:direct=<RTP time at the clock's epoch> (clock-and-offset); with other clocks, or none, nothing is added. The element does not provide a clock: the application sets the network clock on the pipeline")
+                    .build(),
             ]);
             properties
         });
@@ -119,6 +130,8 @@ impl ObjectImpl for RtspSink {
             "backpressure" => settings.backpressure = value.get().expect(CHECKED),
             "rtx-time" => self.rtx.set_time_ms(value.get().expect(CHECKED)),
             "profiles" => settings.profiles = value.get().expect(CHECKED),
+            "rtp-blocksize" => settings.rtp_blocksize = value.get().expect(CHECKED),
+            "publish-clock-mode" => settings.publish_clock_mode = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -139,6 +152,8 @@ impl ObjectImpl for RtspSink {
             "stats" => self.stats().to_value(),
             "rtx-time" => self.rtx.time_ms().to_value(),
             "profiles" => settings.profiles.to_value(),
+            "rtp-blocksize" => settings.rtp_blocksize.to_value(),
+            "publish-clock-mode" => settings.publish_clock_mode.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -441,6 +456,10 @@ impl RtspSink {
                 return Err(gst::StateChangeError);
             }
         };
+        if let Some(rtpbin) = self.state.lock().unwrap().rtpbin.as_ref() {
+            // The NTP time of our sender reports, as C rtspclientsink.
+            rtpbin.set_property_from_str("ntp-time-source", settings.common.ntp_time_source.nick());
+        }
         let url = config.session.url.redacted();
         let mut host = None;
         let epoch = self.control.start(|epoch| {
@@ -612,7 +631,8 @@ impl RtspSink {
                         .name(format!("pay{index}"))
                         .build()
                         .map_err(|err| format!("Cannot create {}: {err}", factory.name()))?;
-                    payloader::configure(&element, pt);
+                    let blocksize = self.settings.lock().unwrap().rtp_blocksize;
+                    payloader::configure(&element, pt, blocksize);
                     element
                 }
             };
@@ -757,6 +777,72 @@ impl RecordHost for Host {
             }
             let _ = element.post_message(builder.build());
         }
+    }
+
+    fn media_clock(&self) -> Option<MediaClock> {
+        let element = self.element()?;
+        let mode = element.imp().settings.lock().unwrap().publish_clock_mode;
+        if mode == PublishClockMode::None {
+            return None;
+        }
+        // The clock the element runs on (PLAYING), else the one its
+        // pipeline will use; the base time only with the first.
+        let (clock, base_time) = match (element.clock(), element.base_time()) {
+            (Some(clock), Some(base)) => (clock, Some(base)),
+            _ => (pipeline_clock(element.upcast_ref())?, None),
+        };
+        let ts_refclk = ts_refclk(&clock)?;
+        gst::debug!(CAT, obj = element, "Announcing a=ts-refclk:{ts_refclk}");
+        Some(MediaClock {
+            ts_refclk,
+            base_time: base_time.map_or(0, |b| b.nseconds()),
+            // Without a base time there is no clock time for a packet.
+            with_offset: mode == PublishClockMode::ClockAndOffset && base_time.is_some(),
+        })
+    }
+}
+
+/// The clock the top-level pipeline of `element` uses or will use.
+fn pipeline_clock(element: &gst::Element) -> Option<gst::Clock> {
+    let mut top = element.clone().upcast::<gst::Object>();
+    while let Some(parent) = top.parent() {
+        top = parent;
+    }
+    top.downcast_ref::<gst::Pipeline>()
+        .map(|pipeline| pipeline.pipeline_clock())
+}
+
+/// RFC 7273 §4.8 `a=ts-refclk` value of a network clock, as C
+/// `rtspclientsink` (gst-rtsp-server's SDP code) writes it: NTP with the
+/// server's address (and port unless 123), PTP with the grandmaster's
+/// EUI-64 (and domain unless 0). Other clocks have none. By type name: the
+/// types exist once libgstnet is loaded, which an application that made
+/// such a clock has done.
+fn ts_refclk(clock: &gst::Clock) -> Option<String> {
+    let is = |name: &str| glib::Type::from_name(name).is_some_and(|t| clock.type_().is_a(t));
+    if is("GstNtpClock") {
+        let address = clock.property::<Option<String>>("address")?;
+        let port = clock.property::<i32>("port");
+        Some(if port == 123 {
+            format!("ntp={address}")
+        } else {
+            format!("ntp={address}:{port}")
+        })
+    } else if is("GstPtpClock") {
+        let id = clock.property::<u64>("grandmaster-clock-id");
+        let domain = clock.property::<u32>("domain");
+        let eui: Vec<String> = id
+            .to_be_bytes()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        let mut value = format!("ptp=IEEE1588-2008:{}", eui.join("-"));
+        if domain != 0 {
+            value.push_str(&format!(":{domain}"));
+        }
+        Some(value)
+    } else {
+        None
     }
 }
 

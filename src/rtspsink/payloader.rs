@@ -54,8 +54,16 @@ pub fn element_accepts(payloader: &gst::Element, caps: &gst::CapsRef) -> bool {
 /// Settings every published stream wants: the payload type chosen for it
 /// (unique among the element's streams) and, for H.264/H.265, parameter
 /// sets in front of every key frame so a receiver that misses the start
-/// (or records from the middle) can still decode.
-pub fn configure(payloader: &gst::Element, pt: u8) {
+/// (or records from the middle) can still decode. `blocksize`
+/// (`rtp-blocksize`, 0 = leave it) becomes the payloader's `mtu`, as C
+/// `rtspclientsink` sets it.
+pub fn configure(payloader: &gst::Element, pt: u8, blocksize: u32) {
+    if blocksize > 0
+        && let Some(pspec) = payloader.find_property("mtu")
+        && pspec.value_type() == u32::static_type()
+    {
+        payloader.set_property("mtu", blocksize);
+    }
     if let Some(pspec) = payloader.find_property("pt")
         && pspec.value_type() == u32::static_type()
         && pspec.flags().contains(gst::glib::ParamFlags::WRITABLE)

@@ -83,12 +83,15 @@ pub fn application_kbps(caps: &RtpCaps, stated_bps: Option<u32>) -> Option<u32> 
 
 /// The SDP for ANNOUNCE: one media section per stream with control
 /// `stream=N`; `rtx_time` (ms) per stream that retransmits; `security`
-/// per stream (missing: RTP/AVP); `b=AS` (kbit/s) per stream where known.
+/// per stream (missing: RTP/AVP); `b=AS` (kbit/s) per stream where known;
+/// `clock`: per stream, the RFC 7273 clock signalling (see
+/// [`clock_signalling`]).
 pub fn build_sdp(
     streams: &[RtpCaps],
     rtx_time: &[Option<u32>],
     security: &[Security],
     application_kbps: &[Option<u32>],
+    clock: &[Vec<Attribute>],
     local: IpAddr,
     peer: IpAddr,
 ) -> Announcement {
@@ -137,6 +140,9 @@ pub fn build_sdp(
             profile.feedback = true;
         }
         section.proto = profile.name().into();
+        if let Some(attributes) = clock.get(index) {
+            section.attributes.extend(attributes.iter().cloned());
+        }
         if let Some(data) = security.get(index).and_then(|s| s.key_mgmt.as_ref()) {
             section.attributes.push(Attribute {
                 name: "key-mgmt".into(),
@@ -166,6 +172,46 @@ pub fn build_sdp(
         rewrites,
         rtx,
     }
+}
+
+/// The reference clock of a published stream (RFC 7273), as C
+/// `rtspclientsink` announces it with `publish-clock-mode`: `ts_refclk` is
+/// the `a=ts-refclk` value naming the pipeline clock; `base_time` is the
+/// pipeline's base time on that clock; `with_offset` asks for
+/// `a=mediaclk:direct=`, the RTP time at the clock's epoch, too.
+#[derive(Debug, Clone)]
+pub struct MediaClock {
+    pub ts_refclk: String,
+    pub base_time: u64,
+    pub with_offset: bool,
+}
+
+/// `a=ts-refclk` and, with an offset and a first packet (`rtp`: its RTP
+/// timestamp and running time in ns), `a=mediaclk:direct=` for a stream
+/// of `clock_rate`. The offset is the RTP time at the clock's epoch (RFC
+/// 7273 §5.2): the packet's RTP time less its clock time in RTP units,
+/// modulo 2^32. (C `rtspclientsink` computes one tick less, adding
+/// 0xffffffff instead of 2^32; a tick is below a receiver's resolution.)
+pub fn clock_signalling(
+    clock: &MediaClock,
+    clock_rate: Option<u32>,
+    rtp: Option<(u32, u64)>,
+) -> Vec<Attribute> {
+    let mut attributes = vec![Attribute {
+        name: "ts-refclk".into(),
+        value: Some(clock.ts_refclk.clone()),
+    }];
+    if clock.with_offset
+        && let (Some(rate), Some((rtptime, running_time))) = (clock_rate.filter(|r| *r > 0), rtp)
+    {
+        let clock_time = u128::from(running_time + clock.base_time);
+        let ticks = (clock_time * u128::from(rate) / 1_000_000_000) as u32;
+        attributes.push(Attribute {
+            name: "mediaclk".into(),
+            value: Some(format!("direct={}", rtptime.wrapping_sub(ticks))),
+        });
+    }
+    attributes
 }
 
 /// Make `section` (payload type `pt`) offer NACK feedback and RFC 4588
@@ -223,10 +269,50 @@ mod tests {
     }
 
     #[test]
+    fn clock_signalling_names_the_clock_and_the_rtp_time_at_its_epoch() {
+        let clock = MediaClock {
+            ts_refclk: "ntp=pool.ntp.org".into(),
+            base_time: 10_000_000_000,
+            with_offset: true,
+        };
+        // 90 kHz: clock time 11 s is 990000 ticks; the packet says 1000000.
+        let attributes = clock_signalling(&clock, Some(90_000), Some((1_000_000, 1_000_000_000)));
+        let values: Vec<_> = attributes
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                ("ts-refclk", "ntp=pool.ntp.org"),
+                ("mediaclk", "direct=10000")
+            ]
+        );
+        // Wrapping: the RTP time is below the clock's ticks.
+        let attributes = clock_signalling(&clock, Some(90_000), Some((0, 1_000_000_000)));
+        assert_eq!(
+            attributes[1].value.as_deref(),
+            Some(format!("direct={}", u32::MAX - 990_000 + 1).as_str())
+        );
+        let no_offset = MediaClock {
+            with_offset: false,
+            ..clock
+        };
+        assert_eq!(
+            clock_signalling(&no_offset, Some(90_000), Some((0, 0))).len(),
+            1
+        );
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let announced = build_sdp(&[h264(96)], &[], &[], &[], &[attributes], local, local);
+        assert!(announced.sdp.contains("a=ts-refclk:ntp=pool.ntp.org\r\n"));
+        assert!(announced.sdp.contains("a=mediaclk:direct="));
+    }
+
+    #[test]
     fn sdp_has_one_section_per_stream_with_controls() {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let Announcement { sdp, rewrites, rtx } =
-            build_sdp(&[h264(96), opus(97)], &[], &[], &[], local, local);
+            build_sdp(&[h264(96), opus(97)], &[], &[], &[], &[], local, local);
         assert_eq!(rtx, vec![None, None]);
         assert_eq!(rewrites, vec![None, None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -247,8 +333,15 @@ mod tests {
     #[test]
     fn duplicate_dynamic_payload_types_are_made_unique() {
         let local: IpAddr = "::1".parse().unwrap();
-        let Announcement { sdp, rewrites, .. } =
-            build_sdp(&[h264(96), opus(96), opus(97)], &[], &[], &[], local, local);
+        let Announcement { sdp, rewrites, .. } = build_sdp(
+            &[h264(96), opus(96), opus(97)],
+            &[],
+            &[],
+            &[],
+            &[],
+            local,
+            local,
+        );
         // The second stream may not take 97: the third one uses it.
         assert_eq!(rewrites, vec![None, Some(98), None]);
         let parsed = SessionDescription::parse(sdp.as_bytes()).unwrap();
@@ -266,7 +359,7 @@ mod tests {
             ("encoding-name", CapsValue::Str("PCMU".into())),
         ]);
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], &[], &[], local, local);
+        let announced = build_sdp(&[pcmu.clone(), pcmu], &[], &[], &[], &[], local, local);
         assert_eq!(announced.rewrites, vec![None, None]);
     }
 
@@ -278,6 +371,7 @@ mod tests {
         let announced = build_sdp(
             &[h264(96), opus(96), opus(97)],
             &[Some(500), Some(200), None],
+            &[],
             &[],
             &[],
             local,
@@ -320,6 +414,7 @@ mod tests {
             &[Some(500), None],
             &[],
             &[Some(1629), None],
+            &[],
             local,
             local,
         );
@@ -382,6 +477,7 @@ mod tests {
             &[h264(96), opus(96), h264(97)],
             &[None, None, Some(300)],
             &security,
+            &[],
             &[],
             local,
             local,

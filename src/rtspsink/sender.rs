@@ -112,6 +112,9 @@ struct StreamState {
     segment: gst::FormattedSegment<gst::ClockTime>,
     /// Caps as of the first buffer, for the SDP.
     first_caps: Option<gst::Caps>,
+    /// RTP timestamp and running time (ns) of the first packet with a
+    /// time, for the SDP's RFC 7273 `a=mediaclk` (`publish-clock-mode`).
+    first_rtp: Option<(u32, u64)>,
     eos: Option<gst::Seqnum>,
     rtcp_eos: bool,
     route: Option<Route>,
@@ -144,6 +147,7 @@ impl StreamState {
         StreamState {
             segment: gst::FormattedSegment::new(),
             first_caps: None,
+            first_rtp: None,
             eos: None,
             rtcp_eos: false,
             route: None,

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::imp::CAT;
 use super::record_setup::RecordSetup;
 use super::recording::record;
-use super::sdp::{Security, application_kbps, build_sdp};
+use super::sdp::{MediaClock, Security, application_kbps, build_sdp, clock_signalling};
 use super::sender::{Control, Readiness, Reporter, StreamSender};
 use crate::caps_convert::from_gst_caps;
 use crate::driver::answers::expect_success;
@@ -52,6 +52,8 @@ pub struct RecordConfig {
 pub trait RecordHost: Reporter + Events {
     /// Everything was sent and the session torn down: post EOS.
     fn end_of_stream(&self, seqnum: Option<gst::Seqnum>);
+    /// The reference clock to announce (`publish-clock-mode`), if any.
+    fn media_clock(&self) -> Option<MediaClock>;
 }
 
 /// Run until stopped, failed or done; errors are posted through `control`
@@ -381,6 +383,8 @@ impl RecordRole {
         let mut rtx_time = Vec::new();
         let mut security = Vec::new();
         let mut bandwidths = Vec::new();
+        let mut clock = Vec::new();
+        let media_clock = self.host.media_clock();
         for (stream, caps) in self.streams.iter().flatten() {
             let rtx = stream.retransmission().filter(|_| with_rtx);
             rtx_time.push(rtx.as_ref().map(|rtx| rtx.time_ms));
@@ -414,6 +418,9 @@ impl RecordRole {
                 )
             })?;
             bandwidths.push(application_kbps(&description, stream.stated_bitrate()));
+            clock.push(media_clock.as_ref().map_or_else(Vec::new, |media_clock| {
+                clock_signalling(media_clock, description.clock_rate(), stream.first_rtp())
+            }));
             descriptions.push(description);
         }
         let client = link.client();
@@ -424,6 +431,7 @@ impl RecordRole {
             &rtx_time,
             &security,
             &bandwidths,
+            &clock,
             local,
             peer,
         );

@@ -22,6 +22,27 @@ pub const DEFAULT_SYNC: bool = true;
 /// As C `rtspclientsink`: plain RTP/AVP.
 pub const DEFAULT_PROFILES: gst_rtsp::RTSPProfile = gst_rtsp::RTSPProfile::AVP;
 pub const DEFAULT_BACKPRESSURE: Backpressure = Backpressure::Block;
+/// As C `rtspclientsink`: the payloaders' own packet size.
+pub const DEFAULT_RTP_BLOCKSIZE: u32 = 0;
+pub const DEFAULT_PUBLISH_CLOCK_MODE: PublishClockMode = PublishClockMode::Clock;
+
+/// C `rtspclientsink`'s `publish-clock-mode` values (GstRTSPPublishClockMode;
+/// our own type name, since gst-rtsp-server may register that one in the
+/// same process).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspSinkPublishClockMode")]
+pub enum PublishClockMode {
+    #[enum_value(name = "GST_RTSP_PUBLISH_CLOCK_MODE_NONE", nick = "none")]
+    None = 0,
+    #[enum_value(name = "GST_RTSP_PUBLISH_CLOCK_MODE_CLOCK", nick = "clock")]
+    Clock = 1,
+    #[enum_value(
+        name = "GST_RTSP_PUBLISH_CLOCK_MODE_CLOCK_AND_OFFSET",
+        nick = "clock-and-offset"
+    )]
+    ClockAndOffset = 2,
+}
 
 /// What to do when the server (or the link to it) cannot take the data as
 /// fast as it comes.
@@ -47,6 +68,8 @@ pub struct Settings {
     pub sync: bool,
     pub backpressure: Backpressure,
     pub profiles: gst_rtsp::RTSPProfile,
+    pub rtp_blocksize: u32,
+    pub publish_clock_mode: PublishClockMode,
 }
 
 impl Default for Settings {
@@ -56,6 +79,8 @@ impl Default for Settings {
             sync: DEFAULT_SYNC,
             backpressure: DEFAULT_BACKPRESSURE,
             profiles: DEFAULT_PROFILES,
+            rtp_blocksize: DEFAULT_RTP_BLOCKSIZE,
+            publish_clock_mode: DEFAULT_PUBLISH_CLOCK_MODE,
         }
     }
 }

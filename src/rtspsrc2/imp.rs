@@ -40,6 +40,9 @@ pub(super) struct Task {
     parameters: mpsc::Sender<ParameterRequest>,
     /// What the element wants from the server (see `super::control`).
     pub(super) target: watch::Sender<Target>,
+    /// Says when the play task has ended, its TEARDOWN included (sender
+    /// dropped), for `teardown-timeout`.
+    finished: std::sync::mpsc::Receiver<()>,
 }
 
 /// Parameter requests queued for the play task; more are refused (the
@@ -119,7 +122,7 @@ impl ObjectImpl for RtspSrc2 {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("jitterbuffer", settings::DEFAULT_JITTERBUFFER)
                     .nick("Jitterbuffer")
-                    .blurb("The jitterbuffer rtpbin uses per stream: light (rtplightjitterbuffer: reorders within latency, loss events, skew and lip-sync; one thread per stream, much cheaper with many streams) or rtpjitterbuffer (GStreamer's: also RTX; two threads per stream). buffer-mode buffer or synced always uses rtpjitterbuffer")
+                    .blurb("The jitterbuffer rtpbin uses per stream: light (rtplightjitterbuffer: reorders within latency, loss events, skew and lip-sync; one thread per stream, much cheaper with many streams) or rtpjitterbuffer (GStreamer's: also RTX; two threads per stream). buffer-mode buffer or synced, rfc7273-sync, add-reference-timestamp-meta and max-ts-offset-adjustment other than 0 always use rtpjitterbuffer")
                     .build(),
                 glib::ParamSpecBoolean::builder("ntp-sync")
                     .nick("NTP sync")
@@ -167,6 +170,58 @@ impl ObjectImpl for RtspSrc2 {
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
                     .build(),
+                glib::ParamSpecBoolean::builder("rfc7273-sync")
+                    .nick("Sync on RFC7273 clock")
+                    .blurb("Synchronize received streams to the RFC7273 clock (requires clock and offset to be provided: a=ts-refclk and a=mediaclk in the SDP; set on rtpbin). Needs rtpjitterbuffer: when TRUE the streams get it whatever jitterbuffer says")
+                    .default_value(settings::DEFAULT_RFC7273_SYNC)
+                    .build(),
+                glib::ParamSpecBoolean::builder("add-reference-timestamp-meta")
+                    .nick("Add Reference Timestamp Meta")
+                    .blurb("Add Reference Timestamp Meta to buffers with the original clock timestamp before any adjustments when syncing to an RFC7273 clock or after clock synchronization via RTCP or inband NTP-64 header extensions has happened (reference caps timestamp/x-ntp, set on rtpbin). Needs rtpjitterbuffer: when TRUE the streams get it whatever jitterbuffer says")
+                    .default_value(settings::DEFAULT_ADD_REFERENCE_TIMESTAMP_META)
+                    .build(),
+                glib::ParamSpecBoolean::builder("use-pipeline-clock")
+                    .nick("Use pipeline clock")
+                    .blurb("Use the pipeline running-time to set the NTP time in the RTCP SR messages (DEPRECATED: Use ntp-time-source property; set on rtpbin)")
+                    .default_value(settings::DEFAULT_USE_PIPELINE_CLOCK)
+                    .flags(glib::ParamFlags::READWRITE | glib::ParamFlags::DEPRECATED)
+                    .build(),
+                glib::ParamSpecInt64::builder("max-ts-offset")
+                    .nick("Max TS Offset")
+                    .blurb("The maximum absolute value of the time offset in (nanoseconds). Note, if the ntp-sync parameter is set the default value is changed to 0 (no limit). Given to rtpbin only when set, as C rtspsrc does; rtpbin applies the offsets to both jitterbuffers")
+                    .minimum(0)
+                    .default_value(settings::DEFAULT_MAX_TS_OFFSET_NS)
+                    .build(),
+                glib::ParamSpecUInt64::builder("max-ts-offset-adjustment")
+                    .nick("Max Timestamp Offset Adjustment")
+                    .blurb("The maximum number of nanoseconds per frame that time stamp offsets may be adjusted (0 = no limit; set on rtpbin and its jitterbuffers). The light jitterbuffer applies an offset at once: a value other than 0 gives the streams rtpjitterbuffer")
+                    .default_value(settings::DEFAULT_MAX_TS_OFFSET_ADJUSTMENT_NS)
+                    .build(),
+                glib::ParamSpecBoolean::builder("is-live")
+                    .nick("Is live")
+                    .blurb("Whether to act as a live source: TRUE returns NO_PREROLL from PAUSED and answers the latency query live; FALSE makes the state changes succeed like a non-live source's, asks the server to PLAY already in PAUSED so the pipeline prerolls, stamps packets from the element's start and answers the latency query not live. FALSE needs the light jitterbuffer: rtpjitterbuffer holds its output until PLAYING")
+                    .default_value(settings::DEFAULT_IS_LIVE)
+                    .build(),
+                glib::ParamSpecUInt64::builder("teardown-timeout")
+                    .nick("Teardown Timeout")
+                    .blurb("When transitioning PAUSED-READY, allow up to timeout (in nanoseconds) delay in order to send teardown (0 = disabled: TEARDOWN is sent without waiting; it is always bounded by at least 2 s in the background)")
+                    .default_value(settings::DEFAULT_TEARDOWN_TIMEOUT_NS)
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("sdes")
+                    .nick("SDES")
+                    .blurb("The SDES items of this session (set on rtpbin, which puts them into our RTCP; unset keeps rtpbin's own cname and tool)")
+                    .build(),
+                glib::ParamSpecUInt::builder("probation")
+                    .nick("Number of probations")
+                    .blurb("Consecutive packet sequence numbers to accept the source (set on each rtpbin session)")
+                    .default_value(settings::DEFAULT_PROBATION)
+                    .build(),
+                glib::ParamSpecInt::builder("max-rtcp-rtp-time-diff")
+                    .nick("Max RTCP RTP Time Diff")
+                    .blurb("Maximum amount of time in ms that the RTP time in RTCP SRs is allowed to be ahead (-1 disabled; set on rtpbin, which passes it to either jitterbuffer)")
+                    .minimum(-1)
+                    .default_value(settings::DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS)
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
@@ -206,6 +261,25 @@ impl ObjectImpl for RtspSrc2 {
             "proxy" => settings.proxy = value.get().expect(CHECKED),
             "proxy-id" => settings.proxy_id = value.get().expect(CHECKED),
             "proxy-pw" => settings.proxy_pw = value.get().expect(CHECKED),
+            "rfc7273-sync" => settings.rfc7273_sync = value.get().expect(CHECKED),
+            "add-reference-timestamp-meta" => {
+                settings.add_reference_timestamp_meta = value.get().expect(CHECKED)
+            }
+            "use-pipeline-clock" => settings.use_pipeline_clock = value.get().expect(CHECKED),
+            "max-ts-offset" => {
+                settings.max_ts_offset_ns = value.get().expect(CHECKED);
+                settings.max_ts_offset_set = true;
+            }
+            "max-ts-offset-adjustment" => {
+                settings.max_ts_offset_adjustment_ns = value.get().expect(CHECKED)
+            }
+            "is-live" => settings.is_live = value.get().expect(CHECKED),
+            "teardown-timeout" => settings.teardown_timeout_ns = value.get().expect(CHECKED),
+            "sdes" => settings.sdes = value.get().expect(CHECKED),
+            "probation" => settings.probation = value.get().expect(CHECKED),
+            "max-rtcp-rtp-time-diff" => {
+                settings.max_rtcp_rtp_time_diff_ms = value.get().expect(CHECKED)
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -230,6 +304,16 @@ impl ObjectImpl for RtspSrc2 {
             "profiles" => settings.profiles.to_value(),
             "proxy" => settings.proxy_without_credentials().to_value(),
             "proxy-id" => settings.proxy_id.to_value(),
+            "rfc7273-sync" => settings.rfc7273_sync.to_value(),
+            "add-reference-timestamp-meta" => settings.add_reference_timestamp_meta.to_value(),
+            "use-pipeline-clock" => settings.use_pipeline_clock.to_value(),
+            "max-ts-offset" => settings.max_ts_offset_ns.to_value(),
+            "max-ts-offset-adjustment" => settings.max_ts_offset_adjustment_ns.to_value(),
+            "is-live" => settings.is_live.to_value(),
+            "teardown-timeout" => settings.teardown_timeout_ns.to_value(),
+            "sdes" => settings.sdes.to_value(),
+            "probation" => settings.probation.to_value(),
+            "max-rtcp-rtp-time-diff" => settings.max_rtcp_rtp_time_diff_ms.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -319,25 +403,45 @@ impl ElementImpl for RtspSrc2 {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let is_live = self.settings.lock().unwrap().is_live;
         match transition {
-            gst::StateChange::ReadyToPaused => self.start()?,
+            gst::StateChange::ReadyToPaused => {
+                self.start()?;
+                if !is_live {
+                    // A non-live source brings data in PAUSED, for the
+                    // pipeline to preroll on: PLAY now, and stamp packets
+                    // with the time since the element started (there is no
+                    // pipeline clock and base time before PLAYING).
+                    let clock = gst::SystemClock::obtain();
+                    let now = clock.time();
+                    self.timing.start(clock, now);
+                    self.set_playing(true);
+                }
+            }
             gst::StateChange::PausedToPlaying => {
                 let obj = self.obj();
                 if let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) {
-                    self.timing.start(clock, base);
+                    if is_live {
+                        self.timing.start(clock, base);
+                    } else {
+                        self.timing.continue_with(clock);
+                    }
                 }
                 self.set_playing(true);
             }
             gst::StateChange::PlayingToPaused => {
-                self.timing.stop();
+                // Non-live: packets keep their timeline while paused.
+                if is_live {
+                    self.timing.stop();
+                }
                 self.set_playing(false);
             }
             _ => {}
         }
         let mut success = self.parent_change_state(transition)?;
         match transition {
-            // A live source: no preroll, like C rtspsrc.
-            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
+            // A live source: no preroll, like C rtspsrc (is-live TRUE).
+            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused if is_live => {
                 success = gst::StateChangeSuccess::NoPreroll;
             }
             gst::StateChange::PausedToReady => self.stop(),
@@ -373,6 +477,13 @@ impl RtspSrc2 {
             profiles: settings.profiles.bits(),
             pause_live: settings.pause_live,
         })
+        .map(|mut config| {
+            // The task may take as long as the element waits for it, and at
+            // least the shared bound.
+            config.session.teardown_timeout = crate::session::TEARDOWN_TIMEOUT
+                .max(Duration::from_nanos(settings.teardown_timeout_ns));
+            config
+        })
     }
 
     fn make_rtpbin(&self) -> Result<gst::Element, gst::StateChangeError> {
@@ -392,7 +503,21 @@ impl RtspSrc2 {
                 gst::StateChangeError
             })?;
         rtpbin.set_property_from_str("buffer-mode", BufferMode::rtpbin_nick(settings.buffer_mode));
-        if settings.jitterbuffer.effective(settings.buffer_mode) == Jitterbuffer::Light {
+        configure_timing(&rtpbin, &settings);
+        if !settings.is_live && settings.effective_jitterbuffer() == Jitterbuffer::Standard {
+            // Not refused: the application may preroll otherwise (or not
+            // at all), but a pipeline waiting for PAUSED would wait forever
+            // without saying why. rtpjitterbuffer blocks its output from
+            // READY→PAUSED until PLAYING (tested: no preroll).
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::StateChange,
+                [
+                    "is-live=false with rtpjitterbuffer: it holds every buffer until PLAYING, so the pipeline cannot preroll; use jitterbuffer=light without rfc7273-sync, add-reference-timestamp-meta, max-ts-offset-adjustment and buffer-mode buffer/synced"
+                ]
+            );
+        }
+        if settings.effective_jitterbuffer() == Jitterbuffer::Light {
             // rtpbin sets latency, mode, drop-on-latency on it and links
             // its RTCP for lip-sync, as with its own rtpjitterbuffer.
             // Made through its factory (registered by this plugin) so that
@@ -460,6 +585,22 @@ impl RtspSrc2 {
         Ok(rtpbin)
     }
 
+    /// The live or non-live answer to the latency query on our pads (see
+    /// `is-live`); None: the query goes on to rtpbin.
+    pub(super) fn answer_latency(&self, query: &mut gst::QueryRef) -> Option<bool> {
+        if self.settings.lock().unwrap().is_live {
+            return None;
+        }
+        let gst::QueryViewMut::Latency(q) = query.view_mut() else {
+            return None;
+        };
+        // A non-live source adds no latency a sink must wait for: the
+        // pipeline prerolled on the first frames, and PLAYING renders them
+        // from there.
+        q.set(false, gst::ClockTime::ZERO, gst::ClockTime::NONE);
+        Some(true)
+    }
+
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let config = match self.play_config() {
             Ok(config) => config,
@@ -475,6 +616,7 @@ impl RtspSrc2 {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (parameters_tx, parameters_rx) = mpsc::channel(PARAMETER_QUEUE);
         let (target_tx, target_rx) = watch::channel(Target::default());
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
         {
             let mut state = self.state.lock().unwrap();
             *state = State {
@@ -484,6 +626,7 @@ impl RtspSrc2 {
                     stop: stop_tx,
                     parameters: parameters_tx,
                     target: target_tx,
+                    finished: finished_rx,
                 }),
                 ..State::default()
             };
@@ -499,13 +642,10 @@ impl RtspSrc2 {
             epoch,
             url: config.session.url.redacted(),
         });
-        runtime::spawn(session::run(
-            config,
-            host,
-            parameters_rx,
-            target_rx,
-            stop_rx,
-        ));
+        runtime::spawn(async move {
+            session::run(config, host, parameters_rx, target_rx, stop_rx).await;
+            drop(finished_tx);
+        });
         Ok(())
     }
 
@@ -514,12 +654,35 @@ impl RtspSrc2 {
     fn stop(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.srtp.clear();
-        let state = std::mem::take(&mut *self.state.lock().unwrap());
-        if let Some(task) = state.task {
+        let teardown_timeout =
+            Duration::from_nanos(self.settings.lock().unwrap().teardown_timeout_ns);
+        let mut state = std::mem::take(&mut *self.state.lock().unwrap());
+        let task = state.task.take();
+        if let Some(task) = &task {
             let _ = task.stop.send(true);
         }
         for output in state.streams.iter().flatten() {
             output.shutdown();
+        }
+        // teardown-timeout, as C rtspsrc: give the TEARDOWN that long to be
+        // sent and answered before the element goes on to READY (the task
+        // ends once it has, or gave up). After that the task finishes it
+        // in the background, bounded by the session's teardown bound.
+        if let Some(task) = task
+            && !teardown_timeout.is_zero()
+        {
+            let started = std::time::Instant::now();
+            let ended = matches!(
+                task.finished.recv_timeout(teardown_timeout),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+            );
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Session {} after {:?}",
+                if ended { "closed" } else { "still closing" },
+                started.elapsed()
+            );
         }
         let obj = self.obj();
         for ghost in state.ghost_pads.into_iter().flatten() {
@@ -649,6 +812,13 @@ impl RtspSrc2 {
             }
         }
         rtcp_bandwidth::configure(&rtpbin, index, bandwidth);
+        // As C rtspsrc: on the session's RTPSession, which decides when a
+        // new source's packets are let through.
+        if let Some(session) =
+            rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&(index as u32)])
+        {
+            session.set_property("probation", self.settings.lock().unwrap().probation);
+        }
         if state.streams.len() <= index {
             state.streams.resize(index + 1, None);
             state.pt_maps.resize(index + 1, Vec::new());
@@ -803,5 +973,32 @@ impl RtspSrc2 {
         if all_exposed {
             obj.no_more_pads();
         }
+    }
+}
+
+/// The timing properties, on rtpbin as C `rtspsrc` sets them: rtpbin
+/// passes them on to its sessions (`ntp-time-source`, `use-pipeline-clock`,
+/// `sdes`) and jitterbuffers (`rfc7273-sync`,
+/// `add-reference-timestamp-meta`, `max-ts-offset-adjustment`,
+/// `max-rtcp-rtp-time-diff`), including those it makes later.
+fn configure_timing(rtpbin: &gst::Element, settings: &Settings) {
+    rtpbin.set_property_from_str("ntp-time-source", settings.common.ntp_time_source.nick());
+    rtpbin.set_property("rfc7273-sync", settings.rfc7273_sync);
+    rtpbin.set_property(
+        "add-reference-timestamp-meta",
+        settings.add_reference_timestamp_meta,
+    );
+    rtpbin.set_property("use-pipeline-clock", settings.use_pipeline_clock);
+    // Only when set: rtpbin's default follows ntp-sync (no limit then).
+    if settings.max_ts_offset_set {
+        rtpbin.set_property("max-ts-offset", settings.max_ts_offset_ns);
+    }
+    rtpbin.set_property(
+        "max-ts-offset-adjustment",
+        settings.max_ts_offset_adjustment_ns,
+    );
+    rtpbin.set_property("max-rtcp-rtp-time-diff", settings.max_rtcp_rtp_time_diff_ms);
+    if let Some(sdes) = &settings.sdes {
+        rtpbin.set_property("sdes", sdes);
     }
 }

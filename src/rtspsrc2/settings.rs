@@ -34,6 +34,17 @@ pub const DEFAULT_DO_RETRANSMISSION: bool = true;
 pub const DEFAULT_NAT_METHOD: NatMethod = NatMethod::Dummy;
 /// As C `rtspsrc`: PAUSE goes to live servers too.
 pub const DEFAULT_PAUSE_LIVE: bool = true;
+/// The timing properties' defaults are C `rtspsrc`'s (and rtpbin's).
+pub const DEFAULT_RFC7273_SYNC: bool = false;
+pub const DEFAULT_ADD_REFERENCE_TIMESTAMP_META: bool = false;
+pub const DEFAULT_USE_PIPELINE_CLOCK: bool = false;
+pub const DEFAULT_MAX_TS_OFFSET_NS: i64 = 3_000_000_000;
+pub const DEFAULT_MAX_TS_OFFSET_ADJUSTMENT_NS: u64 = 0;
+pub const DEFAULT_IS_LIVE: bool = true;
+/// C `rtspsrc`: 100 ms for the TEARDOWN at PAUSED to READY.
+pub const DEFAULT_TEARDOWN_TIMEOUT_NS: u64 = 100_000_000;
+pub const DEFAULT_PROBATION: u32 = 2;
+pub const DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS: i32 = 1000;
 /// Every profile: play what the server offers, SRTP included.
 pub const DEFAULT_PROFILES: gst_rtsp::RTSPProfile = gst_rtsp::RTSPProfile::from_bits_truncate(
     gst_rtsp::RTSPProfile::AVP.bits()
@@ -104,13 +115,20 @@ pub enum Jitterbuffer {
     Standard = 1,
 }
 
-impl Jitterbuffer {
-    /// The light jitterbuffer has no buffering messages and no synced
-    /// clocks: those modes get GStreamer's own.
-    pub fn effective(self, mode: BufferMode) -> Jitterbuffer {
-        match mode {
-            BufferMode::Buffer | BufferMode::Synced => Jitterbuffer::Standard,
-            _ => self,
+impl Settings {
+    /// The jitterbuffer the streams get. The light one has no buffering
+    /// messages, no synced clocks, no RFC 7273 media clocks, no reference
+    /// timestamp metas and applies rtpbin's `ts-offset` at once: settings
+    /// that ask for any of these get GStreamer's own.
+    pub fn effective_jitterbuffer(&self) -> Jitterbuffer {
+        let needs_standard = matches!(self.buffer_mode, BufferMode::Buffer | BufferMode::Synced)
+            || self.rfc7273_sync
+            || self.add_reference_timestamp_meta
+            || self.max_ts_offset_adjustment_ns != 0;
+        if needs_standard {
+            Jitterbuffer::Standard
+        } else {
+            self.jitterbuffer
         }
     }
 }
@@ -135,6 +153,20 @@ pub struct Settings {
     pub proxy: Option<String>,
     pub proxy_id: Option<String>,
     pub proxy_pw: Option<String>,
+    pub rfc7273_sync: bool,
+    pub add_reference_timestamp_meta: bool,
+    pub use_pipeline_clock: bool,
+    pub max_ts_offset_ns: i64,
+    /// Whether `max-ts-offset` was set: as C `rtspsrc`, rtpbin only gets
+    /// it then, so that rtpbin's own rule (no limit with `ntp-sync`)
+    /// applies otherwise.
+    pub max_ts_offset_set: bool,
+    pub max_ts_offset_adjustment_ns: u64,
+    pub is_live: bool,
+    pub teardown_timeout_ns: u64,
+    pub sdes: Option<gst::Structure>,
+    pub probation: u32,
+    pub max_rtcp_rtp_time_diff_ms: i32,
 }
 
 impl Default for Settings {
@@ -156,6 +188,17 @@ impl Default for Settings {
             proxy: None,
             proxy_id: None,
             proxy_pw: None,
+            rfc7273_sync: DEFAULT_RFC7273_SYNC,
+            add_reference_timestamp_meta: DEFAULT_ADD_REFERENCE_TIMESTAMP_META,
+            use_pipeline_clock: DEFAULT_USE_PIPELINE_CLOCK,
+            max_ts_offset_ns: DEFAULT_MAX_TS_OFFSET_NS,
+            max_ts_offset_set: false,
+            max_ts_offset_adjustment_ns: DEFAULT_MAX_TS_OFFSET_ADJUSTMENT_NS,
+            is_live: DEFAULT_IS_LIVE,
+            teardown_timeout_ns: DEFAULT_TEARDOWN_TIMEOUT_NS,
+            sdes: None,
+            probation: DEFAULT_PROBATION,
+            max_rtcp_rtp_time_diff_ms: DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS,
         }
     }
 }

@@ -43,6 +43,20 @@ impl Timing {
         *self.clock.lock().unwrap() = None;
     }
 
+    /// Go on with `clock` from the running time reached (`is-live=false`:
+    /// stamping started in PAUSED on the system clock; from PLAYING on the
+    /// pipeline's clock, without a jump in the packets' times).
+    pub fn continue_with(&self, clock: gst::Clock) {
+        let mut guard = self.clock.lock().unwrap();
+        let running = guard
+            .as_ref()
+            .and_then(|(old, base)| old.time().checked_sub(*base))
+            .unwrap_or(gst::ClockTime::ZERO);
+        let now = clock.time();
+        let base = now.checked_sub(running).unwrap_or(gst::ClockTime::ZERO);
+        *guard = Some((clock, base));
+    }
+
     /// A flushing seek resets the pipeline's running time: the pipeline
     /// gives itself a new base time once the sinks have prerolled the new
     /// position, but the packets that preroll them come before that. They

@@ -191,7 +191,10 @@ pub(super) fn pad_query(
     query: &mut gst::QueryRef,
 ) -> bool {
     if let Some(element) = parent.and_then(|p| p.downcast_ref::<super::RtspSrc2>())
-        && let Some(answer) = element.imp().answer_query(query)
+        && let Some(answer) = element
+            .imp()
+            .answer_query(query)
+            .or_else(|| element.imp().answer_latency(query))
     {
         return answer;
     }

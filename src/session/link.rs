@@ -13,8 +13,8 @@ use rtspclient_protocol::rtsp2::{PLAY_BASIC, falls_back_to_1_0};
 use rtspclient_protocol::url::{RtspUrl, resolve_location};
 use tokio::task::JoinHandle;
 
+use super::SessionConfig;
 use super::reconnect::Outage;
-use super::{SessionConfig, TEARDOWN_TIMEOUT};
 use crate::driver::client::RtspClient;
 use crate::driver::error::{ClientError, ErrorKind};
 
@@ -238,7 +238,7 @@ impl Link {
 
     /// After a loss: stop the tasks and drop the connection. A server that
     /// still reads gets a TEARDOWN, but its answer is not waited for: a
-    /// stalled one would hold the recovery for [`TEARDOWN_TIMEOUT`].
+    /// stalled one would hold the recovery for the teardown timeout.
     pub async fn abandon(&mut self) {
         self.abort_tasks();
         if let Some(mut client) = self.client.take()
@@ -254,7 +254,7 @@ impl Link {
     }
 
     /// Stop the session's tasks and, if a session exists, send TEARDOWN
-    /// bounded by [`TEARDOWN_TIMEOUT`]; the connection is closed after.
+    /// bounded by the configured teardown timeout; the connection is closed after.
     pub async fn close(&mut self) {
         self.abort_tasks();
         if let Some(mut client) = self.client.take()
@@ -264,7 +264,7 @@ impl Link {
             // 454 or 500 answers mean the session is gone already
             // (docs/QUIRKS.md, "TEARDOWN answers"); nothing to do either way.
             let _ = tokio::time::timeout(
-                TEARDOWN_TIMEOUT,
+                self.config.teardown_timeout,
                 client.request("TEARDOWN", &url, &Headers::new(), &[], &mut |_| {}),
             )
             .await;

@@ -40,10 +40,15 @@ pub struct SessionConfig {
     pub udp: UdpOptions,
     pub max_redirects: u32,
     pub reconnect: ReconnectPolicy,
+    /// How long the TEARDOWN at the end of a session may take (the
+    /// request and its answer); [`TEARDOWN_TIMEOUT`] unless the element
+    /// has a property for it.
+    pub teardown_timeout: Duration,
 }
 
-/// Bound on TEARDOWN when a session is abandoned or the element stops: the
-/// element does not wait for it, but the task should not linger either.
+/// Default bound on TEARDOWN when a session ends or the element stops: the
+/// element does not wait for it (unless `rtspsrc2`'s `teardown-timeout`
+/// says so), but the task should not linger either.
 pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {

@@ -48,6 +48,41 @@ pub enum RtspVersion {
     V2_0 = 0x20,
 }
 
+/// As both C elements and rtpbin: NTP time from the realtime clock.
+pub const DEFAULT_NTP_TIME_SOURCE: NtpTimeSource = NtpTimeSource::Ntp;
+
+/// Where the NTP time of the RTCP reports the element sends comes from
+/// (rtpbin's sessions stamp them): the values of
+/// C `rtspsrc`'s and `rtspclientsink`'s `ntp-time-source` and of rtpbin's,
+/// which both elements hand it to by nick. Its own type name: the C
+/// elements' types may be registered in the same process (an in-process
+/// gst-rtsp-server, C `rtspsrc`), and a GType name can exist once.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspClientNtpTimeSource")]
+pub enum NtpTimeSource {
+    #[enum_value(name = "NTP time based on realtime clock", nick = "ntp")]
+    Ntp = 0,
+    #[enum_value(name = "UNIX time based on realtime clock", nick = "unix")]
+    Unix = 1,
+    #[enum_value(name = "Running time based on pipeline clock", nick = "running-time")]
+    RunningTime = 2,
+    #[enum_value(name = "Pipeline clock time", nick = "clock-time")]
+    ClockTime = 3,
+}
+
+impl NtpTimeSource {
+    /// The nick, which is also rtpbin's for the same value.
+    pub fn nick(self) -> &'static str {
+        match self {
+            NtpTimeSource::Ntp => "ntp",
+            NtpTimeSource::Unix => "unix",
+            NtpTimeSource::RunningTime => "running-time",
+            NtpTimeSource::ClockTime => "clock-time",
+        }
+    }
+}
+
 /// What differs between the elements in the shared properties.
 pub struct Flavour {
     /// `rtspsrc2` or `rtspsink`, for the default User-Agent.
@@ -86,6 +121,7 @@ pub struct CommonSettings {
     pub reconnect_backoff_max: Duration,
     pub reconnect_attempts: u32,
     pub rtsp_version: RtspVersion,
+    pub ntp_time_source: NtpTimeSource,
     pub tls: TlsSettings,
 }
 
@@ -112,6 +148,7 @@ impl CommonSettings {
             reconnect_backoff_max: Duration::from_millis(DEFAULT_RECONNECT_BACKOFF_MAX_MS.into()),
             reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
             rtsp_version: DEFAULT_RTSP_VERSION,
+            ntp_time_source: DEFAULT_NTP_TIME_SOURCE,
             tls: TlsSettings::default(),
         }
     }
@@ -199,6 +236,10 @@ impl CommonSettings {
                 .nick("Extra request headers")
                 .blurb("Extra headers added to every RTSP request: field name = header name, string value")
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("ntp-time-source", DEFAULT_NTP_TIME_SOURCE)
+                .nick("NTP time source")
+                .blurb("NTP time source for RTCP packets (set on rtpbin, as C rtspsrc and rtspclientsink do): ntp and unix are the realtime clock (since 1900 or 1970), running-time the pipeline's running time, clock-time the pipeline clock's time")
+                .build(),
         ];
         list.extend(TlsSettings::properties());
         list
@@ -271,6 +312,7 @@ impl CommonSettings {
                 }
                 self.rtsp_version = version;
             }
+            "ntp-time-source" => self.ntp_time_source = value.get().expect(CHECKED),
             _ => return self.tls.set(name, value),
         }
         Ok(true)
@@ -316,6 +358,7 @@ impl CommonSettings {
             "port-range" => self.port_range.to_value(),
             "extra-http-request-headers" => self.extra_headers.to_value(),
             "default-rtsp-version" => self.rtsp_version.to_value(),
+            "ntp-time-source" => self.ntp_time_source.to_value(),
             _ => return self.tls.get(name),
         })
     }
@@ -352,6 +395,7 @@ impl CommonSettings {
                 backoff_max: self.reconnect_backoff_max.max(self.reconnect_backoff_min),
                 max_attempts: self.reconnect_attempts,
             },
+            teardown_timeout: crate::session::TEARDOWN_TIMEOUT,
         })
     }
 }

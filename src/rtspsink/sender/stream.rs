@@ -69,6 +69,12 @@ impl StreamSender {
         }
     }
 
+    /// The first packet's RTP timestamp and running time (ns), once one
+    /// came with a time.
+    pub fn first_rtp(&self) -> Option<(u32, u64)> {
+        self.state.lock().unwrap().first_rtp
+    }
+
     /// EOS reached the end of the RTP path (with its seqnum).
     pub fn eos(&self) -> Option<gst::Seqnum> {
         self.state.lock().unwrap().eos
@@ -154,6 +160,11 @@ impl StreamSender {
                 .dts_or_pts()
                 .and_then(|ts| state.segment.to_running_time(ts))
                 .map(|rt| rt + state.time_offset);
+            if state.first_rtp.is_none()
+                && let (Some(running_time), Ok(rtptime)) = (running_time, rtp_timestamp_of(first))
+            {
+                state.first_rtp = Some((rtptime, running_time.nseconds()));
+            }
             let guard = state.parameter_sets.as_mut();
             let removed_before = guard.as_ref().map_or(0, |g| g.removed);
             let kept = parameter_sets::filter(guard, packets);
@@ -412,6 +423,13 @@ fn ssrc_of(packet: &gst::BufferRef) -> Result<u32, ()> {
     let mut header = [0u8; rtp::FIXED_HEADER];
     packet.copy_to_slice(0, &mut header).map_err(|_| ())?;
     rtp::parse_header(&header).map(|h| h.ssrc).ok_or(())
+}
+
+/// The RTP timestamp of a packet (in the clear in SRTP too).
+fn rtp_timestamp_of(packet: &gst::BufferRef) -> Result<u32, ()> {
+    let mut header = [0u8; rtp::FIXED_HEADER];
+    packet.copy_to_slice(0, &mut header).map_err(|_| ())?;
+    rtp::parse_header(&header).map(|h| h.rtptime).ok_or(())
 }
 
 /// Whether an RTP packet has the marker bit: for video, the last packet of
