@@ -38,8 +38,13 @@ const WAIT: Duration = Duration::from_secs(30);
 fn server(tls: Option<ServerTls>, session_timeout: u32) -> TestServer {
     common::init_plugin();
     let mut builder = TestServer::builder()
-        .mount(Mount::play("/live", launch::h264_video(0)))
-        .mount(Mount::play("/basic", launch::h264_video(0)).auth(AuthScheme::Basic));
+        // Not shared, as in tests/tls.rs: sessions follow each other at once.
+        .mount(Mount::play("/live", launch::h264_video(0)).shared(false))
+        .mount(
+            Mount::play("/basic", launch::h264_video(0))
+                .shared(false)
+                .auth(AuthScheme::Basic),
+        );
     if let Some(tls) = tls {
         builder = builder.tls(tls);
     }

@@ -62,8 +62,16 @@ fn tls_server(certificate: &Issued, client_ca: Option<PathBuf>) -> TestServer {
             certificate_and_key_pem: certificate.certificate_and_key(),
             client_ca_file: client_ca,
         })
-        .mount(Mount::play("/video", launch::h264_video(0)))
-        .mount(Mount::play("/basic", launch::h264_video(0)).auth(AuthScheme::Basic))
+        // Not shared: the tests play one mount several times in a row,
+        // and a shared media still being unprepared after the last
+        // TEARDOWN can leave the next session's PLAY unanswered
+        // (gst-rtsp-server; seen once in CI as a PLAY timeout).
+        .mount(Mount::play("/video", launch::h264_video(0)).shared(false))
+        .mount(
+            Mount::play("/basic", launch::h264_video(0))
+                .shared(false)
+                .auth(AuthScheme::Basic),
+        )
         .start()
 }
 
