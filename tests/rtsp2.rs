@@ -20,19 +20,19 @@ mod integrity_play {
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::server::{Mount, TestServer, launch};
+use common::vod_media::{Media, make_media, vod_launch};
 use common::{Outcome, RawRequest, ScriptedServer, rtsp_response, wait_for, wait_until};
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
-use integrity_play::capture::{Capture, all_received};
+use integrity_play::capture::all_received;
 use integrity_play::compare::compare_exact;
-use integrity_play::media::Stream;
+use integrity_play::media::{Stream, mount_captured};
 use integrity_play::player::Player;
 use rtspclient_protocol::message::Framer;
 
@@ -258,26 +258,8 @@ fn plays_bit_exact(protocols: &str) {
     common::init_plugin();
     let streams = [Stream::H264, Stream::Aac];
     let path = "/exact";
-    let launch_line = streams
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.launch(i, false))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let server = TestServer::builder()
-        .mount(Mount::play(path, launch_line).shared(false))
-        .start();
-    let sent: Vec<Capture> = streams.iter().map(|s| Capture::new(s.codec())).collect();
-    let (factory, _) = server.server().mount_points().unwrap().match_(path);
-    let captures = sent.clone();
-    factory.connect_media_configure(move |_, media| {
-        let bin = media.element().downcast::<gst::Bin>().unwrap();
-        for (i, capture) in captures.iter().enumerate() {
-            capture.reset();
-            let pad = bin.by_name(&format!("pay{i}")).unwrap().static_pad("sink");
-            capture.attach(&pad.unwrap());
-        }
-    });
+    let server = TestServer::builder().start();
+    let sent = mount_captured(&server, path, &streams);
     let proxy = RecordingProxy::start(server.port());
     let player = Player::new(&proxy.url(path), protocols, "light", &streams);
     player
@@ -323,62 +305,10 @@ fn plays_bit_exact_over_rtsp2_udp() {
 // VOD: seek and PLAY_NOTIFY
 // ---------------------------------------------------------------------------
 
-/// A temporary MP4 file, removed with its folder on drop.
-struct Media {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl Drop for Media {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// 10 s of H.264 (a key frame every second, no B-frames) and AAC in MP4,
-/// as tests/vod.rs makes it.
-fn make_media() -> Media {
-    common::init();
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "rtspclient-rtsp2-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("media.mp4");
-    let line = format!(
-        "videotestsrc num-buffers=300 pattern=ball ! {} ! \
-         x264enc speed-preset=ultrafast key-int-max=30 bframes=0 threads=1 ! h264parse ! \
-         mp4mux name=mux ! filesink location={} \
-         audiotestsrc num-buffers=469 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
-         {} ! aacparse ! mux.",
-        launch::VIDEO_CAPS,
-        file.display(),
-        launch::aac_encoder()
-    );
-    let pipeline = common::parse_pipeline(&line);
-    let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(60), |_| {
-        common::Control::Continue
-    });
-    common::stop_pipeline(&pipeline);
-    assert!(
-        matches!(outcome, Outcome::Eos),
-        "making the media: {outcome:?}"
-    );
-    Media { dir, file }
-}
-
 fn vod_server(media: &Media) -> TestServer {
     common::init_plugin();
-    let launch_line = format!(
-        "filesrc location={} ! qtdemux name=d \
-         d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 \
-         d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97",
-        media.file.display()
-    );
     TestServer::builder()
-        .mount(Mount::play("/vod", launch_line))
+        .mount(Mount::play("/vod", vod_launch(media)))
         .start()
 }
 

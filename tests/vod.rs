@@ -7,74 +7,18 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::{Mount, TestServer, launch};
 use common::tcp_proxy::TcpProxy;
+use common::vod_media::{Media, make_media, vod_launch};
 use common::wait_for;
 use gst::prelude::*;
 
 /// One video frame of the test media (30 fps).
 const FRAME: f64 = 1.0 / 30.0;
 const MEDIA_SECONDS: f64 = 10.0;
-
-/// A temporary MP4 file, removed with its folder on drop.
-struct Media {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl Drop for Media {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// 10 s of 320x240 H.264 (no B-frames, a key frame every 30 frames, so at
-/// every whole second) and 48 kHz stereo AAC, muxed into MP4.
-fn make_media() -> Media {
-    common::init();
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "rtspclient-vod-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("media.mp4");
-    let line = format!(
-        "videotestsrc num-buffers=300 pattern=ball ! {} ! \
-         x264enc speed-preset=ultrafast key-int-max=30 bframes=0 threads=1 ! h264parse ! \
-         mp4mux name=mux ! filesink location={} \
-         audiotestsrc num-buffers=469 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
-         {} ! aacparse ! mux.",
-        launch::VIDEO_CAPS,
-        file.display(),
-        launch::aac_encoder()
-    );
-    let pipeline = common::parse_pipeline(&line);
-    let outcome = common::run_pipeline_until(&pipeline, Duration::from_secs(60), |_| {
-        common::Control::Continue
-    });
-    common::stop_pipeline(&pipeline);
-    assert!(
-        matches!(outcome, common::Outcome::Eos),
-        "making the media: {outcome:?}"
-    );
-    Media { dir, file }
-}
-
-fn vod_launch(media: &Media) -> String {
-    format!(
-        "filesrc location={} ! qtdemux name=d \
-         d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 \
-         d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97",
-        media.file.display()
-    )
-}
 
 /// Whether an H.264 RTP packet (RFC 6184) carries a key frame's NAL unit
 /// (IDR slice, SPS or PPS; alone, first in a STAP-A or in an FU-A).

@@ -30,6 +30,7 @@ pub mod server_process;
 pub mod tcp_proxy;
 pub mod tools;
 pub mod udp_path;
+pub mod vod_media;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

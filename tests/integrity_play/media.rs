@@ -130,3 +130,39 @@ impl Stream {
         }
     }
 }
+
+/// Mount `streams` at `path` of `server` (not shared: every session gets
+/// them from the first frame) and capture each payloader's input, reset
+/// for every new media: what the server sent, to compare with. (Used by
+/// tests/tls.rs, tests/http_tunnel.rs and tests/rtsp2.rs.)
+#[allow(dead_code)]
+pub fn mount_captured(
+    server: &crate::common::server::TestServer,
+    path: &str,
+    streams: &[Stream],
+) -> Vec<super::capture::Capture> {
+    use gst::prelude::*;
+    use gst_rtsp_server::prelude::*;
+    let launch_line = streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.launch(i, false))
+        .collect::<Vec<_>>()
+        .join(" ");
+    server.add_mount(crate::common::server::Mount::play(path, launch_line).shared(false));
+    let sent: Vec<super::capture::Capture> = streams
+        .iter()
+        .map(|s| super::capture::Capture::new(s.codec()))
+        .collect();
+    let captures = sent.clone();
+    let (factory, _) = server.server().mount_points().unwrap().match_(path);
+    factory.connect_media_configure(move |_, media| {
+        let bin = media.element().downcast::<gst::Bin>().unwrap();
+        for (i, capture) in captures.iter().enumerate() {
+            capture.reset();
+            let pad = bin.by_name(&format!("pay{i}")).unwrap().static_pad("sink");
+            capture.attach(&pad.unwrap());
+        }
+    });
+    sent
+}
