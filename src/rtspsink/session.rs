@@ -455,24 +455,9 @@ impl RecordRole {
         headers.set("Content-Type", "application/sdp");
         self.asking = Some("ANNOUNCE");
         let client = link.client();
-        let mut response = client
-            .request(
-                "ANNOUNCE",
-                &request_url,
-                &headers,
-                sdp.as_bytes(),
-                &mut |_| {},
-            )
-            .await?;
-        if publish_in_1_0(client.version(), response.status) {
-            gst::info!(
-                CAT,
-                "ANNOUNCE refused in RTSP/2.0 ({} {}): RFC 7826 has no publishing, going on in RTSP/1.0",
-                response.status,
-                response.reason
-            );
-            client.fall_back_to_1_0();
-            response = client
+        // At most twice: after the fall-back the version is 1.0.
+        let response = loop {
+            let response = client
                 .request(
                     "ANNOUNCE",
                     &request_url,
@@ -481,7 +466,17 @@ impl RecordRole {
                     &mut |_| {},
                 )
                 .await?;
-        }
+            if !publish_in_1_0(client.version(), response.status) {
+                break response;
+            }
+            gst::info!(
+                CAT,
+                "ANNOUNCE refused in RTSP/2.0 ({} {}): RFC 7826 has no publishing, going on in RTSP/1.0",
+                response.status,
+                response.reason
+            );
+            client.fall_back_to_1_0();
+        };
         if let Some(target) = redirect_target(&response, &request_url) {
             return Ok(Announced::Redirect(target));
         }
