@@ -1,7 +1,7 @@
 //! RTSP 2.0 (RFC 7826) with `default-rtsp-version=2-0`, against
 //! gst-rtsp-server 1.22 (which speaks 2.0) behind a recording TCP proxy
 //! that shows what went over the wire: playback over TCP and UDP compared
-//! bit for bit, a seek (PLAY Range with `Seek-Style: RAP`) and a
+//! bit for bit, a key-unit seek (PLAY Range with `Seek-Style: CoRAP`) and a
 //! `PLAY_NOTIFY end-of-stream` on a VOD file (injected by the proxy:
 //! gst-rtsp-server 1.22 never sends one) ending every pad, publishing
 //! with rtspsink; and the fallback to 1.0 of both elements when a 1.0-only
@@ -18,13 +18,10 @@ mod integrity_play {
     pub mod timing;
 }
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use common::recording_proxy::RecordingProxy;
 use common::server::{Mount, TestServer, launch};
 use common::vod_media::{Media, make_media, vod_launch};
 use common::{Outcome, RawRequest, ScriptedServer, rtsp_response, wait_for, wait_until};
@@ -34,196 +31,8 @@ use integrity_play::capture::all_received;
 use integrity_play::compare::compare_exact;
 use integrity_play::media::{Stream, mount_captured};
 use integrity_play::player::Player;
-use rtspclient_protocol::message::Framer;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------------------
-// Recording proxy
-// ---------------------------------------------------------------------------
-
-/// Bytes one way through the proxy, all connections appended.
-type Log = Arc<Mutex<Vec<u8>>>;
-
-/// A TCP proxy on 127.0.0.1 in front of a server that keeps what each
-/// side sent, and can put a message of its own into the server's stream
-/// to the client, between two whole messages (it frames that stream with
-/// the protocol crate's framer to know where they end).
-struct RecordingProxy {
-    port: u16,
-    to_server: Log,
-    to_client: Log,
-    /// Bytes waiting to go to every client, at the next message boundary.
-    inject: Arc<Mutex<Option<Vec<u8>>>>,
-    stop: Arc<AtomicBool>,
-    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl RecordingProxy {
-    fn start(server_port: u16) -> RecordingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mut proxy = RecordingProxy {
-            port,
-            to_server: Log::default(),
-            to_client: Log::default(),
-            inject: Arc::default(),
-            stop: Arc::default(),
-            threads: Arc::default(),
-            acceptor: None,
-        };
-        let (to_server, to_client, inject, stop, threads) = (
-            proxy.to_server.clone(),
-            proxy.to_client.clone(),
-            proxy.inject.clone(),
-            proxy.stop.clone(),
-            proxy.threads.clone(),
-        );
-        let acceptor = thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let Ok((client, _)) = listener.accept() else {
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                client.set_nonblocking(false).unwrap();
-                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)) else {
-                    continue;
-                };
-                for stream in [&client, &server] {
-                    stream
-                        .set_read_timeout(Some(Duration::from_millis(20)))
-                        .unwrap();
-                    stream.set_nodelay(true).unwrap();
-                }
-                let up = (
-                    client.try_clone().unwrap(),
-                    server.try_clone().unwrap(),
-                    to_server.clone(),
-                    stop.clone(),
-                );
-                let down = (
-                    server,
-                    client,
-                    to_client.clone(),
-                    stop.clone(),
-                    inject.clone(),
-                );
-                let mut threads = threads.lock().unwrap();
-                threads.push(thread::spawn(move || {
-                    let (mut from, mut to, log, stop) = up;
-                    pump(&mut from, &mut to, &log, &stop, None);
-                }));
-                threads.push(thread::spawn(move || {
-                    let (mut from, mut to, log, stop, inject) = down;
-                    pump(&mut from, &mut to, &log, &stop, Some(&inject));
-                }));
-            }
-        });
-        proxy.acceptor = Some(acceptor);
-        proxy
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("rtsp://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn to_server(&self) -> String {
-        String::from_utf8_lossy(&self.to_server.lock().unwrap()).into_owned()
-    }
-
-    fn to_client(&self) -> String {
-        String::from_utf8_lossy(&self.to_client.lock().unwrap()).into_owned()
-    }
-
-    /// Send `message` to the client as if the server had.
-    fn inject(&self, message: &[u8]) {
-        *self.inject.lock().unwrap() = Some(message.to_vec());
-    }
-
-    /// The RTSP request lines the client sent, in order (found by their
-    /// method and URL, wherever interleaved data put them).
-    fn request_lines(&self) -> Vec<String> {
-        let sent = self.to_server();
-        let mut found: Vec<(usize, String)> = Vec::new();
-        for method in [
-            "OPTIONS",
-            "DESCRIBE",
-            "ANNOUNCE",
-            "SETUP",
-            "PLAY",
-            "PAUSE",
-            "RECORD",
-            "TEARDOWN",
-            "GET_PARAMETER",
-            "SET_PARAMETER",
-        ] {
-            let needle = format!("{method} rtsp://");
-            for (at, _) in sent.match_indices(&needle) {
-                let line = sent[at..].split("\r\n").next().unwrap_or_default();
-                found.push((at, line.to_owned()));
-            }
-        }
-        found.sort();
-        found.into_iter().map(|(_, line)| line).collect()
-    }
-}
-
-impl Drop for RecordingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.acceptor.take() {
-            common::join_bounded(t, Duration::from_secs(5));
-        }
-        for t in self.threads.lock().unwrap().drain(..) {
-            common::join_bounded(t, Duration::from_secs(5));
-        }
-    }
-}
-
-/// Copy `from` to `to` and into `log` until either side closes or the
-/// proxy stops; with `inject`, also write what is waiting there once all
-/// that was copied ends with a whole message.
-fn pump(
-    from: &mut TcpStream,
-    to: &mut TcpStream,
-    log: &Log,
-    stop: &AtomicBool,
-    inject: Option<&Mutex<Option<Vec<u8>>>>,
-) {
-    let mut framer = Framer::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    while !stop.load(Ordering::SeqCst) {
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                log.lock().unwrap().extend_from_slice(&buf[..n]);
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-                if inject.is_some() {
-                    framer.push(&buf[..n]);
-                    while let Ok(Some(_)) = framer.next_message() {}
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => break,
-        }
-        if let Some(inject) = inject
-            && framer.buffered() == 0
-            && let Some(message) = inject.lock().unwrap().take()
-            && to.write_all(&message).is_err()
-        {
-            break;
-        }
-    }
-    let _ = to.shutdown(std::net::Shutdown::Both);
-}
 
 /// Every RTSP request the client sent went as RTSP/2.0, OPTIONS first with
 /// `Supported: play.basic`, every answer came as RTSP/2.0; `methods` were
@@ -415,7 +224,7 @@ impl Drop for VodPlayer {
 }
 
 /// A flushing seek to 5 s on a VOD over 2.0: the PLAY carries the Range
-/// and `Seek-Style: RAP` (RFC 7826 §18.47) in RTSP/2.0, and every pad
+/// and `Seek-Style: CoRAP` (key unit, RFC 7826 §18.47) in RTSP/2.0, and every pad
 /// goes on from the key frame at 5 s.
 #[test]
 fn seeks_a_vod_over_rtsp2() {
@@ -462,7 +271,8 @@ fn seeks_a_vod_over_rtsp2() {
         .find(|r| r.contains("Range: npt=5"))
         .unwrap();
     let head = seek_play.split("\r\n\r\n").next().unwrap();
-    assert!(head.contains("\r\nSeek-Style: RAP"), "{head}");
+    // A key-unit seek, as GStreamer's client and server pair them.
+    assert!(head.contains("\r\nSeek-Style: CoRAP"), "{head}");
     assert!(player.error().is_none());
 }
 

@@ -10,9 +10,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::recording_proxy::RecordingProxy;
 use common::server::{Mount, TestServer, launch};
 use common::tcp_proxy::TcpProxy;
-use common::vod_media::{Media, make_media, vod_launch};
+use common::vod_media::{Media, make_media, vod_launch, vod_video_launch};
 use common::wait_for;
 use gst::prelude::*;
 
@@ -50,6 +51,9 @@ struct PadLog {
     buffers: Vec<(f64, f64, u32)>,
     /// Whether the first packet after each flush carried a key frame.
     key_after_flush: Vec<bool>,
+    /// (stream time s, running time s, flushes before it) of the packets
+    /// of key frames.
+    keys: Vec<(f64, f64, u32)>,
     flushes: u32,
     eos: bool,
 }
@@ -88,9 +92,12 @@ fn log_pad(pad: &gst::Pad, log: Arc<Mutex<PadLog>>) {
                         let running = segment.to_running_time(pts).map(|t| t.seconds_f64());
                         if let (Some(stream), Some(running)) = (stream, running) {
                             let flushes = log.flushes;
+                            let key = buffer.map_readable().is_ok_and(|m| h264_key(&m));
                             if log.buffers.last().is_some_and(|b| b.2 != flushes) {
-                                let key = buffer.map_readable().is_ok_and(|m| h264_key(&m));
                                 log.key_after_flush.push(key);
+                            }
+                            if key {
+                                log.keys.push((stream, running, flushes));
                             }
                             log.buffers.push((stream, running, flushes));
                         }
@@ -456,7 +463,16 @@ fn seek_and_check(player: &Player, target: f64, through_element: bool) -> f64 {
         start <= target + FRAME && start >= target.floor() - FRAME,
         "server answered {start} for {target}"
     );
-    for (media, before) in ["video", "audio"].iter().zip(flushes) {
+    assert_first_buffers_at(player, &flushes, target, start);
+    start
+}
+
+/// The first buffer after the seek to `target` on the video and the audio
+/// pad (whose flush counts were `flushes` before it) is at stream time
+/// `expected`, within a frame (audio frames are 1024 samples, 21 ms;
+/// video frames 33 ms).
+fn assert_first_buffers_at(player: &Player, flushes: &[u32], target: f64, expected: f64) {
+    for (media, &before) in ["video", "audio"].iter().zip(flushes) {
         let log = player.pad(media);
         assert!(
             wait_for(Duration::from_secs(5), || {
@@ -477,15 +493,13 @@ fn seek_and_check(player: &Player, target: f64, through_element: bool) -> f64 {
             .map_or(0.0, |t| t.seconds_f64());
         println!("  {media}: first buffer's running time {running:.3}, pipeline's now {now:.3}");
         println!(
-            "seek to {target:.3}: server started at {start:.3}, first {media} buffer at {first:.4}"
+            "seek to {target:.3}: expected at {expected:.3}, first {media} buffer at {first:.4}"
         );
-        // Audio frames are 1024 samples (21 ms); video frames 33 ms.
         assert!(
-            (first - start).abs() <= FRAME + 0.001,
-            "{media}: first buffer at {first:.4} after a seek answered at {start:.4}"
+            (first - expected).abs() <= FRAME + 0.001,
+            "{media}: first buffer at {first:.4} after a seek to {target}, expected {expected:.4}"
         );
     }
-    start
 }
 
 #[test]
@@ -552,6 +566,20 @@ fn seeks_then_eos(protocols: &str, jitterbuffer: &str) {
     seek_and_check(&player, 2.0, false);
 }
 
+/// 30 more video packets come within 5 s: playback goes on after `what`.
+fn assert_plays_on(video: &Mutex<PadLog>, what: &str) {
+    let count = video.lock().unwrap().buffers.len();
+    assert!(
+        wait_for(Duration::from_secs(5), || video
+            .lock()
+            .unwrap()
+            .buffers
+            .len()
+            >= count + 30),
+        "playback stopped after {what}"
+    );
+}
+
 #[test]
 fn live_streams_refuse_seeks_and_play_on() {
     let server = TestServer::builder()
@@ -580,16 +608,7 @@ fn live_streams_refuse_seeks_and_play_on() {
         gst::ClockTime::NONE,
     )));
     let video = player.pad("video");
-    let count = video.lock().unwrap().buffers.len();
-    assert!(
-        wait_for(Duration::from_secs(5), || video
-            .lock()
-            .unwrap()
-            .buffers
-            .len()
-            >= count + 30),
-        "playback stopped after a refused seek"
-    );
+    assert_plays_on(&video, "a refused seek");
     assert_eq!(video.lock().unwrap().flushes, 0);
     assert!(player.errors().is_empty(), "{:?}", player.errors());
 }
@@ -738,16 +757,7 @@ fn live_pause_follows_pause_live() {
             assert_eq!(player.wait_answer("PLAY", answered).0, 200);
         }
         let video = player.pad("video");
-        let count = video.lock().unwrap().buffers.len();
-        assert!(
-            wait_for(Duration::from_secs(5), || video
-                .lock()
-                .unwrap()
-                .buffers
-                .len()
-                >= count + 30),
-            "pause-live={pause_live}: no playback after resuming"
-        );
+        assert_plays_on(&video, &format!("resuming with pause-live={pause_live}"));
         assert!(player.errors().is_empty(), "{:?}", player.errors());
     }
 }
@@ -817,4 +827,259 @@ fn a_reconnected_vod_goes_on_where_it_stopped() {
         "no EOS after the reconnection: {:?}",
         player.errors()
     );
+}
+
+/// A flushing key-unit seek to `target` at `rate`, then on every pad:
+/// the segment's applied rate is `rate` and stream time advances `rate`
+/// times as fast as running time; on video, the key frames (one per
+/// second of media) are at whole seconds of stream time, `1 / rate`
+/// seconds of running time apart. That holds only when the server really
+/// sends the media at `rate` and the element maps its RTP time to the
+/// presentation at that rate; at the wrong rate the key frames fall
+/// between whole seconds.
+fn check_rate(player: &Player, proxy: &RecordingProxy, target: f64, rate: f64, header: &str) {
+    let answered = player.answers().len();
+    let sent_before = proxy.to_server().len();
+    let flushes = player.pad("video").lock().unwrap().flushes;
+    player
+        .pipeline
+        .seek(
+            rate,
+            gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+            gst::SeekType::Set,
+            gst::ClockTime::from_nseconds((target * 1e9) as u64),
+            gst::SeekType::None,
+            gst::ClockTime::NONE,
+        )
+        .expect("seek with a rate");
+    let (status, start) = player.wait_answer("PLAY", answered);
+    assert_eq!(status, 200);
+    let start = start.expect("PLAY answer's Range");
+    let sent = proxy.to_server()[sent_before..].to_owned();
+    let play = sent
+        .split("PLAY rtsp://")
+        .nth(1)
+        .and_then(|r| r.split("\r\n\r\n").next())
+        .expect("a PLAY after the seek");
+    assert!(
+        play.contains(&format!("\r\n{header}: {rate:.1}")),
+        "PLAY without {header}: {play}"
+    );
+    assert!(play.contains("Range: npt="), "{play}");
+
+    // Three key frames at rate 2 (1 s), two at 0.5 (2 s) and 1 s of data.
+    let keys_needed = if rate > 1.0 { 3 } else { 2 };
+    let video = player.pad("video");
+    let after = |log: &PadLog| -> Vec<(f64, f64, u32)> {
+        log.keys
+            .iter()
+            .filter(|k| k.2 > flushes)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let log = video.lock().unwrap();
+            let mut seconds: Vec<i64> = after(&log).iter().map(|k| k.0.round() as i64).collect();
+            seconds.dedup();
+            seconds.len() >= keys_needed
+        }),
+        "rate {rate}: not {keys_needed} key frames within 10 s: {:?}",
+        after(&video.lock().unwrap())
+    );
+    let media: Vec<String> = player
+        .pads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(m, _)| m.clone())
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            media.iter().all(|m| {
+                let log = player.pad(m);
+                let log = log.lock().unwrap();
+                let buffers: Vec<_> = log.buffers.iter().filter(|b| b.2 > flushes).collect();
+                buffers.len() > 2 && buffers.last().unwrap().1 - buffers[0].1 >= 1.0
+            })
+        }),
+        "rate {rate}: less than 1 s of data after the seek"
+    );
+    for media in &media {
+        let log = player.pad(media);
+        let log = log.lock().unwrap();
+        let applied = log.segment.as_ref().unwrap().applied_rate();
+        assert!(
+            (applied - rate).abs() < 1e-6,
+            "{media}: applied rate {applied} for rate {rate}"
+        );
+        let buffers: Vec<_> = log.buffers.iter().filter(|b| b.2 > flushes).collect();
+        let (first, last) = (buffers[0], buffers[buffers.len() - 1]);
+        let measured = (last.0 - first.0) / (last.1 - first.1);
+        println!(
+            "rate {rate}: {media} from {:.3} to {:.3} s of media in {:.3} s: {measured:.3}",
+            first.0,
+            last.0,
+            last.1 - first.1
+        );
+        assert!(
+            (measured / rate - 1.0).abs() < 0.1,
+            "{media}: media advanced at {measured:.3} for rate {rate}"
+        );
+        assert!(
+            (first.0 - start).abs() <= FRAME + 0.001,
+            "{media}: first buffer at {:.4} after a seek answered at {start:.4}",
+            first.0
+        );
+    }
+    let log = video.lock().unwrap();
+    let keys = after(&log);
+    println!("rate {rate}: key frames (stream, running) {keys:?}");
+    for (stream, _, _) in &keys {
+        assert!(
+            (stream - stream.round()).abs() <= 1.5 * FRAME,
+            "rate {rate}: key frame at {stream:.3} s of stream time, not a whole second"
+        );
+    }
+    let (first, last) = (keys[0], keys[keys.len() - 1]);
+    let spacing = (last.1 - first.1) / (last.0 - first.0);
+    assert!(
+        (spacing * rate - 1.0).abs() < 0.1,
+        "rate {rate}: key frames {spacing:.3} s of running time per second of media"
+    );
+}
+
+/// Rate 2.0 with `Scale` (the default) on video and audio; a PAUSE and
+/// resume keep the rate (every PLAY carries it); reverse rates are
+/// refused and playback goes on.
+#[test]
+fn rate_2_plays_twice_as_fast_and_keeps_its_rate_over_a_pause() {
+    let media = make_media();
+    let server = vod_server(&media);
+    let proxy = RecordingProxy::start(server.port());
+    let player = Player::new(&proxy.url("/vod"), &[("protocols", "tcp".to_value())]);
+    player.start(2, 0.5);
+
+    check_rate(&player, &proxy, 1.0, 2.0, "Scale");
+    let sent_before = proxy.to_server().len();
+    let answered = player.answers().len();
+    player.set_state(gst::State::Paused);
+    player.wait_answer("PAUSE", answered);
+    let answered = player.answers().len();
+    player.set_state(gst::State::Playing);
+    player.wait_answer("PLAY", answered);
+    let resume = proxy.to_server()[sent_before..].to_owned();
+    let resume = resume.split("PLAY rtsp://").nth(1).expect("resume PLAY");
+    let resume = resume.split("\r\n\r\n").next().unwrap();
+    assert!(resume.contains("\r\nScale: 2.0"), "{resume}");
+    assert!(!resume.contains("Range:"), "{resume}");
+
+    let flushes = player.pad("video").lock().unwrap().flushes;
+    assert!(
+        !player.src.send_event(gst::event::Seek::new(
+            -1.0,
+            gst::SeekFlags::FLUSH,
+            gst::SeekType::Set,
+            gst::ClockTime::ZERO,
+            gst::SeekType::Set,
+            gst::ClockTime::from_seconds(5),
+        )),
+        "a reverse seek was taken"
+    );
+    let video = player.pad("video");
+    assert_plays_on(&video, "a refused reverse seek");
+    assert_eq!(video.lock().unwrap().flushes, flushes);
+    assert!(player.errors().is_empty(), "{:?}", player.errors());
+    assert_eq!(player.count_messages("rtspclient-reconnect"), 0);
+}
+
+/// Rate 0.5 with `Scale`, on a video-only mount (see `vod_video_launch`).
+#[test]
+fn rate_half_plays_half_as_fast() {
+    let media = make_media();
+    let server = TestServer::builder()
+        .mount(Mount::play("/vod", vod_video_launch(&media)).shared(false))
+        .start();
+    let proxy = RecordingProxy::start(server.port());
+    let player = Player::new(&proxy.url("/vod"), &[("protocols", "tcp".to_value())]);
+    player.start(1, 0.5);
+    check_rate(&player, &proxy, 2.0, 0.5, "Scale");
+    assert!(player.errors().is_empty(), "{:?}", player.errors());
+}
+
+/// `rate-header=speed`: the rate goes as `Speed` (gst-rtsp-server plays
+/// it as a scale all the same, see `answered_rates`).
+#[test]
+fn the_speed_header_when_asked() {
+    let media = make_media();
+    let server = vod_server(&media);
+    let proxy = RecordingProxy::start(server.port());
+    let player = Player::new(
+        &proxy.url("/vod"),
+        &[
+            ("protocols", "tcp".to_value()),
+            ("rate-header", "speed".to_value()),
+        ],
+    );
+    player.start(2, 0.5);
+    check_rate(&player, &proxy, 1.0, 2.0, "Speed");
+    assert!(player.errors().is_empty(), "{:?}", player.errors());
+}
+
+/// The PLAY of the seek that `seek` makes, from what the proxy saw after
+/// `sent_before` bytes: its head.
+fn seek_play(proxy: &RecordingProxy, sent_before: usize) -> String {
+    let sent = proxy.to_server()[sent_before..].to_owned();
+    sent.split("PLAY rtsp://")
+        .find(|r| r.contains("Range: npt="))
+        .and_then(|r| r.split("\r\n\r\n").next())
+        .expect("a PLAY with a Range")
+        .to_owned()
+}
+
+/// An accurate seek asks for it (`Seek-Style: RAP`, which gst-rtsp-server
+/// takes as an accurate seek, in RTSP 1.0 too) and starts at the target;
+/// a key-unit seek sends no `Seek-Style` in 1.0 and starts at the key
+/// frame before it. Both on video and audio.
+#[test]
+fn accurate_and_key_unit_seeks() {
+    let media = make_media();
+    let server = vod_server(&media);
+    let proxy = RecordingProxy::start(server.port());
+    let player = Player::new(&proxy.url("/vod"), &[("protocols", "tcp".to_value())]);
+    player.start(2, 0.5);
+
+    for (flags, target, expected, style) in [
+        (gst::SeekFlags::ACCURATE, 5.5, 5.5, Some("RAP")),
+        (gst::SeekFlags::KEY_UNIT, 3.5, 3.0, None),
+        (gst::SeekFlags::ACCURATE, 7.25, 7.25, Some("RAP")),
+    ] {
+        let sent_before = proxy.to_server().len();
+        let answered = player.answers().len();
+        let flushes: Vec<u32> = ["video", "audio"]
+            .iter()
+            .map(|m| player.pad(m).lock().unwrap().flushes)
+            .collect();
+        player
+            .pipeline
+            .seek_simple(
+                gst::SeekFlags::FLUSH | flags,
+                gst::ClockTime::from_nseconds((target * 1e9) as u64),
+            )
+            .expect("seek");
+        let (status, start) = player.wait_answer("PLAY", answered);
+        assert_eq!(status, 200);
+        let start = start.expect("PLAY answer's Range");
+        let play = seek_play(&proxy, sent_before);
+        match style {
+            Some(style) => assert!(play.contains(&format!("\r\nSeek-Style: {style}")), "{play}"),
+            None => assert!(!play.contains("Seek-Style"), "{play}"),
+        }
+        assert!(
+            (start - expected).abs() <= FRAME,
+            "{flags:?} seek to {target}: server started at {start}"
+        );
+        assert_first_buffers_at(&player, &flushes, target, expected);
+    }
+    assert!(player.errors().is_empty(), "{:?}", player.errors());
 }

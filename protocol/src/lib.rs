@@ -19,6 +19,7 @@ pub mod jitter;
 pub mod message;
 pub mod methods;
 pub mod play_control;
+pub mod play_rate;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtsp2;

@@ -10,6 +10,7 @@
 //! presentation, `npt=now-` or an open range a live one).
 
 use crate::headers::{Range, parse_range};
+use crate::play_rate::{SeekPrecision, valid_rate};
 use crate::sdp::SessionDescription;
 
 /// The extent of an on-demand presentation, from its SDP `a=range`.
@@ -99,6 +100,9 @@ pub struct SeekTarget {
     /// NPT seconds.
     pub start: f64,
     pub end: Option<f64>,
+    /// Playback rate (1.0 normal; `Scale` or `Speed` otherwise).
+    pub rate: f64,
+    pub precision: SeekPrecision,
 }
 
 /// What the player wants: playing or paused, and the latest seek.
@@ -157,8 +161,12 @@ pub fn may_pause(server_accepts_pause: bool, vod: bool, pause_live: bool) -> boo
 pub enum SeekRefusal {
     /// A live stream, or nothing described yet.
     NotSeekable,
-    /// Rates other than 1.0 (`Scale:`, RFC 2326 §12.34) are not offered.
+    /// A rate of 0, not a number, or beyond what a server is asked
+    /// for ([`crate::play_rate::valid_rate`]).
     Rate,
+    /// Negative rates: reverse playback needs the media timestamped by
+    /// the server (ONVIF replay), not by arrival.
+    Reverse,
     /// Only flushing seeks: the old position's data must not be played
     /// after the new one's.
     NotFlushing,
@@ -176,7 +184,10 @@ pub fn plan_seek(
     end: Option<f64>,
 ) -> Result<(f64, Option<f64>), SeekRefusal> {
     let range = vod.ok_or(SeekRefusal::NotSeekable)?;
-    if rate != 1.0 {
+    if rate < 0.0 {
+        return Err(SeekRefusal::Reverse);
+    }
+    if !valid_rate(rate) {
         return Err(SeekRefusal::Rate);
     }
     if !flush {
@@ -196,6 +207,9 @@ pub struct Anchor {
     pub npt: f64,
     pub rtptime: u32,
     pub clock_rate: u32,
+    /// Seconds of media per second of RTP time (`Scale`, see
+    /// [`crate::play_rate::PlayRates`]).
+    pub scale: f64,
 }
 
 impl Anchor {
@@ -206,7 +220,7 @@ impl Anchor {
     pub fn npt_of(&self, timestamp: u32) -> f64 {
         let delta = timestamp.wrapping_sub(self.rtptime) as i32;
         let rate = self.clock_rate.max(1) as f64;
-        (self.npt + delta as f64 / rate).max(0.0)
+        (self.npt + delta as f64 / rate * self.scale).max(0.0)
     }
 }
 
@@ -320,6 +334,8 @@ mod tests {
             generation,
             start,
             end: None,
+            rate: 1.0,
+            precision: SeekPrecision::Server,
         })
     }
 
@@ -397,8 +413,17 @@ mod tests {
             plan_seek(None, 1.0, true, Some(5.0), None),
             Err(SeekRefusal::NotSeekable)
         );
+        assert_eq!(plan_seek(vod, 2.0, true, Some(5.0), None), Ok((5.0, None)));
         assert_eq!(
-            plan_seek(vod, 2.0, true, Some(5.0), None),
+            plan_seek(vod, -1.0, true, Some(5.0), None),
+            Err(SeekRefusal::Reverse)
+        );
+        assert_eq!(
+            plan_seek(vod, 0.0, true, Some(5.0), None),
+            Err(SeekRefusal::Rate)
+        );
+        assert_eq!(
+            plan_seek(vod, f64::NAN, true, Some(5.0), None),
             Err(SeekRefusal::Rate)
         );
         assert_eq!(
@@ -425,6 +450,7 @@ mod tests {
             npt: 5.0,
             rtptime: 4_294_960_000,
             clock_rate: 90_000,
+            scale: 1.0,
         };
         assert_eq!(anchor.npt_of(4_294_960_000), 5.0);
         // Across the 32-bit wrap.
@@ -434,6 +460,12 @@ mod tests {
         assert!((anchor.npt_of(4_294_960_000 - 3000) - (5.0 - 3000.0 / 90000.0)).abs() < 1e-9);
         let at_zero = Anchor { npt: 0.0, ..anchor };
         assert_eq!(at_zero.npt_of(4_294_960_000 - 3000), 0.0);
+        // Played at twice the rate: two seconds of media per RTP second.
+        let scaled = Anchor {
+            scale: 2.0,
+            ..anchor
+        };
+        assert!((scaled.npt_of(later) - 10.0).abs() < 1e-9);
     }
 
     #[test]
@@ -442,6 +474,7 @@ mod tests {
             npt: 3.0,
             rtptime: 1_419_287_575,
             clock_rate: 90_000,
+            scale: 1.0,
         };
         // Measured: first video packet 3 s after RTP-Info's rtptime.
         let fixed = anchor.corrected_by_first(1_419_557_575).unwrap();

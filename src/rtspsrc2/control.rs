@@ -14,7 +14,9 @@ use rtspclient_protocol::play_control::{
     Anchor, SeekTarget, ServerState, Step, Target, VodRange, answered_start, may_pause, next_step,
     npt_nanos,
 };
-use rtspclient_protocol::rtsp2::SeekStyle;
+use rtspclient_protocol::play_rate::{
+    PlayRates, RateHeader, SeekPrecision, answered_rates, rate_header,
+};
 use tokio::sync::watch;
 
 use super::session::PlayHost;
@@ -37,6 +39,7 @@ pub struct Control {
     in_flight: Option<(u32, Step, Instant)>,
     vod: Option<VodRange>,
     pause_live: bool,
+    rate_header: RateHeader,
     /// The element dropped its end of the channel (it is stopping).
     closed: bool,
 }
@@ -47,6 +50,7 @@ impl Control {
         applied_seek: u64,
         vod: Option<VodRange>,
         pause_live: bool,
+        rate_header: RateHeader,
     ) -> Control {
         Control {
             target,
@@ -55,6 +59,7 @@ impl Control {
             in_flight: None,
             vod,
             pause_live,
+            rate_header,
             closed: false,
         }
     }
@@ -113,16 +118,20 @@ impl Control {
             self.pause_live,
         );
         let step = next_step(self.server, &target, self.applied_seek, pausable);
-        let mut headers = Headers::new();
-        let method = match step {
+        gst::debug!(
+            super::imp::CAT,
+            "Server {:?}, wanted {target:?} (seek {} applied): {step:?}",
+            self.server,
+            self.applied_seek
+        );
+        let (method, headers) = match step {
             Step::Nothing => return Ok(()),
-            Step::Pause => "PAUSE",
+            Step::Pause => ("PAUSE", Headers::new()),
             Step::Play(seek) => {
-                if let Some(seek) = seek {
-                    headers.set("Range", range_header(&seek));
-                    set_seek_style(&mut headers, client.version());
-                }
-                "PLAY"
+                let range = seek.map(|s| (range_header(&s), s.precision));
+                let rate = current_rate(&target);
+                let headers = play_headers(range, rate, self.rate_header, client.version());
+                ("PLAY", headers)
             }
         };
         host.progress(
@@ -197,20 +206,58 @@ impl Control {
                     true => rtp_info(response),
                     false => Vec::new(),
                 };
-                let end = seek.end.or(self.vod.map(|v| v.end));
-                apply_position(streams, &entries, Some((start, end)));
+                let played = Played {
+                    start,
+                    end: seek.end.or(self.vod.map(|v| v.end)),
+                    rates: answer_rates(response),
+                };
+                apply_position(streams, &entries, Some(played));
             }
         }
         Ok(true)
     }
 }
 
-/// RFC 7826 §18.47: a 2.0 PLAY with a Range says where the server may
-/// start; RAP (the random access point before it) is what decodes.
-pub fn set_seek_style(headers: &mut Headers, version: Version) {
-    if version == Version::Rtsp20 {
-        headers.set("Seek-Style", SeekStyle::Rap.as_str());
+/// The rate the player wants: the latest seek's (every PLAY carries it,
+/// since a PLAY without `Scale` plays at 1.0, RFC 2326 §12.34).
+pub fn current_rate(target: &Target) -> f64 {
+    target.seek.map_or(1.0, |s| s.rate)
+}
+
+/// The headers of a PLAY: a `Range` (with the seek's `Seek-Style`, see
+/// [`SeekPrecision::seek_style`]) and the rate.
+pub fn play_headers(
+    range: Option<(String, SeekPrecision)>,
+    rate: f64,
+    header: RateHeader,
+    version: Version,
+) -> Headers {
+    let mut headers = Headers::new();
+    if let Some((range, precision)) = range {
+        headers.set("Range", range);
+        if let Some(style) = precision.seek_style(version == Version::Rtsp20) {
+            headers.set("Seek-Style", style);
+        }
     }
+    if let Some((name, value)) = rate_header(rate, header) {
+        headers.set(name, value);
+    }
+    headers
+}
+
+/// What a PLAY answer's `Scale`, `Speed` and `Server` say of the rate.
+pub fn answer_rates(response: &Response) -> PlayRates {
+    let get = |name| response.headers.get(name);
+    answered_rates(get("Scale"), get("Speed"), get("Server"))
+}
+
+/// Where a PLAY with a `Range` put an on-demand presentation.
+#[derive(Debug, Clone, Copy)]
+pub struct Played {
+    /// NPT seconds the server answered.
+    pub start: f64,
+    pub end: Option<f64>,
+    pub rates: PlayRates,
 }
 
 /// `npt=<start>-[<end>]` (RFC 2326 §3.6, §12.29).
@@ -229,17 +276,13 @@ pub fn rtp_info(response: &Response) -> Vec<RtpInfo> {
 /// After PLAY: RTP-Info's seq and rtptime become the stream caps'
 /// seqnum-base and clock-base (entries for streams that were not set up
 /// are skipped, docs/QUIRKS.md "RTP-Info"). With `range` (a PLAY with a
-/// `Range` on a VOD stream: NPT start and end) the caps also get
-/// `npt-start`/`npt-stop` as C `rtspsrc` sets them, from which RTP
+/// `Range` on a VOD stream) the caps also get `npt-start`/`npt-stop`,
+/// `play-scale` and `play-speed` as C `rtspsrc` sets them, from which RTP
 /// depayloaders make their segment (stream time = npt-start at
-/// clock-base), each stream's timeline is anchored there for the segment
-/// on the element's own pads, and packets held for a seek go on, from
-/// RTP-Info's seq.
-pub fn apply_position(
-    streams: &[StreamRef],
-    entries: &[RtpInfo],
-    range: Option<(f64, Option<f64>)>,
-) {
+/// clock-base, advancing at play-scale), each stream's timeline is
+/// anchored there for the segment on the element's own pads, and packets
+/// held for a seek go on, from RTP-Info's seq.
+pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], range: Option<Played>) {
     for stream in streams {
         let entry = entries
             .iter()
@@ -259,8 +302,16 @@ pub fn apply_position(
                     caps.set("ssrc", ssrc);
                 }
             }
-            if let Some((start, end)) = vod_range {
-                caps.set("npt-start", npt_nanos(start));
+            if let Some(played) = vod_range {
+                caps.set("npt-start", npt_nanos(played.start));
+                // The media arrives at the pace it is played (timestamps
+                // are arrival times), with `media_rate` seconds of media
+                // in each second: the segment's applied rate. A
+                // depayloader puts its stop at npt-stop - npt-start after
+                // its start, which only holds at 1.0.
+                caps.set("play-speed", 1.0f64);
+                caps.set("play-scale", played.rates.media_rate);
+                let end = played.end.filter(|_| played.rates.media_rate == 1.0);
                 match (end, caps.structure_mut(0)) {
                     (Some(end), _) => caps.set("npt-stop", npt_nanos(end)),
                     (None, Some(s)) => s.remove_field("npt-stop"),
@@ -275,16 +326,20 @@ pub fn apply_position(
         if entry.is_some() || vod_range.is_some() {
             stream.output.update_caps(caps);
         }
-        if let Some((start, _)) = vod_range {
+        if let Some(played) = vod_range {
             let anchor = match (entry.and_then(|e| e.rtptime), clock_rate) {
                 (Some(rtptime), Some(clock_rate)) => Some(Anchor {
-                    npt: start,
+                    npt: played.start,
                     rtptime,
                     clock_rate,
+                    scale: played.rates.rtp_scale,
                 }),
                 _ => None,
             };
-            stream.output.timeline.set_anchor(anchor, start);
+            stream
+                .output
+                .timeline
+                .set_anchor(anchor, played.start, played.rates.media_rate);
         }
         if range.is_some() {
             stream

@@ -166,6 +166,10 @@ impl ObjectImpl for RtspSrc2 {
                     .blurb("Send PAUSE to the server when the element pauses a live stream (one whose SDP has no finite range), as C rtspsrc does; on PLAYING the server resumes at its live edge. FALSE keeps the server sending and drops the packets while paused, for servers that end or mishandle paused live sessions. On-demand streams are always paused (when the server allows PAUSE)")
                     .default_value(settings::DEFAULT_PAUSE_LIVE)
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("rate-header", settings::DEFAULT_RATE_HEADER)
+                    .nick("Rate header")
+                    .blurb("How a seek with a rate other than 1.0 on an on-demand stream is asked of the server: scale (the Scale header: the server plays the media faster or slower and sends it in real time; what most servers, gst-rtsp-server included, do) or speed (the Speed header: the server sends faster or slower than real time). The segments after the seek carry the rate the server answered as their applied rate. Negative rates (reverse) are refused")
+                    .build(),
                 glib::ParamSpecString::builder("multicast-iface")
                     .nick("Multicast interface")
                     .blurb("IPv4 address of the interface to join multicast groups on (default: system choice)")
@@ -255,6 +259,7 @@ impl ObjectImpl for RtspSrc2 {
             "do-rtcp" => settings.do_rtcp = value.get().expect(CHECKED),
             "multicast-iface" => settings.multicast_iface = value.get().expect(CHECKED),
             "pause-live" => settings.pause_live = value.get().expect(CHECKED),
+            "rate-header" => settings.rate_header = value.get().expect(CHECKED),
             "do-retransmission" => settings.do_retransmission = value.get().expect(CHECKED),
             "nat-method" => settings.nat_method = value.get().expect(CHECKED),
             "profiles" => settings.profiles = value.get().expect(CHECKED),
@@ -299,6 +304,7 @@ impl ObjectImpl for RtspSrc2 {
             "do-rtcp" => settings.do_rtcp.to_value(),
             "multicast-iface" => settings.multicast_iface.to_value(),
             "pause-live" => settings.pause_live.to_value(),
+            "rate-header" => settings.rate_header.to_value(),
             "do-retransmission" => settings.do_retransmission.to_value(),
             "nat-method" => settings.nat_method.to_value(),
             "profiles" => settings.profiles.to_value(),
@@ -476,6 +482,7 @@ impl RtspSrc2 {
             nat_dummy: settings.nat_method == NatMethod::Dummy,
             profiles: settings.profiles.bits(),
             pause_live: settings.pause_live,
+            rate_header: settings.rate_header.header(),
         })
         .map(|mut config| {
             // The task may take as long as the element waits for it, and at

@@ -18,7 +18,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::channels::{ChannelBatch, Channels, MAX_BATCH, route, wait_for_output};
-use super::control::{Control, StreamRef, apply_position, range_header, rtp_info, set_seek_style};
+use super::control::{
+    Control, Played, StreamRef, answer_rates, apply_position, current_rate, play_headers,
+    range_header, rtp_info,
+};
 use super::parameters::{MAX_PENDING_PARAMETERS, ParameterRequest};
 use super::session::{PlayConfig, PlayHost};
 use super::setup::{ActiveTransport, SetUpStream};
@@ -69,8 +72,8 @@ pub async fn play(
     let pending_seek = target
         .seek
         .filter(|s| s.generation > *presentation.applied_seek);
-    let (range_value, requested, seeking) = match pending_seek {
-        Some(seek) => (range_header(&seek), seek.start, true),
+    let (range_value, requested, precision) = match pending_seek {
+        Some(seek) => (range_header(&seek), seek.start, seek.precision),
         None => {
             // After a reconnection a VOD goes on where its data stopped
             // (the server snaps to a key frame before it), not from the
@@ -90,17 +93,19 @@ pub async fn play(
                 host.reposition();
             }
             let start = resume.unwrap_or(presentation.vod.map_or(0.0, |v| v.start));
-            (format_npt_range(start, None), start, resume.is_some())
+            // A reconnection goes on at a key frame (the server's choice).
+            (format_npt_range(start, None), start, Default::default())
         }
     };
     if let Some(seek) = pending_seek {
         *presentation.applied_seek = seek.generation;
     }
-    let mut range = Headers::new();
-    range.set("Range", range_value);
-    if seeking {
-        set_seek_style(&mut range, link.client().version());
-    }
+    let range = play_headers(
+        Some((range_value, precision)),
+        current_rate(&target),
+        config.rate_header,
+        link.client().version(),
+    );
     let mut early: Vec<(u8, Bytes)> = Vec::new();
     let response = link
         .client()
@@ -121,9 +126,10 @@ pub async fn play(
             output: s.output.clone(),
         })
         .collect();
-    let range = presentation.vod.map(|vod| {
-        let start = answered_start(response.headers.get("Range")).unwrap_or(requested);
-        (start, pending_seek.and_then(|s| s.end).or(Some(vod.end)))
+    let range = presentation.vod.map(|vod| Played {
+        start: answered_start(response.headers.get("Range")).unwrap_or(requested),
+        end: pending_seek.and_then(|s| s.end).or(Some(vod.end)),
+        rates: answer_rates(&response),
     });
     apply_position(&refs, &rtp_info(&response), range);
     for (channel, payload) in early {
@@ -166,6 +172,7 @@ pub async fn play(
             *presentation.applied_seek,
             presentation.vod,
             config.pause_live,
+            config.rate_header,
         ),
         streams: refs,
         vod_end: presentation.vod.map(|v| v.end),

@@ -42,6 +42,8 @@ pub struct PlayConfig {
     pub profiles: u32,
     /// `pause-live`: send PAUSE for live streams too.
     pub pause_live: bool,
+    /// `rate-header`: Scale or Speed for rates other than 1.0.
+    pub rate_header: rtspclient_protocol::play_rate::RateHeader,
 }
 
 /// What the play task needs from the element.

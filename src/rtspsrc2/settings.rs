@@ -4,6 +4,7 @@ use crate::driver::http_proxy::{HttpProxy, without_userinfo};
 use std::time::Duration;
 
 use gst::glib;
+use rtspclient_protocol::play_rate::RateHeader;
 
 use crate::settings::{CommonSettings, Flavour};
 
@@ -98,6 +99,34 @@ impl BufferMode {
     }
 }
 
+/// Which header asks the server for a seek's rate other than 1.0.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtspSrc2RateHeader")]
+pub enum RateHeaderSetting {
+    #[enum_value(
+        name = "Scale: the server plays the media faster or slower, RTP in real time (RFC 2326 12.34)",
+        nick = "scale"
+    )]
+    Scale = 0,
+    #[enum_value(
+        name = "Speed: the server delivers faster or slower than real time, RTP in media time (RFC 2326 12.35)",
+        nick = "speed"
+    )]
+    Speed = 1,
+}
+
+impl RateHeaderSetting {
+    pub fn header(self) -> RateHeader {
+        match self {
+            RateHeaderSetting::Scale => RateHeader::Scale,
+            RateHeaderSetting::Speed => RateHeader::Speed,
+        }
+    }
+}
+
+pub const DEFAULT_RATE_HEADER: RateHeaderSetting = RateHeaderSetting::Scale;
+
 /// Which jitterbuffer `rtpbin` gets for each stream.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -145,6 +174,8 @@ pub struct Settings {
     pub multicast_iface: Option<String>,
     /// `pause-live`: send PAUSE for live streams too.
     pub pause_live: bool,
+    /// `rate-header`: Scale or Speed for rates other than 1.0.
+    pub rate_header: RateHeaderSetting,
     pub jitterbuffer: Jitterbuffer,
     pub do_retransmission: bool,
     pub nat_method: NatMethod,
@@ -181,6 +212,7 @@ impl Default for Settings {
             do_rtcp: DEFAULT_DO_RTCP,
             multicast_iface: None,
             pause_live: DEFAULT_PAUSE_LIVE,
+            rate_header: DEFAULT_RATE_HEADER,
             jitterbuffer: DEFAULT_JITTERBUFFER,
             do_retransmission: DEFAULT_DO_RETRANSMISSION,
             nat_method: DEFAULT_NAT_METHOD,

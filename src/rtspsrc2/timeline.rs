@@ -27,6 +27,9 @@ struct Position {
     anchor: Option<Anchor>,
     /// NPT of the first packet when the answer had no `rtptime`.
     start_npt: f64,
+    /// Seconds of media per second of arrival (`Scale`), for the
+    /// segment's applied rate; 0 until a PLAY with a `Range` said it.
+    media_rate: f64,
     /// The next buffer out gets a new segment.
     segment_pending: bool,
     /// Seqnum of the seek the next segment answers.
@@ -69,11 +72,13 @@ impl Timeline {
     }
 
     /// A PLAY with a `Range` was answered: the next buffer out starts a
-    /// segment at the NPT `anchor` gives it (or `start_npt`).
-    pub fn set_anchor(&self, anchor: Option<Anchor>, start_npt: f64) {
+    /// segment at the NPT `anchor` gives it (or `start_npt`), whose stream
+    /// time advances at `media_rate`.
+    pub fn set_anchor(&self, anchor: Option<Anchor>, start_npt: f64, media_rate: f64) {
         let mut position = self.position.lock().unwrap();
         position.anchor = anchor;
         position.start_npt = start_npt;
+        position.media_rate = media_rate;
         position.segment_pending = true;
         self.last_timestamp.store(NO_TIMESTAMP, Ordering::Relaxed);
     }
@@ -182,7 +187,7 @@ impl Timeline {
     }
 
     fn segment_before(&self, pad: &gst::Pad, buffer: &gst::BufferRef) {
-        let (npt, seqnum) = {
+        let (npt, seqnum, media_rate) = {
             let mut position = self.position.lock().unwrap();
             let npt = match (position.anchor, rtp_timestamp(buffer)) {
                 (Some(anchor), Some(timestamp)) => anchor.npt_of(timestamp),
@@ -193,7 +198,7 @@ impl Timeline {
                 return;
             }
             position.segment_pending = false;
-            (npt, position.seqnum)
+            (npt, position.seqnum, position.media_rate)
         };
         let Some(pts) = buffer.pts() else {
             return;
@@ -203,6 +208,9 @@ impl Timeline {
         segment.set_base(pts);
         segment.set_position(pts);
         segment.set_time(gst::ClockTime::from_nseconds(npt_nanos(npt)));
+        if media_rate > 0.0 {
+            segment.set_applied_rate(media_rate);
+        }
         let mut event = gst::event::Segment::builder(&segment);
         if let Some(seqnum) = seqnum {
             event = event.seqnum(seqnum);

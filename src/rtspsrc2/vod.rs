@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use rtspclient_protocol::play_control::{SeekTarget, npt_nanos, plan_seek};
+use rtspclient_protocol::play_rate::SeekPrecision;
 
 use super::imp::{CAT, RtspSrc2};
 use super::streams::StreamOutput;
@@ -18,6 +19,18 @@ fn seconds(time: gst::ClockTime) -> f64 {
 
 fn clock_time(seconds: f64) -> gst::ClockTime {
     gst::ClockTime::from_nseconds(npt_nanos(seconds))
+}
+
+/// How exactly a seek must land, from its flags (accurate wins when both
+/// are set, as in GStreamer's demuxers).
+fn precision(flags: gst::SeekFlags) -> SeekPrecision {
+    if flags.contains(gst::SeekFlags::ACCURATE) {
+        SeekPrecision::Accurate
+    } else if flags.contains(gst::SeekFlags::KEY_UNIT) {
+        SeekPrecision::KeyUnit
+    } else {
+        SeekPrecision::Server
+    }
 }
 
 impl RtspSrc2 {
@@ -85,7 +98,7 @@ impl RtspSrc2 {
         gst::info!(
             CAT,
             imp = self,
-            "Seeking to {start:.3} s (end {end:?}), generation {generation}"
+            "Seeking to {start:.3} s (end {end:?}) at rate {rate}, generation {generation}"
         );
         self.reposition(seqnum);
         if let Some(task) = &self.state.lock().unwrap().task {
@@ -97,6 +110,8 @@ impl RtspSrc2 {
                         generation,
                         start,
                         end,
+                        rate,
+                        precision: precision(flags),
                     })
                 }
             });

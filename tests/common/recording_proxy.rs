@@ -1,0 +1,194 @@
+//! A TCP proxy for RTSP tests that records both directions and can put a
+//! message of its own towards the client: what went over the wire.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rtspclient_protocol::message::Framer;
+
+/// Bytes one way through the proxy, all connections appended.
+type Log = Arc<Mutex<Vec<u8>>>;
+
+/// A TCP proxy on 127.0.0.1 in front of a server that keeps what each
+/// side sent, and can put a message of its own into the server's stream
+/// to the client, between two whole messages (it frames that stream with
+/// the protocol crate's framer to know where they end).
+pub struct RecordingProxy {
+    port: u16,
+    to_server: Log,
+    to_client: Log,
+    /// Bytes waiting to go to every client, at the next message boundary.
+    inject: Arc<Mutex<Option<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl RecordingProxy {
+    pub fn start(server_port: u16) -> RecordingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = RecordingProxy {
+            port,
+            to_server: Log::default(),
+            to_client: Log::default(),
+            inject: Arc::default(),
+            stop: Arc::default(),
+            threads: Arc::default(),
+            acceptor: None,
+        };
+        let (to_server, to_client, inject, stop, threads) = (
+            proxy.to_server.clone(),
+            proxy.to_client.clone(),
+            proxy.inject.clone(),
+            proxy.stop.clone(),
+            proxy.threads.clone(),
+        );
+        let acceptor = thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                    continue;
+                };
+                for stream in [&client, &server] {
+                    stream
+                        .set_read_timeout(Some(Duration::from_millis(20)))
+                        .unwrap();
+                    stream.set_nodelay(true).unwrap();
+                }
+                let up = (
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    to_server.clone(),
+                    stop.clone(),
+                );
+                let down = (
+                    server,
+                    client,
+                    to_client.clone(),
+                    stop.clone(),
+                    inject.clone(),
+                );
+                let mut threads = threads.lock().unwrap();
+                threads.push(thread::spawn(move || {
+                    let (mut from, mut to, log, stop) = up;
+                    pump(&mut from, &mut to, &log, &stop, None);
+                }));
+                threads.push(thread::spawn(move || {
+                    let (mut from, mut to, log, stop, inject) = down;
+                    pump(&mut from, &mut to, &log, &stop, Some(&inject));
+                }));
+            }
+        });
+        proxy.acceptor = Some(acceptor);
+        proxy
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn to_server(&self) -> String {
+        String::from_utf8_lossy(&self.to_server.lock().unwrap()).into_owned()
+    }
+
+    pub fn to_client(&self) -> String {
+        String::from_utf8_lossy(&self.to_client.lock().unwrap()).into_owned()
+    }
+
+    /// Send `message` to the client as if the server had.
+    pub fn inject(&self, message: &[u8]) {
+        *self.inject.lock().unwrap() = Some(message.to_vec());
+    }
+
+    /// The RTSP request lines the client sent, in order (found by their
+    /// method and URL, wherever interleaved data put them).
+    pub fn request_lines(&self) -> Vec<String> {
+        let sent = self.to_server();
+        let mut found: Vec<(usize, String)> = Vec::new();
+        for method in [
+            "OPTIONS",
+            "DESCRIBE",
+            "ANNOUNCE",
+            "SETUP",
+            "PLAY",
+            "PAUSE",
+            "RECORD",
+            "TEARDOWN",
+            "GET_PARAMETER",
+            "SET_PARAMETER",
+        ] {
+            let needle = format!("{method} rtsp://");
+            for (at, _) in sent.match_indices(&needle) {
+                let line = sent[at..].split("\r\n").next().unwrap_or_default();
+                found.push((at, line.to_owned()));
+            }
+        }
+        found.sort();
+        found.into_iter().map(|(_, line)| line).collect()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.acceptor.take() {
+            super::join_bounded(t, Duration::from_secs(5));
+        }
+        for t in self.threads.lock().unwrap().drain(..) {
+            super::join_bounded(t, Duration::from_secs(5));
+        }
+    }
+}
+
+/// Copy `from` to `to` and into `log` until either side closes or the
+/// proxy stops; with `inject`, also write what is waiting there once all
+/// that was copied ends with a whole message.
+fn pump(
+    from: &mut TcpStream,
+    to: &mut TcpStream,
+    log: &Log,
+    stop: &AtomicBool,
+    inject: Option<&Mutex<Option<Vec<u8>>>>,
+) {
+    let mut framer = Framer::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                log.lock().unwrap().extend_from_slice(&buf[..n]);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                if inject.is_some() {
+                    framer.push(&buf[..n]);
+                    while let Ok(Some(_)) = framer.next_message() {}
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+        if let Some(inject) = inject
+            && framer.buffered() == 0
+            && let Some(message) = inject.lock().unwrap().take()
+            && to.write_all(&message).is_err()
+        {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
