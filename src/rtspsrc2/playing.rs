@@ -22,11 +22,12 @@ use super::control::{Control, StreamRef, apply_position, range_header, rtp_info,
 use super::parameters::{MAX_PENDING_PARAMETERS, ParameterRequest};
 use super::session::{PlayConfig, PlayHost};
 use super::setup::{ActiveTransport, SetUpStream};
-use super::streams::{RtcpTarget, StreamOutput};
+use super::streams::StreamOutput;
 use super::udp_receive::receive_udp;
 use crate::driver::answers::expect_success;
 use crate::driver::client::{Incoming, RtspClient};
 use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::packet_route::PacketRoute;
 use crate::session::keep_alive::KeepAlive;
 use crate::session::rtsp2::MediaHeaders;
 use crate::session::{Ended, Link, Protocol};
@@ -185,7 +186,7 @@ fn route_streams(client: &RtspClient, streams: &[SetUpStream], do_rtcp: bool) ->
                 channels[*rtp as usize] = Some((stream.output.clone(), false));
                 channels[*rtcp as usize] = Some((stream.output.clone(), true));
                 if do_rtcp {
-                    stream.output.set_rtcp_target(Some(RtcpTarget::Interleaved {
+                    stream.output.set_rtcp_target(Some(PacketRoute::Interleaved {
                         writer: client.writer(),
                         channel: *rtcp,
                     }));
@@ -193,7 +194,7 @@ fn route_streams(client: &RtspClient, streams: &[SetUpStream], do_rtcp: bool) ->
             }
             ActiveTransport::Udp { pair, server_rtcp } => {
                 if let (Some(destination), true) = (server_rtcp, do_rtcp) {
-                    stream.output.set_rtcp_target(Some(RtcpTarget::Udp {
+                    stream.output.set_rtcp_target(Some(PacketRoute::Udp {
                         socket: pair.rtcp.clone(),
                         destination: *destination,
                     }));
