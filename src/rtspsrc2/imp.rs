@@ -14,6 +14,7 @@ use rtspclient_protocol::caps::Bandwidth;
 use rtspclient_protocol::play_control::{Target, VodRange};
 use tokio::sync::{mpsc, watch};
 
+use super::backchannel::{self, Backchannels};
 use super::host::Host;
 use super::retransmission::Retransmission;
 use super::rtcp_bandwidth;
@@ -86,6 +87,7 @@ pub struct RtspSrc2 {
     pub(super) reconnects: Arc<ReconnectCounters>,
     pub(super) rtx: Arc<Retransmission>,
     pub(super) srtp: Arc<srtp::Sessions>,
+    pub(super) backchannels: Arc<Backchannels>,
 }
 
 #[glib::object_subclass]
@@ -222,6 +224,10 @@ impl ObjectImpl for RtspSrc2 {
                     .minimum(-1)
                     .default_value(settings::DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS)
                     .build(),
+                glib::ParamSpecEnum::builder::<settings::Backchannel>("backchannel")
+                    .nick("Backchannel type")
+                    .blurb("The type of backchannel to setup. Default is 'none'. onvif: DESCRIBE and SETUP require www.onvif.org/ver20/backchannel, and the server's a=sendonly stream is set up for sending (no stream_%u pad): select-stream sees it with an a-sendonly field, RTP goes to it through the backchannel_%u request pads or push-backchannel-sample. A server answering 551 plays without it (warning)")
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
@@ -280,6 +286,7 @@ impl ObjectImpl for RtspSrc2 {
             "max-rtcp-rtp-time-diff" => {
                 settings.max_rtcp_rtp_time_diff_ms = value.get().expect(CHECKED)
             }
+            "backchannel" => settings.backchannel = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -314,6 +321,7 @@ impl ObjectImpl for RtspSrc2 {
             "sdes" => settings.sdes.to_value(),
             "probation" => settings.probation.to_value(),
             "max-rtcp-rtp-time-diff" => settings.max_rtcp_rtp_time_diff_ms.to_value(),
+            "backchannel" => settings.backchannel.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -356,6 +364,13 @@ impl ElementImpl for RtspSrc2 {
                     &caps,
                 )
                 .expect("valid template"),
+                gst::PadTemplate::new(
+                    backchannel::PAD_TEMPLATE,
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &caps,
+                )
+                .expect("valid template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -390,6 +405,25 @@ impl ElementImpl for RtspSrc2 {
             return !outputs.is_empty();
         }
         self.parent_send_event(event)
+    }
+
+    /// `backchannel_N`: RTP for the N-th backchannel the server describes.
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let pad = self.backchannels.request_pad(&self.obj(), templ, name)?;
+        let _ = pad.set_active(true);
+        self.obj().add_pad(&pad).ok()?;
+        Some(pad)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        self.backchannels.release_pad(pad);
+        let _ = pad.set_active(false);
+        let _ = self.obj().remove_pad(pad);
     }
 
     fn query(&self, query: &mut gst::QueryRef) -> bool {
@@ -476,6 +510,7 @@ impl RtspSrc2 {
             nat_dummy: settings.nat_method == NatMethod::Dummy,
             profiles: settings.profiles.bits(),
             pause_live: settings.pause_live,
+            backchannel: settings.backchannel == settings::Backchannel::Onvif,
         })
         .map(|mut config| {
             // The task may take as long as the element waits for it, and at
@@ -654,6 +689,7 @@ impl RtspSrc2 {
     fn stop(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.srtp.clear();
+        self.backchannels.session_ended();
         let teardown_timeout =
             Duration::from_nanos(self.settings.lock().unwrap().teardown_timeout_ns);
         let mut state = std::mem::take(&mut *self.state.lock().unwrap());

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use gst::glib;
 
+pub use super::backchannel::Backchannel;
 use crate::settings::{CommonSettings, Flavour};
 
 /// What `rtspsrc2` makes of the shared properties.
@@ -167,6 +168,7 @@ pub struct Settings {
     pub sdes: Option<gst::Structure>,
     pub probation: u32,
     pub max_rtcp_rtp_time_diff_ms: i32,
+    pub backchannel: Backchannel,
 }
 
 impl Default for Settings {
@@ -199,6 +201,7 @@ impl Default for Settings {
             sdes: None,
             probation: DEFAULT_PROBATION,
             max_rtcp_rtp_time_diff_ms: DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS,
+            backchannel: Backchannel::None,
         }
     }
 }
