@@ -98,7 +98,13 @@ pub async fn play(
         *presentation.applied_seek = seek.generation;
     }
     let mut range = Headers::new();
-    range.set("Range", range_value);
+    // A live presentation with the ONVIF backchannel gets no Range: with
+    // one, gst-rtsp-server seeks its media and fails (docs/QUIRKS.md,
+    // "PLAY Range on media with an ONVIF backchannel"), and a live stream
+    // starts at its live edge anyway, as C rtspsrc asks for it.
+    if presentation.vod.is_some() || !config.backchannel {
+        range.set("Range", range_value);
+    }
     if seeking {
         set_seek_style(&mut range, link.client().version());
     }
