@@ -207,7 +207,9 @@ impl Client {
         let (weak, counter) = (pipeline.downgrade(), received.clone());
         src.connect_pad_added(move |_, pad| {
             // The backchannel request pad is announced too.
-            let Some(pipeline) = weak.upgrade().filter(|_| pad.direction() == gst::PadDirection::Src)
+            let Some(pipeline) = weak
+                .upgrade()
+                .filter(|_| pad.direction() == gst::PadDirection::Src)
             else {
                 return;
             };
@@ -279,7 +281,11 @@ impl Client {
     fn backchannel_id(&self) -> u32 {
         let selected = self.selected.lock().unwrap();
         let ids: Vec<u32> = selected.iter().filter(|s| s.1).map(|s| s.0).collect();
-        assert_eq!(ids.len(), 1, "one backchannel in select-stream: {selected:?}");
+        assert_eq!(
+            ids.len(),
+            1,
+            "one backchannel in select-stream: {selected:?}"
+        );
         ids[0]
     }
 
@@ -333,9 +339,18 @@ fn check_arrived(server: &OnvifServer, sent: &[Vec<u8>]) {
         received.len(),
         sent.len()
     );
-    assert_eq!(received.len(), sent.len(), "more payloads than sent arrived");
+    assert_eq!(
+        received.len(),
+        sent.len(),
+        "more payloads than sent arrived"
+    );
     for (n, (got, want)) in received.iter().zip(sent).enumerate() {
-        assert!(got == want, "payload {n} differs ({} vs {} bytes)", got.len(), want.len());
+        assert!(
+            got == want,
+            "payload {n} differs ({} vs {} bytes)",
+            got.len(),
+            want.len()
+        );
     }
 }
 
@@ -344,12 +359,20 @@ fn signal_round_trip(protocols: &str, seed: u32) {
     let client = Client::new(&server.url(), protocols, "onvif", false);
     client.wait_playing();
     // The server's stream and its backchannel, in SDP order.
-    assert_eq!(*client.selected.lock().unwrap(), vec![(0, false), (1, true)]);
+    assert_eq!(
+        *client.selected.lock().unwrap(),
+        vec![(0, false), (1, true)]
+    );
     let sent = payloads(seed);
     client.push_signal(&sent);
     check_arrived(&server, &sent);
     // Only the received stream has a pad.
-    let pads: Vec<String> = client.src.src_pads().iter().map(|p| p.name().to_string()).collect();
+    let pads: Vec<String> = client
+        .src
+        .src_pads()
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
     assert_eq!(pads, vec!["stream_0"]);
 }
 
@@ -397,7 +420,9 @@ fn without_backchannel_property_plays_normally() {
     assert_eq!(*client.selected.lock().unwrap(), vec![(0, false)]);
     assert_eq!(*server.received.media_with_backchannel.lock().unwrap(), 0);
     let sample = gst::Sample::builder()
-        .buffer(&gst::Buffer::from_mut_slice(vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]))
+        .buffer(&gst::Buffer::from_mut_slice(vec![
+            0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff,
+        ]))
         .build();
     let flow = client
         .src

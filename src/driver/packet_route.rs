@@ -51,10 +51,12 @@ impl PacketRoute {
             PacketRoute::Interleaved { writer, channel } => {
                 let mut frame = Vec::with_capacity(data.len() + 4);
                 encode_interleaved(*channel, data, &mut frame).map_err(|_| RouteError::Failed)?;
-                writer.try_send(Bytes::from(frame)).map_err(|err| match err {
-                    SendError::Full => RouteError::Full,
-                    SendError::Closed => RouteError::Failed,
-                })
+                writer
+                    .try_send(Bytes::from(frame))
+                    .map_err(|err| match err {
+                        SendError::Full => RouteError::Full,
+                        SendError::Closed => RouteError::Failed,
+                    })
             }
         }
     }

@@ -174,7 +174,12 @@ impl Backchannels {
 
     /// `push-backchannel-sample` and `-buffer`: the sample's buffer (or
     /// buffer list) to stream `index`.
-    fn push_sample(&self, element: &super::RtspSrc2, index: u32, sample: &gst::Sample) -> gst::FlowReturn {
+    fn push_sample(
+        &self,
+        element: &super::RtspSrc2,
+        index: u32,
+        sample: &gst::Sample,
+    ) -> gst::FlowReturn {
         let buffers: Vec<&gst::BufferRef> = match (sample.buffer(), sample.buffer_list()) {
             (Some(buffer), _) => vec![buffer],
             (None, Some(list)) => list.iter().collect(),
@@ -186,7 +191,11 @@ impl Backchannels {
                 Outcome::Sent | Outcome::Dropped => continue,
                 Outcome::NotPlaying => gst::FlowReturn::Flushing,
                 Outcome::UnknownStream => {
-                    gst::warning!(CAT, obj = element, "Stream {index} is no backchannel of this session");
+                    gst::warning!(
+                        CAT,
+                        obj = element,
+                        "Stream {index} is no backchannel of this session"
+                    );
                     gst::FlowReturn::Error
                 }
                 Outcome::Unsendable(why) => {
@@ -201,11 +210,20 @@ impl Backchannels {
 
     /// A request pad's chain: before PLAY and between sessions packets are
     /// dropped, so that a live source upstream keeps going.
-    fn chain(&self, element: &super::RtspSrc2, number: u32, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn chain(
+        &self,
+        element: &super::RtspSrc2,
+        number: u32,
+        buffer: &gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         match self.send(|n, _| n == number as usize, buffer) {
             Outcome::Unsendable(why) => warn_unsendable(element, number, why),
             Outcome::UnknownStream => {
-                gst::debug!(CAT, obj = element, "The server describes no backchannel {number}: dropped");
+                gst::debug!(
+                    CAT,
+                    obj = element,
+                    "The server describes no backchannel {number}: dropped"
+                );
             }
             Outcome::Sent | Outcome::Dropped | Outcome::NotPlaying => {}
         }
@@ -254,7 +272,9 @@ impl Backchannels {
                     && let Some(caps) = weak.upgrade().and_then(|this| this.pad_caps(number))
                 {
                     let caps = match q.filter() {
-                        Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                        Some(filter) => {
+                            filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First)
+                        }
                         None => caps,
                     };
                     q.set_result(&caps);
@@ -307,7 +327,11 @@ pub fn signals() -> Vec<glib::subclass::Signal> {
                     let index = args[1].get::<u32>().ok()?;
                     let sample = args[2].get::<gst::Sample>().ok()?;
                     let backchannels = element.imp().backchannels.clone();
-                    Some(backchannels.push_sample(&element, index, &sample).to_value())
+                    Some(
+                        backchannels
+                            .push_sample(&element, index, &sample)
+                            .to_value(),
+                    )
                 })
                 .build()
         })

@@ -75,9 +75,7 @@ pub struct SelectedBackchannel<'a> {
 /// field to find the backchannel's id).
 pub fn select_caps(description: &StreamDescription) -> Option<gst::Caps> {
     let mut caps = description.payloads.first().map(to_gst_caps)?;
-    caps.make_mut()
-        .structure_mut(0)?
-        .set("a-sendonly", "");
+    caps.make_mut().structure_mut(0)?.set("a-sendonly", "");
     Some(caps)
 }
 
@@ -87,7 +85,12 @@ pub fn announce(host: &Arc<dyn PlayHost>, selected: &[SelectedBackchannel<'_>]) 
     host.backchannels_described(
         selected
             .iter()
-            .map(|s| (s.index, s.description.payloads.iter().map(to_gst_caps).collect()))
+            .map(|s| {
+                (
+                    s.index,
+                    s.description.payloads.iter().map(to_gst_caps).collect(),
+                )
+            })
             .collect(),
     );
 }

@@ -192,10 +192,12 @@ fn route_streams(client: &RtspClient, streams: &[SetUpStream], do_rtcp: bool) ->
                 channels[*rtp as usize] = Some((stream.output.clone(), false));
                 channels[*rtcp as usize] = Some((stream.output.clone(), true));
                 if do_rtcp {
-                    stream.output.set_rtcp_target(Some(PacketRoute::Interleaved {
-                        writer: client.writer(),
-                        channel: *rtcp,
-                    }));
+                    stream
+                        .output
+                        .set_rtcp_target(Some(PacketRoute::Interleaved {
+                            writer: client.writer(),
+                            channel: *rtcp,
+                        }));
                 }
             }
             ActiveTransport::Udp { pair, server_rtcp } => {
