@@ -328,6 +328,19 @@ impl Drop for Client {
     }
 }
 
+/// `stats`' counts of the one backchannel: sent packets, bytes, dropped.
+fn backchannel_counts(src: &gst::Element) -> (u64, u64, u64) {
+    let stats = src.property::<gst::Structure>("stats");
+    let list = stats.get::<gst::Array>("backchannels").unwrap();
+    assert_eq!(list.len(), 1, "{stats}");
+    let s = list.as_slice()[0].get::<gst::Structure>().unwrap();
+    (
+        s.get("packets-sent").unwrap(),
+        s.get("bytes-sent").unwrap(),
+        s.get("packets-dropped").unwrap(),
+    )
+}
+
 /// What the server's depayloader put out must be what was sent, payload
 /// for payload.
 fn check_arrived(server: &OnvifServer, sent: &[Vec<u8>]) {
@@ -366,6 +379,35 @@ fn signal_round_trip(protocols: &str, seed: u32) {
     let sent = payloads(seed);
     client.push_signal(&sent);
     check_arrived(&server, &sent);
+    let rtp_bytes = (PACKETS * (12 + PAYLOAD)) as u64;
+    assert_eq!(
+        backchannel_counts(&client.src),
+        (PACKETS as u64, rtp_bytes, 0)
+    );
+    // A payload type the server did not describe (PCMA) is refused, with
+    // a warning, and does not arrive.
+    let pcma = gst::Buffer::from_mut_slice(
+        [&[0x80u8, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1][..], &[0xd5; 160]].concat(),
+    );
+    let flow = client.src.emit_by_name::<gst::FlowReturn>(
+        "push-backchannel-sample",
+        &[&1u32, &gst::Sample::builder().buffer(&pcma).build()],
+    );
+    assert_eq!(flow, gst::FlowReturn::Error);
+    assert!(
+        client
+            .warnings
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w.contains("payload type 8")),
+        "{:?}",
+        client.warnings.lock().unwrap()
+    );
+    assert_eq!(
+        backchannel_counts(&client.src),
+        (PACKETS as u64, rtp_bytes, 1)
+    );
     // Only the received stream has a pad.
     let pads: Vec<String> = client
         .src
@@ -380,9 +422,32 @@ fn pad_round_trip(protocols: &str, seed: u32) {
     let server = OnvifServer::start(true);
     let client = Client::new(&server.url(), protocols, "onvif", true);
     client.wait_playing();
+    // The pad offers the server's payload for the payloader to negotiate,
+    // without the SDP's attribute fields.
+    let pad = client.src.static_pad("backchannel_0").unwrap();
+    let offered = pad.query_caps(None);
+    let expected = gst::Caps::builder("application/x-rtp")
+        .field("media", "audio")
+        .field("payload", 0i32)
+        .field("clock-rate", 8000i32)
+        .field("encoding-name", "PCMU")
+        .build();
+    assert!(offered.is_strictly_equal(&expected), "{offered}");
     let sent = payloads(seed);
     client.push_pad(&sent);
     check_arrived(&server, &sent);
+    let paid_bytes: usize = client
+        .paid
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| 12 + p.len())
+        .sum();
+    let packets = client.paid.lock().unwrap().len() as u64;
+    assert_eq!(
+        backchannel_counts(&client.src),
+        (packets, paid_bytes as u64, 0)
+    );
     // rtppcmupay kept one input buffer per packet here; whatever it does,
     // the packets it made are what the server depayloaded.
     assert_eq!(*client.paid.lock().unwrap(), server.received());

@@ -42,13 +42,26 @@ struct Channel {
     /// The stream's number in the SDP: the id of the action signals and
     /// of `select-stream`.
     index: usize,
-    /// The caps of every payload the server receives, `application/x-rtp`.
+    /// The caps of every payload the server receives, `application/x-rtp`
+    /// without the SDP's attribute fields, for a payloader to negotiate.
     caps: gst::Caps,
     payload_types: Vec<u8>,
     /// Set by SETUP; used once the session plays.
     route: Option<PacketRoute>,
     /// The payload type warned about, to warn once per type.
     warned_pt: Option<u8>,
+    counts: Counts,
+}
+
+/// What became of the packets handed to one backchannel, for `stats`;
+/// kept across the sessions of one element start.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    sent: u64,
+    bytes: u64,
+    /// Not sent: before PLAY, between sessions, the route full, or the
+    /// packet unsendable.
+    dropped: u64,
 }
 
 #[derive(Default)]
@@ -77,8 +90,9 @@ enum Outcome {
     Dropped,
     /// Not a backchannel stream of the session.
     UnknownStream,
-    /// The packet cannot go (not RTP, a payload type not described).
-    Unsendable(Unsendable),
+    /// The packet cannot go (not RTP, a payload type not described);
+    /// `warn`: the first of its kind.
+    Unsendable(Unsendable, bool),
 }
 
 impl Backchannels {
@@ -87,6 +101,7 @@ impl Backchannels {
     pub fn described(&self, streams: Vec<(usize, Vec<gst::Caps>)>) {
         let mut inner = self.inner.lock().unwrap();
         inner.playing = false;
+        let before = std::mem::take(&mut inner.channels);
         inner.channels = streams
             .into_iter()
             .map(|(index, payloads)| Channel {
@@ -96,9 +111,14 @@ impl Backchannels {
                     .filter_map(|caps| caps.structure(0)?.get::<i32>("payload").ok())
                     .filter_map(|pt| u8::try_from(pt).ok())
                     .collect(),
-                caps: payloads.into_iter().collect(),
+                caps: payloads.iter().map(negotiable).collect(),
                 route: None,
                 warned_pt: None,
+                counts: before
+                    .iter()
+                    .find(|c| c.index == index)
+                    .map(|c| c.counts)
+                    .unwrap_or_default(),
             })
             .collect();
     }
@@ -137,7 +157,7 @@ impl Backchannels {
 
     fn send(&self, find: impl Fn(usize, &Channel) -> bool, buffer: &gst::BufferRef) -> Outcome {
         let Ok(map) = buffer.map_readable() else {
-            return Outcome::Unsendable(Unsendable::NotRtp);
+            return Outcome::Unsendable(Unsendable::NotRtp, true);
         };
         let mut inner = self.inner.lock().unwrap();
         let playing = inner.playing;
@@ -153,23 +173,48 @@ impl Backchannels {
                 false => Outcome::NotPlaying,
             };
         };
-        if let Err(unsendable) = check_packet(&map, &channel.payload_types) {
-            if let Unsendable::UnknownPayloadType(pt) = unsendable {
-                if channel.warned_pt == Some(pt) {
-                    return Outcome::Dropped;
-                }
-                channel.warned_pt = Some(pt);
+        let outcome = match check_packet(&map, &channel.payload_types) {
+            Err(unsendable) => {
+                let warn = match unsendable {
+                    Unsendable::UnknownPayloadType(pt) => channel.warned_pt.replace(pt) != Some(pt),
+                    Unsendable::NotRtp => true,
+                };
+                Outcome::Unsendable(unsendable, warn)
             }
-            return Outcome::Unsendable(unsendable);
-        }
-        match (&channel.route, playing) {
-            (Some(route), true) => match route.try_send(&map) {
-                Ok(()) => Outcome::Sent,
-                Err(RouteError::Full) => Outcome::Dropped,
-                Err(RouteError::Failed) => Outcome::NotPlaying,
+            Ok(()) => match (&channel.route, playing) {
+                (Some(route), true) => match route.try_send(&map) {
+                    Ok(()) => Outcome::Sent,
+                    Err(RouteError::Full) => Outcome::Dropped,
+                    Err(RouteError::Failed) => Outcome::NotPlaying,
+                },
+                _ => Outcome::NotPlaying,
             },
-            _ => Outcome::NotPlaying,
+        };
+        match outcome {
+            Outcome::Sent => {
+                channel.counts.sent += 1;
+                channel.counts.bytes += map.len() as u64;
+            }
+            _ => channel.counts.dropped += 1,
         }
+        outcome
+    }
+
+    /// One structure per backchannel of the description, for `stats`.
+    pub fn stats(&self) -> Vec<gst::Structure> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .channels
+            .iter()
+            .map(|channel| {
+                gst::Structure::builder("backchannel")
+                    .field("index", channel.index as u32)
+                    .field("packets-sent", channel.counts.sent)
+                    .field("bytes-sent", channel.counts.bytes)
+                    .field("packets-dropped", channel.counts.dropped)
+                    .build()
+            })
+            .collect()
     }
 
     /// `push-backchannel-sample` and `-buffer`: the sample's buffer (or
@@ -198,8 +243,10 @@ impl Backchannels {
                     );
                     gst::FlowReturn::Error
                 }
-                Outcome::Unsendable(why) => {
-                    warn_unsendable(element, index, why);
+                Outcome::Unsendable(why, warn) => {
+                    if warn {
+                        warn_unsendable(element, index, why);
+                    }
                     gst::FlowReturn::Error
                 }
             };
@@ -217,7 +264,7 @@ impl Backchannels {
         buffer: &gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         match self.send(|n, _| n == number as usize, buffer) {
-            Outcome::Unsendable(why) => warn_unsendable(element, number, why),
+            Outcome::Unsendable(why, true) => warn_unsendable(element, number, why),
             Outcome::UnknownStream => {
                 gst::debug!(
                     CAT,
@@ -225,7 +272,7 @@ impl Backchannels {
                     "The server describes no backchannel {number}: dropped"
                 );
             }
-            Outcome::Sent | Outcome::Dropped | Outcome::NotPlaying => {}
+            Outcome::Sent | Outcome::Dropped | Outcome::NotPlaying | Outcome::Unsendable(..) => {}
         }
         Ok(gst::FlowSuccess::Ok)
     }
@@ -290,6 +337,24 @@ impl Backchannels {
     pub fn release_pad(&self, pad: &gst::Pad) {
         self.inner.lock().unwrap().pads.retain(|(_, p)| p != pad);
     }
+}
+
+/// A payload's caps as a payloader can take them: the SDP's `a-*`
+/// attributes and `x-*` extensions dropped (as C `rtspsrc`'s ONVIF example
+/// does before giving them to its payloader), and the SSRC and bases that
+/// are the server's (gst-rtsp-server writes an `a=ssrc` into the
+/// backchannel's section too): a payloader would adopt them, and our
+/// packets would collide with the server's own source.
+fn negotiable(caps: &gst::Caps) -> gst::Caps {
+    let mut caps = caps.clone();
+    if let Some(s) = caps.make_mut().structure_mut(0) {
+        s.filter_map_in_place(|name, value| {
+            let name: &str = name.as_str();
+            let server_side = matches!(name, "ssrc" | "clock-base" | "seqnum-base");
+            (!server_side && !name.starts_with("a-") && !name.starts_with("x-")).then_some(value)
+        });
+    }
+    caps
 }
 
 fn warn_unsendable(element: &super::RtspSrc2, stream: u32, why: Unsendable) {

@@ -230,7 +230,7 @@ impl ObjectImpl for RtspSrc2 {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
+                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload; backchannels (backchannel=onvif): per backchannel stream index, packets-sent, bytes-sent, packets-dropped (before PLAY, between sessions, connection full, unsendable)")
                     .read_only()
                     .build(),
             ]);
