@@ -414,8 +414,8 @@ impl ElementImpl for RtspSrc2 {
         name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
+        // add_pad activates it when the element is PAUSED or PLAYING.
         let pad = self.backchannels.request_pad(&self.obj(), templ, name)?;
-        let _ = pad.set_active(true);
         self.obj().add_pad(&pad).ok()?;
         Some(pad)
     }
