@@ -137,6 +137,20 @@ impl OnvifServer {
     fn received(&self) -> Vec<Vec<u8>> {
         self.received.buffers.lock().unwrap().clone()
     }
+
+    /// Close every client connection, on the server's own thread (bounded
+    /// wait).
+    fn disconnect_all(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        let server = self.server.clone();
+        self.main_loop.context().invoke(move || {
+            server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(WAIT)
+            .expect("server thread closed its clients");
+    }
 }
 
 impl Drop for OnvifServer {
@@ -452,6 +466,37 @@ fn pad_round_trip(protocols: &str, seed: u32) {
     // the packets it made are what the server depayloaded.
     assert_eq!(*client.paid.lock().unwrap(), server.received());
     assert!(client.warnings.lock().unwrap().is_empty());
+}
+
+/// After the connection is lost and the element reconnected, the same
+/// request pad feeds the new session's backchannel (a new SETUP, a new
+/// route): what is sent then arrives too, after what was sent before.
+#[test]
+fn request_pad_feeds_the_session_after_a_reconnection() {
+    let server = OnvifServer::start(true);
+    let client = Client::new(&server.url(), "tcp", "onvif", true);
+    client.wait_playing();
+    let sent = payloads(5);
+    let (before, after) = sent.split_at(PACKETS / 2);
+    client.push_pad(before);
+    check_arrived(&server, before);
+    server.disconnect_all();
+    let reconnected = wait_for(WAIT, || {
+        let stats = client.src.property::<gst::Structure>("stats");
+        stats.get::<u64>("reconnections").unwrap_or(0) >= 1
+    });
+    assert!(reconnected, "no reconnection");
+    assert_eq!(*server.received.media_with_backchannel.lock().unwrap(), 2);
+    let appsrc = client.appsrc.as_ref().unwrap();
+    for (n, payload) in after.iter().enumerate() {
+        let mut buffer = gst::Buffer::from_slice(payload.clone());
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(
+            20 * (before.len() + n) as u64,
+        ));
+        appsrc.push_buffer(buffer).unwrap();
+    }
+    check_arrived(&server, &sent);
 }
 
 #[test]
