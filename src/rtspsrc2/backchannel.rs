@@ -231,26 +231,24 @@ impl Backchannels {
             (None, None) => return gst::FlowReturn::Error,
         };
         for buffer in buffers {
-            let outcome = self.send(|_, c| c.index == index as usize, buffer);
-            let flow = match outcome {
-                Outcome::Sent | Outcome::Dropped => continue,
-                Outcome::NotPlaying => gst::FlowReturn::Flushing,
+            match self.send(|_, c| c.index == index as usize, buffer) {
+                Outcome::Sent | Outcome::Dropped => {}
+                Outcome::NotPlaying => return gst::FlowReturn::Flushing,
                 Outcome::UnknownStream => {
                     gst::warning!(
                         CAT,
                         obj = element,
                         "Stream {index} is no backchannel of this session"
                     );
-                    gst::FlowReturn::Error
+                    return gst::FlowReturn::Error;
                 }
                 Outcome::Unsendable(why, warn) => {
                     if warn {
                         warn_unsendable(element, index, why);
                     }
-                    gst::FlowReturn::Error
+                    return gst::FlowReturn::Error;
                 }
-            };
-            return flow;
+            }
         }
         gst::FlowReturn::Ok
     }

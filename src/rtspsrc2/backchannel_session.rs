@@ -116,8 +116,13 @@ pub async fn setup(
         }
         match setup_one(link, protocol, base, stream, udp).await {
             Ok(route) => host.backchannel_route(stream.index, route),
-            // Not the connection: a refusal of this SETUP only.
-            Err(err) if err.status().is_some() || err.kind == ErrorKind::Resource => {
+            // A refusal of this SETUP, an answer that cannot carry it, or
+            // no local ports: the connection itself still works (if it
+            // does not, PLAY fails next and says so).
+            Err(err)
+                if err.status().is_some()
+                    || matches!(err.kind, ErrorKind::Resource | ErrorKind::Protocol) =>
+            {
                 host.warning(&format!(
                     "SETUP of backchannel stream {} failed ({err}): playing without it",
                     stream.index
