@@ -100,8 +100,8 @@ pub async fn play(
     let mut range = Headers::new();
     // A live presentation with the ONVIF backchannel gets no Range: with
     // one, gst-rtsp-server seeks its media and fails (docs/QUIRKS.md,
-    // "PLAY Range on media with an ONVIF backchannel"), and a live stream
-    // starts at its live edge anyway, as C rtspsrc asks for it.
+    // "PLAY Range on media with an ONVIF backchannel"), and without one a
+    // live stream starts at its live edge anyway (RFC 2326 §10.5).
     if presentation.vod.is_some() || !config.backchannel {
         range.set("Range", range_value);
     }
