@@ -539,6 +539,12 @@ fn without_backchannel_property_plays_normally() {
         .emit_by_name::<gst::FlowReturn>("push-backchannel-sample", &[&1u32, &sample]);
     assert_eq!(flow, gst::FlowReturn::Error);
     assert!(server.received().is_empty());
+    // A request pad can still be had (and given back); with no
+    // backchannel it has nothing to send to.
+    let pad = client.src.request_pad_simple("backchannel_%u").unwrap();
+    assert_eq!(pad.name(), "backchannel_0");
+    client.src.release_request_pad(&pad);
+    assert!(client.src.static_pad("backchannel_0").is_none());
 }
 
 /// A server without ONVIF support answers the tag with 551: the element

@@ -19,9 +19,17 @@ use rtspclient_protocol::backchannel::{Unsendable, check_packet};
 use super::imp::CAT;
 use crate::driver::packet_route::{PacketRoute, RouteError};
 
-/// The pad template's name: `backchannel_0` feeds the first stream the
+/// The request pads' template: `backchannel_0` feeds the first stream the
 /// server describes as a backchannel (ONVIF servers describe one).
-pub const PAD_TEMPLATE: &str = "backchannel_%u";
+pub fn pad_template(caps: &gst::Caps) -> gst::PadTemplate {
+    gst::PadTemplate::new(
+        "backchannel_%u",
+        gst::PadDirection::Sink,
+        gst::PadPresence::Request,
+        caps,
+    )
+    .expect("valid template")
+}
 
 /// `backchannel`: which backchannel to ask the server for, with C
 /// `rtspsrc`'s values and nicks (`GstRTSPBackchannel`; the type name
@@ -275,7 +283,8 @@ impl Backchannels {
         Ok(gst::FlowSuccess::Ok)
     }
 
-    /// `backchannel_N` for a pad request (`name` None: the first free N).
+    /// `backchannel_N` for a pad request (`name` None: the first free N),
+    /// added to `element` (which activates it when PAUSED or PLAYING).
     pub fn request_pad(
         self: &Arc<Self>,
         element: &super::RtspSrc2,
@@ -329,11 +338,18 @@ impl Backchannels {
             })
             .build();
         inner.pads.push((number, pad.clone()));
+        drop(inner);
+        if element.add_pad(&pad).is_err() {
+            self.inner.lock().unwrap().pads.retain(|(_, p)| *p != pad);
+            return None;
+        }
         Some(pad)
     }
 
-    pub fn release_pad(&self, pad: &gst::Pad) {
+    pub fn release_pad(&self, element: &super::RtspSrc2, pad: &gst::Pad) {
         self.inner.lock().unwrap().pads.retain(|(_, p)| p != pad);
+        let _ = pad.set_active(false);
+        let _ = element.remove_pad(pad);
     }
 }
 

@@ -364,13 +364,7 @@ impl ElementImpl for RtspSrc2 {
                     &caps,
                 )
                 .expect("valid template"),
-                gst::PadTemplate::new(
-                    backchannel::PAD_TEMPLATE,
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Request,
-                    &caps,
-                )
-                .expect("valid template"),
+                backchannel::pad_template(&caps),
             ]
         });
         TEMPLATES.as_ref()
@@ -414,16 +408,11 @@ impl ElementImpl for RtspSrc2 {
         name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        // add_pad activates it when the element is PAUSED or PLAYING.
-        let pad = self.backchannels.request_pad(&self.obj(), templ, name)?;
-        self.obj().add_pad(&pad).ok()?;
-        Some(pad)
+        self.backchannels.request_pad(&self.obj(), templ, name)
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        self.backchannels.release_pad(pad);
-        let _ = pad.set_active(false);
-        let _ = self.obj().remove_pad(pad);
+        self.backchannels.release_pad(&self.obj(), pad);
     }
 
     fn query(&self, query: &mut gst::QueryRef) -> bool {
