@@ -430,6 +430,21 @@ fn signal_round_trip(protocols: &str, seed: u32) {
         .map(|p| p.name().to_string())
         .collect();
     assert_eq!(pads, vec!["stream_0"]);
+    // ...and only it is a received stream (rtpbin session, statistics).
+    let stats = client.src.property::<gst::Structure>("stats");
+    let streams = stats.get::<gst::Array>("streams").unwrap();
+    assert_eq!(streams.len(), 1, "{stats}");
+    let rtpbin = client
+        .src
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("rtpbin")
+        .unwrap();
+    let session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&1u32]);
+    assert!(
+        session.is_none(),
+        "rtpbin made a session for the backchannel"
+    );
 }
 
 fn pad_round_trip(protocols: &str, seed: u32) {
