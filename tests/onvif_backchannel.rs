@@ -2,7 +2,8 @@
 //! gst-rtsp-server's `RTSPOnvifServer` + `RTSPOnvifMediaFactory`: the
 //! server sends PCMA and receives PCMU on its backchannel, whose
 //! depayloaded output goes into an appsink here. Audio sent from the
-//! client through `push-backchannel-sample` (RTP packets made here) and
+//! client through `push-backchannel-sample` (RTP packets made here, one by one and as a buffer list through
+//! `push-backchannel-buffer`) and
 //! through the `backchannel_0` request pad (`appsrc ! rtppcmupay`), over
 //! TCP and UDP, must arrive bit-exact, every payload in order. Without
 //! `backchannel=onvif` no backchannel is asked for and the element plays
@@ -307,20 +308,37 @@ impl Client {
     /// through `push-backchannel-sample`.
     fn push_signal(&self, payloads: &[Vec<u8>]) {
         let id = self.backchannel_id();
-        for (n, payload) in payloads.iter().enumerate() {
-            let mut packet = vec![0x80, if n == 0 { 0x80 } else { 0 }];
-            packet.extend_from_slice(&(1000 + n as u16).to_be_bytes());
-            packet.extend_from_slice(&(n as u32 * PAYLOAD as u32).to_be_bytes());
-            packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-            packet.extend_from_slice(payload);
-            let sample = gst::Sample::builder()
-                .buffer(&gst::Buffer::from_mut_slice(packet))
-                .build();
+        let packets: Vec<gst::Buffer> = payloads
+            .iter()
+            .enumerate()
+            .map(|(n, payload)| {
+                let mut packet = vec![0x80, if n == 0 { 0x80 } else { 0 }];
+                packet.extend_from_slice(&(1000 + n as u16).to_be_bytes());
+                packet.extend_from_slice(&(n as u32 * PAYLOAD as u32).to_be_bytes());
+                packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+                packet.extend_from_slice(payload);
+                gst::Buffer::from_mut_slice(packet)
+            })
+            .collect();
+        // Most one by one; the last quarter as one buffer list through
+        // the older signal name.
+        let (single, listed) = packets.split_at(packets.len() * 3 / 4);
+        for (n, packet) in single.iter().enumerate() {
+            let sample = gst::Sample::builder().buffer(packet).build();
             let flow = self
                 .src
                 .emit_by_name::<gst::FlowReturn>("push-backchannel-sample", &[&id, &sample]);
             assert_eq!(flow, gst::FlowReturn::Ok, "packet {n}");
         }
+        let mut list = gst::BufferList::new();
+        for packet in listed {
+            list.get_mut().unwrap().add(packet.clone());
+        }
+        let sample = gst::Sample::builder().buffer_list(&list).build();
+        let flow = self
+            .src
+            .emit_by_name::<gst::FlowReturn>("push-backchannel-buffer", &[&id, &sample]);
+        assert_eq!(flow, gst::FlowReturn::Ok, "buffer list");
     }
 
     /// Every payload as 20 ms of audio into `appsrc ! rtppcmupay`.
