@@ -2,10 +2,10 @@
 //! gst-rtsp-server's `RTSPOnvifServer` + `RTSPOnvifMediaFactory`: the
 //! server sends PCMA and receives PCMU on its backchannel, whose
 //! depayloaded output goes into an appsink here. Audio sent from the
-//! client through `push-backchannel-sample` (RTP packets made here, one by one and as a buffer list through
-//! `push-backchannel-buffer`) and
-//! through the `backchannel_0` request pad (`appsrc ! rtppcmupay`), over
-//! TCP and UDP, must arrive bit-exact, every payload in order. Without
+//! client through the action signals (RTP packets made here, one by one
+//! and as a buffer list) and through the `backchannel_0` request pad
+//! (`appsrc ! rtppcmupay`), over TCP and UDP, must arrive bit-exact, every
+//! payload in order, also after a reconnection. Without
 //! `backchannel=onvif` no backchannel is asked for and the element plays
 //! as usual; a server without ONVIF support (551) plays without one.
 
