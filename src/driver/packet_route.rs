@@ -1,5 +1,5 @@
 //! Where a session sends its own packets to the server, one at a time and
-//! never waiting: rtpbin's RTCP reports (rtspsrc2) and the RTP of an ONVIF
+//! never waiting: rtpbin's RTCP (both elements) and the RTP of an ONVIF
 //! backchannel. Over TCP a packet becomes an interleaved frame on the RTSP
 //! connection (RFC 2326 §10.12); over UDP a datagram to the server's port.
 
