@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod auth_flow;
+pub mod backchannel;
 pub mod caps;
 pub mod fuzzing;
 pub mod h26x;

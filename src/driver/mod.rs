@@ -14,6 +14,7 @@ pub mod error;
 pub mod http_proxy;
 pub mod http_tunnel;
 mod in_flight;
+pub mod packet_route;
 mod pump;
 mod read_bounds;
 mod server_requests;

@@ -16,6 +16,7 @@ use super::imp::CAT;
 use super::session::PlayHost;
 use super::streams::StreamOutput;
 use crate::driver::error::ClientError;
+use crate::driver::packet_route::PacketRoute;
 use crate::element_error::post_client_error;
 use crate::session::Protocol;
 use crate::session::messages::{ReconnectCounters, SessionElement};
@@ -82,6 +83,8 @@ impl PlayHost for Host {
             state.transport = Some(protocol.name());
             state.rtsp_version = Some(version.as_str());
             state.sessions_played += 1;
+            drop(state);
+            element.imp().backchannels.start();
         }
     }
 
@@ -135,6 +138,24 @@ impl PlayHost for Host {
     fn reposition(&self) {
         if let Some(element) = self.element() {
             element.imp().reposition(gst::Seqnum::next());
+        }
+    }
+
+    fn backchannels_described(&self, streams: Vec<(usize, Vec<gst::Caps>)>) {
+        if let Some(element) = self.element() {
+            element.imp().backchannels.described(streams);
+        }
+    }
+
+    fn backchannel_route(&self, index: usize, route: PacketRoute) {
+        if let Some(element) = self.element() {
+            element.imp().backchannels.set_route(index, route);
+        }
+    }
+
+    fn backchannels_ended(&self) {
+        if let Some(element) = self.element() {
+            element.imp().backchannels.session_ended();
         }
     }
 

@@ -14,6 +14,7 @@ use rtspclient_protocol::caps::Bandwidth;
 use rtspclient_protocol::play_control::{Target, VodRange};
 use tokio::sync::{mpsc, watch};
 
+use super::backchannel::{self, Backchannels};
 use super::host::Host;
 use super::retransmission::Retransmission;
 use super::rtcp_bandwidth;
@@ -86,6 +87,7 @@ pub struct RtspSrc2 {
     pub(super) reconnects: Arc<ReconnectCounters>,
     pub(super) rtx: Arc<Retransmission>,
     pub(super) srtp: Arc<srtp::Sessions>,
+    pub(super) backchannels: Arc<Backchannels>,
 }
 
 #[glib::object_subclass]
@@ -226,9 +228,13 @@ impl ObjectImpl for RtspSrc2 {
                     .minimum(-1)
                     .default_value(settings::DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS)
                     .build(),
+                glib::ParamSpecEnum::builder::<settings::Backchannel>("backchannel")
+                    .nick("Backchannel type")
+                    .blurb("The type of backchannel to setup. Default is 'none'. onvif: DESCRIBE and SETUP require www.onvif.org/ver20/backchannel, and the server's a=sendonly stream is set up for sending (no stream_%u pad): select-stream sees it with an a-sendonly field, RTP goes to it through the backchannel_%u request pads or push-backchannel-sample. A server answering 551 plays without it (warning)")
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload")
+                    .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload; backchannels (backchannel=onvif): per backchannel stream index, packets-sent, bytes-sent, packets-dropped (before PLAY, between sessions, connection full, unsendable)")
                     .read_only()
                     .build(),
             ]);
@@ -285,6 +291,7 @@ impl ObjectImpl for RtspSrc2 {
             "max-rtcp-rtp-time-diff" => {
                 settings.max_rtcp_rtp_time_diff_ms = value.get().expect(CHECKED)
             }
+            "backchannel" => settings.backchannel = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -320,6 +327,7 @@ impl ObjectImpl for RtspSrc2 {
             "sdes" => settings.sdes.to_value(),
             "probation" => settings.probation.to_value(),
             "max-rtcp-rtp-time-diff" => settings.max_rtcp_rtp_time_diff_ms.to_value(),
+            "backchannel" => settings.backchannel.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -362,6 +370,7 @@ impl ElementImpl for RtspSrc2 {
                     &caps,
                 )
                 .expect("valid template"),
+                backchannel::pad_template(&caps),
             ]
         });
         TEMPLATES.as_ref()
@@ -396,6 +405,20 @@ impl ElementImpl for RtspSrc2 {
             return !outputs.is_empty();
         }
         self.parent_send_event(event)
+    }
+
+    /// `backchannel_N`: RTP for the N-th backchannel the server describes.
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        self.backchannels.request_pad(&self.obj(), templ, name)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        self.backchannels.release_pad(&self.obj(), pad);
     }
 
     fn query(&self, query: &mut gst::QueryRef) -> bool {
@@ -483,6 +506,7 @@ impl RtspSrc2 {
             profiles: settings.profiles.bits(),
             pause_live: settings.pause_live,
             rate_header: settings.rate_header.header(),
+            backchannel: settings.backchannel == settings::Backchannel::Onvif,
         })
         .map(|mut config| {
             // The task may take as long as the element waits for it, and at
@@ -661,6 +685,7 @@ impl RtspSrc2 {
     fn stop(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.srtp.clear();
+        self.backchannels.session_ended();
         let teardown_timeout =
             Duration::from_nanos(self.settings.lock().unwrap().teardown_timeout_ns);
         let mut state = std::mem::take(&mut *self.state.lock().unwrap());

@@ -3,6 +3,8 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod backchannel;
+mod backchannel_session;
 mod channels;
 mod control;
 mod host;
@@ -23,7 +25,7 @@ mod timeline;
 mod udp_receive;
 mod vod;
 
-pub use settings::{BufferMode, Jitterbuffer, NatMethod};
+pub use settings::{Backchannel, BufferMode, Jitterbuffer, NatMethod};
 
 glib::wrapper! {
     pub struct RtspSrc2(ObjectSubclass<imp::RtspSrc2>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::URIHandler, gst::ChildProxy;
@@ -42,5 +44,6 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     BufferMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Jitterbuffer::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     NatMethod::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Backchannel::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "rtspsrc2", rank(), RtspSrc2::static_type())
 }

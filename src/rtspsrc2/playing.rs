@@ -25,11 +25,12 @@ use super::control::{
 use super::parameters::{MAX_PENDING_PARAMETERS, ParameterRequest};
 use super::session::{PlayConfig, PlayHost};
 use super::setup::{ActiveTransport, SetUpStream};
-use super::streams::{RtcpTarget, StreamOutput};
+use super::streams::StreamOutput;
 use super::udp_receive::receive_udp;
 use crate::driver::answers::expect_success;
 use crate::driver::client::{Incoming, RtspClient};
 use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::packet_route::PacketRoute;
 use crate::session::keep_alive::KeepAlive;
 use crate::session::rtsp2::MediaHeaders;
 use crate::session::{Ended, Link, Protocol};
@@ -100,8 +101,13 @@ pub async fn play(
     if let Some(seek) = pending_seek {
         *presentation.applied_seek = seek.generation;
     }
+    // A live presentation with the ONVIF backchannel gets no Range: with
+    // one, gst-rtsp-server seeks its media and fails (docs/QUIRKS.md,
+    // "PLAY Range on media with an ONVIF backchannel"), and without one a
+    // live stream starts at its live edge anyway (RFC 2326 §10.5).
+    let range_value = (presentation.vod.is_some() || !config.backchannel).then_some(range_value);
     let range = play_headers(
-        Some((range_value, precision)),
+        range_value.map(|r| (r, precision)),
         current_rate(&target),
         config.rate_header,
         link.client().version(),
@@ -192,15 +198,17 @@ fn route_streams(client: &RtspClient, streams: &[SetUpStream], do_rtcp: bool) ->
                 channels[*rtp as usize] = Some((stream.output.clone(), false));
                 channels[*rtcp as usize] = Some((stream.output.clone(), true));
                 if do_rtcp {
-                    stream.output.set_rtcp_target(Some(RtcpTarget::Interleaved {
-                        writer: client.writer(),
-                        channel: *rtcp,
-                    }));
+                    stream
+                        .output
+                        .set_rtcp_target(Some(PacketRoute::Interleaved {
+                            writer: client.writer(),
+                            channel: *rtcp,
+                        }));
                 }
             }
             ActiveTransport::Udp { pair, server_rtcp } => {
                 if let (Some(destination), true) = (server_rtcp, do_rtcp) {
-                    stream.output.set_rtcp_target(Some(RtcpTarget::Udp {
+                    stream.output.set_rtcp_target(Some(PacketRoute::Udp {
                         socket: pair.rtcp.clone(),
                         destination: *destination,
                     }));

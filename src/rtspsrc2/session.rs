@@ -7,14 +7,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rtspclient_protocol::backchannel;
 use rtspclient_protocol::caps::{Bandwidth, StreamDescription, streams_from_sdp};
-use rtspclient_protocol::message::{Headers, Version};
+use rtspclient_protocol::message::Version;
 use rtspclient_protocol::play_control::{Target, VodRange, vod_range};
 use rtspclient_protocol::sdp::SessionDescription;
 use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::url::control_urls;
 use tokio::sync::{mpsc, watch};
 
+use super::backchannel_session::{self, SelectedBackchannel, select_caps};
 pub use super::parameters::ParameterRequest;
 use super::playing::{Presentation, play};
 use super::setup::{PlaySetup, SelectedStream};
@@ -22,6 +24,7 @@ use super::streams::StreamOutput;
 use crate::caps_convert::to_gst_caps;
 use crate::driver::answers::expect_success;
 use crate::driver::error::{ClientError, ErrorKind};
+use crate::driver::packet_route::PacketRoute;
 use crate::session::link::redirect_target;
 use crate::session::transports::setup_with_fallback;
 use crate::session::{Ended, Events, Link, Protocol, Role, SessionConfig, runner};
@@ -44,6 +47,8 @@ pub struct PlayConfig {
     pub pause_live: bool,
     /// `rate-header`: Scale or Speed for rates other than 1.0.
     pub rate_header: rtspclient_protocol::play_rate::RateHeader,
+    /// `backchannel=onvif`: ask for the ONVIF audio backchannel.
+    pub backchannel: bool,
 }
 
 /// What the play task needs from the element.
@@ -79,6 +84,13 @@ pub trait PlayHost: Events {
     /// Flush the streams and hold their packets until the next PLAY with
     /// a `Range` is answered (a VOD set up again after a reconnection).
     fn reposition(&self);
+    /// The ONVIF backchannels of a new description: SDP number and the
+    /// caps of every payload the server receives on it.
+    fn backchannels_described(&self, streams: Vec<(usize, Vec<gst::Caps>)>);
+    /// SETUP of backchannel `index` gave this route (used from PLAY on).
+    fn backchannel_route(&self, index: usize, route: PacketRoute);
+    /// The session ended: the backchannels' routes are gone.
+    fn backchannels_ended(&self);
 }
 
 /// Run until stopped, failed or ended. Posts errors and EOS through `host`.
@@ -129,12 +141,9 @@ impl Role for PlayRole {
         let host = self.host.clone();
         host.progress(gst::ProgressType::Continue, "open", "Retrieving media info");
         let request_url = link.request_url();
-        let mut accept = Headers::new();
-        accept.set("Accept", "application/sdp");
-        let describe = link
-            .client()
-            .request("DESCRIBE", &request_url, &accept, &[], &mut |_| {})
-            .await?;
+        let mut backchannel = self.config.backchannel;
+        let describe =
+            backchannel_session::describe(link, &request_url, &mut backchannel, &host).await?;
         if let Some(target) = redirect_target(&describe, &request_url) {
             return Ok(Ended::Redirect(target));
         }
@@ -166,7 +175,8 @@ impl Role for PlayRole {
 
         let vod = vod_range(&sdp);
         host.presentation(vod);
-        let selected = self.select(&descriptions)?;
+        let (selected, backchannels) = self.select(&descriptions, backchannel)?;
+        backchannel_session::announce(&host, &backchannels);
         for stream in &selected {
             stream.output.timeline.set_vod(vod.is_some());
         }
@@ -175,8 +185,12 @@ impl Role for PlayRole {
             selected: &selected,
             udp: &self.config.session.udp,
             nat_dummy: self.config.nat_dummy,
+            require: backchannel_session::require_header(backchannel),
         };
+        let _backchannel_routes = backchannel_session::SessionGuard(&host);
         let (streams, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;
+        let udp = &self.config.session.udp;
+        backchannel_session::setup(link, protocol, &base, &backchannels, udp, &host).await?;
         play(
             link,
             &self.config,
@@ -195,14 +209,26 @@ impl Role for PlayRole {
 }
 
 impl PlayRole {
-    /// The streams the application wants, each with its output (pad).
+    /// The streams the application wants, each with its output (pad),
+    /// and the backchannels it wants (`backchannel`: the server was asked
+    /// for them).
     fn select<'a>(
         &self,
         descriptions: &'a [StreamDescription],
-    ) -> Result<Vec<SelectedStream<'a>>, ClientError> {
+        backchannel: bool,
+    ) -> Result<(Vec<SelectedStream<'a>>, Vec<SelectedBackchannel<'a>>), ClientError> {
         let mut selected = Vec::with_capacity(descriptions.len());
+        let mut backchannels = Vec::new();
         let mut refused = Vec::new();
         for (index, description) in descriptions.iter().enumerate() {
+            // Sent, not received: no output, no pad (ONVIF Streaming
+            // Specification, back channel connection).
+            if backchannel && backchannel::is_backchannel(description) {
+                if select_caps(description).is_some_and(|c| self.host.select_stream(index, &c)) {
+                    backchannels.push(SelectedBackchannel { index, description });
+                }
+                continue;
+            }
             let profile = Profile {
                 secure: description.secure,
                 feedback: description.avpf,
@@ -258,7 +284,7 @@ impl PlayRole {
                 "The application deselected every stream",
             ));
         }
-        Ok(selected)
+        Ok((selected, backchannels))
     }
 
     /// After a reconnection the pads stay: the server must still describe

@@ -6,6 +6,7 @@ use std::time::Duration;
 use gst::glib;
 use rtspclient_protocol::play_rate::RateHeader;
 
+pub use super::backchannel::Backchannel;
 use crate::settings::{CommonSettings, Flavour};
 
 /// What `rtspsrc2` makes of the shared properties.
@@ -198,6 +199,7 @@ pub struct Settings {
     pub sdes: Option<gst::Structure>,
     pub probation: u32,
     pub max_rtcp_rtp_time_diff_ms: i32,
+    pub backchannel: Backchannel,
 }
 
 impl Default for Settings {
@@ -231,6 +233,7 @@ impl Default for Settings {
             sdes: None,
             probation: DEFAULT_PROBATION,
             max_rtcp_rtp_time_diff_ms: DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS,
+            backchannel: Backchannel::None,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct PlaySetup<'a> {
     pub udp: &'a UdpOptions,
     /// Send the `nat-method=dummy` datagrams after SETUP.
     pub nat_dummy: bool,
+    /// A feature tag every SETUP requires (the ONVIF backchannel's).
+    pub require: Option<&'static str>,
 }
 
 impl SetupRound for PlaySetup<'_> {
@@ -96,6 +98,9 @@ impl SetupRound for PlaySetup<'_> {
         }
         let mut headers = Headers::new();
         headers.set("Transport", request.to_header_value());
+        if let Some(tag) = self.require {
+            headers.append("Require", tag);
+        }
         let control = stream.description.control.as_deref().unwrap_or("*");
         if let Some(data) = &stream.key_mgmt {
             // Our key for the RTCP we send (RFC 4567 §3.3, 7.1), as C

@@ -7,7 +7,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 pub fn signals() -> Vec<glib::subclass::Signal> {
-    vec![
+    let mut signals = vec![
         // Asked for every stream of the SDP before SETUP; returning
         // FALSE skips the stream (no SETUP, no pad).
         glib::subclass::Signal::builder("select-stream")
@@ -58,7 +58,9 @@ pub fn signals() -> Vec<glib::subclass::Signal> {
                 Some(format!("{name}: {value}\r\n"))
             },
         ),
-    ]
+    ];
+    signals.extend(super::backchannel::signals());
+    signals
 }
 
 /// An action signal that sends `method` with the body `body` makes from

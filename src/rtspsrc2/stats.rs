@@ -59,6 +59,16 @@ pub fn stats(element: &RtspSrc2) -> gst::Structure {
         .reconnects
         .add_to(stats)
         .field("streams", gst::Array::from_values(streams))
+        .field(
+            "backchannels",
+            gst::Array::from_values(
+                element
+                    .backchannels
+                    .stats()
+                    .into_iter()
+                    .map(|s| s.to_send_value()),
+            ),
+        )
         .build()
 }
 

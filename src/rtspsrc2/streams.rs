@@ -7,15 +7,12 @@
 //! jitterbuffer, so a push never blocks the runtime for long. RTCP that
 //! `rtpbin` produces (receiver reports) leaves through a free-standing sink
 //! pad whose chain function hands it to the UDP socket or the interleaved
-//! writer without blocking.
+//! writer without blocking ([`PacketRoute`]).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use gst::prelude::*;
-use rtspclient_protocol::message::encode_interleaved;
 use rtspclient_protocol::play_control::stale_before;
 
 use super::packet_pool;
@@ -23,7 +20,7 @@ use super::packet_pool;
 mod seek;
 use super::rtp_check::{self, PayloadTypes, Verdict};
 use super::timeline::{Timeline, rtp_seq, rtp_timestamp};
-use crate::driver::writer::Writer;
+use crate::driver::packet_route::PacketRoute;
 use crate::jitterbuffer::LightJitterBuffer;
 
 /// The clock snapshot taken when the element goes to PLAYING; packets are
@@ -96,39 +93,6 @@ fn answer_as_live_source(
     gst::Pad::query_default(pad, parent, query)
 }
 
-/// Where this stream's outgoing RTCP goes.
-pub enum RtcpTarget {
-    Udp {
-        socket: Arc<tokio::net::UdpSocket>,
-        destination: SocketAddr,
-    },
-    Interleaved {
-        writer: Writer,
-        channel: u8,
-    },
-}
-
-impl RtcpTarget {
-    fn send(&self, data: &[u8]) {
-        match self {
-            // try_send_to never blocks; a full socket buffer drops one
-            // report, and the next one follows within seconds.
-            RtcpTarget::Udp {
-                socket,
-                destination,
-            } => {
-                let _ = socket.try_send_to(data, *destination);
-            }
-            RtcpTarget::Interleaved { writer, channel } => {
-                let mut frame = Vec::with_capacity(data.len() + 4);
-                if encode_interleaved(*channel, data, &mut frame).is_ok() {
-                    let _ = writer.try_send(Bytes::from(frame));
-                }
-            }
-        }
-    }
-}
-
 struct PadState {
     /// stream-start/caps/segment not pushed yet.
     need_events: bool,
@@ -178,7 +142,7 @@ pub struct StreamOutput {
     timing: Arc<Timing>,
     stream_id: String,
     group_id: gst::GroupId,
-    rtcp_target: Arc<Mutex<Option<RtcpTarget>>>,
+    rtcp_target: Arc<Mutex<Option<PacketRoute>>>,
     rtcp_sink: Option<gst::Pad>,
     accept: AtomicBool,
     /// The light jitterbuffer rtpbin made for this stream, if it uses one.
@@ -245,7 +209,7 @@ impl StreamOutput {
             .link(&rtcp_sink)
             .map_err(|e| gst::glib::bool_error!("cannot link RTCP pad: {e:?}"))?;
 
-        let rtcp_target: Arc<Mutex<Option<RtcpTarget>>> = Arc::new(Mutex::new(None));
+        let rtcp_target: Arc<Mutex<Option<PacketRoute>>> = Arc::new(Mutex::new(None));
         let rtcp_out_sink = if do_rtcp {
             let target = rtcp_target.clone();
             let sink = gst::Pad::builder(gst::PadDirection::Sink)
@@ -254,7 +218,9 @@ impl StreamOutput {
                     if let Some(target) = target.lock().unwrap().as_ref()
                         && let Ok(map) = buffer.map_readable()
                     {
-                        target.send(&map);
+                        // A report the route cannot take now is dropped: the next
+                        // one follows within seconds.
+                        let _ = target.try_send(&map);
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -345,7 +311,7 @@ impl StreamOutput {
             .map_or(0, LightJitterBuffer::backlog)
     }
 
-    pub fn set_rtcp_target(&self, target: Option<RtcpTarget>) {
+    pub fn set_rtcp_target(&self, target: Option<PacketRoute>) {
         *self.rtcp_target.lock().unwrap() = target;
     }
 

@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use gst::prelude::*;
-use rtspclient_protocol::message::encode_interleaved;
 use rtspclient_protocol::rtcp;
 
 use super::{Route, StreamSender};
+use crate::driver::packet_route::PacketRoute;
 use crate::rtspsink::imp::CAT;
 
 impl StreamSender {
@@ -30,17 +30,17 @@ impl StreamSender {
             // the send and the mark).
             self.state.lock().unwrap().rtcp_eos = true;
         }
-        match route {
-            Route::Interleaved { writer, rtcp, .. } => {
-                let mut frame = Vec::with_capacity(map.len() + 4);
-                if encode_interleaved(rtcp, &map, &mut frame).is_ok() {
-                    let _ = writer.try_send(Bytes::from(frame));
-                }
-            }
-            Route::Udp(udp) => {
-                let _ = udp.rtcp_socket.try_send_to(&map, udp.rtcp);
-            }
-        }
+        let rtcp_route = match route {
+            Route::Interleaved { writer, rtcp, .. } => PacketRoute::Interleaved {
+                writer,
+                channel: rtcp,
+            },
+            Route::Udp(udp) => PacketRoute::Udp {
+                socket: udp.rtcp_socket.clone(),
+                destination: udp.rtcp,
+            },
+        };
+        let _ = rtcp_route.try_send(&map);
         if bye {
             gst::debug!(CAT, obj = self.rtcp_pad, "BYE sent");
             if let Some(control) = self.control.upgrade() {
