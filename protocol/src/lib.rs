@@ -18,6 +18,7 @@ pub mod headers;
 pub mod jitter;
 pub mod message;
 pub mod methods;
+pub mod onvif;
 pub mod play_control;
 pub mod rtcp;
 pub mod rtp;
