@@ -230,6 +230,52 @@ pub fn answered_rate(speed: Option<&str>, scale: Option<&str>) -> Option<f64> {
     read(speed).or_else(|| read(scale))
 }
 
+/// What one replay PLAY asks for: the range (nanoseconds since 1900,
+/// lower and upper bound whatever the direction), the rate and the
+/// frames. Kept for the PLAYs that resume after a PAUSE, which repeat
+/// `Scale`, `Speed` and `Frames` so that the server keeps the mode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayRequest {
+    pub lower_ns: Option<u64>,
+    pub upper_ns: Option<u64>,
+    pub rate: f64,
+    pub frames: Frames,
+    /// The seek had a trick mode flag: the server applies the rate itself
+    /// (`Scale: rate`, see [`scale_and_speed`]).
+    pub server_trick_mode: bool,
+}
+
+impl ReplayRequest {
+    pub fn reverse(&self) -> bool {
+        self.rate < 0.0
+    }
+
+    /// The `Range` header value, None when the direction's start is
+    /// missing.
+    pub fn range(&self) -> Option<String> {
+        clock_range(self.lower_ns, self.upper_ns, self.reverse())
+    }
+
+    /// `Scale`, `Speed` and `Frames` of every PLAY of this replay, and
+    /// `Rate-Control: no` when `rate_control` is off (C `rtspsrc` sends
+    /// `Rate-Control: yes` otherwise, the server's default).
+    pub fn mode_headers(&self, rate_control: bool) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        let (scale, speed) = scale_and_speed(self.rate, self.server_trick_mode);
+        if let Some(scale) = scale {
+            headers.push(("Scale", scale));
+        }
+        if let Some(speed) = speed {
+            headers.push(("Speed", speed));
+        }
+        if let Some(frames) = self.frames.header() {
+            headers.push(("Frames", frames));
+        }
+        headers.push(("Rate-Control", if rate_control { "yes" } else { "no" }.into()));
+        headers
+    }
+}
+
 /// The replay header extension of one RTP packet (§6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayExtension {
@@ -398,6 +444,39 @@ mod tests {
         assert_eq!(answered_rate(Some("2"), Some("-1")), Some(2.0));
         assert_eq!(answered_rate(Some("x"), None), None);
         assert_eq!(answered_rate(None, Some("0")), None);
+    }
+
+    #[test]
+    fn a_reverse_intra_request() {
+        let request = ReplayRequest {
+            lower_ns: Some(3600 * S),
+            upper_ns: Some(3605 * S),
+            rate: -1.0,
+            frames: Frames::Intra { interval_ms: 0 },
+            server_trick_mode: false,
+        };
+        assert_eq!(
+            request.range().unwrap(),
+            "clock=19000101T010005.000Z-19000101T010000.000Z"
+        );
+        let headers = request.mode_headers(false);
+        assert_eq!(
+            headers,
+            vec![
+                ("Scale", "-1.0".to_string()),
+                ("Frames", "intra".to_string()),
+                ("Rate-Control", "no".to_string())
+            ]
+        );
+        let forward = ReplayRequest {
+            rate: 1.0,
+            frames: Frames::All,
+            ..request
+        };
+        assert_eq!(
+            forward.mode_headers(true),
+            vec![("Rate-Control", "yes".to_string())]
+        );
     }
 
     fn packet_with(profile: u16, words: u16, data: &[u8]) -> Vec<u8> {

@@ -96,9 +96,13 @@ pub enum ServerState {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeekTarget {
     pub generation: u64,
-    /// NPT seconds.
+    /// NPT seconds (ONVIF replay: seconds since 1900, the range's lower
+    /// and upper bound).
     pub start: f64,
     pub end: Option<f64>,
+    /// An ONVIF replay seek (`onvif-mode`): its `clock=` range, rate and
+    /// frames (see [`crate::onvif`]).
+    pub replay: Option<crate::onvif::ReplayRequest>,
 }
 
 /// What the player wants: playing or paused, and the latest seek.
@@ -320,6 +324,7 @@ mod tests {
             generation,
             start,
             end: None,
+            replay: None,
         })
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
 use rtspclient_protocol::message::{Headers, Response, Version};
+use rtspclient_protocol::onvif::ReplayRequest;
 use rtspclient_protocol::play_control::{
     Anchor, SeekTarget, ServerState, Step, Target, VodRange, answered_start, may_pause, next_step,
     npt_nanos,
@@ -17,6 +18,7 @@ use rtspclient_protocol::play_control::{
 use rtspclient_protocol::rtsp2::SeekStyle;
 use tokio::sync::watch;
 
+use super::onvif::{self, ReplayConfig};
 use super::session::PlayHost;
 use super::streams::StreamOutput;
 use crate::driver::client::RtspClient;
@@ -39,6 +41,10 @@ pub struct Control {
     pause_live: bool,
     /// The element dropped its end of the channel (it is stopping).
     closed: bool,
+    /// `onvif-mode`, and the replay of the last seek sent, whose mode the
+    /// PLAYs that resume repeat (see [`super::onvif`]).
+    replay: Option<ReplayConfig>,
+    last_replay: Option<ReplayRequest>,
 }
 
 impl Control {
@@ -56,7 +62,16 @@ impl Control {
             vod,
             pause_live,
             closed: false,
+            replay: None,
+            last_replay: None,
         }
+    }
+
+    /// ONVIF replay: every PLAY carries the replay headers.
+    pub fn with_replay(mut self, replay: Option<ReplayConfig>, last: Option<ReplayRequest>) -> Self {
+        self.replay = replay;
+        self.last_replay = last;
+        self
     }
 
     /// No data is expected: the server is paused, or a PAUSE or PLAY is on
@@ -118,7 +133,17 @@ impl Control {
             Step::Nothing => return Ok(()),
             Step::Pause => "PAUSE",
             Step::Play(seek) => {
-                if let Some(seek) = seek {
+                if let Some(config) = self.replay {
+                    if let Some(request) = seek.and_then(|s| s.replay) {
+                        self.last_replay = Some(request);
+                    }
+                    onvif::play_headers(
+                        &mut headers,
+                        config,
+                        self.last_replay.as_ref(),
+                        seek.is_some(),
+                    );
+                } else if let Some(seek) = seek {
                     headers.set("Range", range_header(&seek));
                     set_seek_style(&mut headers, client.version());
                 }
@@ -183,6 +208,11 @@ impl Control {
             self.server = ServerState::Paused;
         } else {
             self.server = ServerState::Playing;
+        }
+        if self.replay.is_some() && method == "PLAY" && response.is_success() {
+            // Before the held packets go on (apply_position).
+            let request = seek.and_then(|s| s.replay).or(self.last_replay);
+            onvif::after_play(streams, response, request.as_ref());
         }
         if let (Some(seek), Some(start)) = (seek, start) {
             self.applied_seek = self.applied_seek.max(seek.generation);

@@ -97,9 +97,19 @@ pub async fn play(
         *presentation.applied_seek = seek.generation;
     }
     let mut range = Headers::new();
-    range.set("Range", range_value);
-    if seeking {
-        set_seek_style(&mut range, link.client().version());
+    let replay_request = pending_seek.and_then(|s| s.replay);
+    match config.replay {
+        // ONVIF replay: clock= ranges for seeks only; without one the
+        // server starts where its recording starts.
+        Some(replay) => {
+            super::onvif::play_headers(&mut range, replay, replay_request.as_ref(), true)
+        }
+        None => {
+            range.set("Range", range_value);
+            if seeking {
+                set_seek_style(&mut range, link.client().version());
+            }
+        }
     }
     let mut early: Vec<(u8, Bytes)> = Vec::new();
     let response = link
@@ -125,6 +135,9 @@ pub async fn play(
         let start = answered_start(response.headers.get("Range")).unwrap_or(requested);
         (start, pending_seek.and_then(|s| s.end).or(Some(vod.end)))
     });
+    if config.replay.is_some() {
+        super::onvif::after_play(&refs, &response, replay_request.as_ref());
+    }
     apply_position(&refs, &rtp_info(&response), range);
     for (channel, payload) in early {
         route(&channels, channel, payload);
@@ -166,7 +179,8 @@ pub async fn play(
             *presentation.applied_seek,
             presentation.vod,
             config.pause_live,
-        ),
+        )
+        .with_replay(config.replay, replay_request),
         streams: refs,
         vod_end: presentation.vod.map(|v| v.end),
     };

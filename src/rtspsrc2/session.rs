@@ -42,6 +42,8 @@ pub struct PlayConfig {
     pub profiles: u32,
     /// `pause-live`: send PAUSE for live streams too.
     pub pause_live: bool,
+    /// `onvif-mode`: an ONVIF replay client (see [`super::onvif`]).
+    pub replay: Option<super::onvif::ReplayConfig>,
 }
 
 /// What the play task needs from the element.
@@ -167,12 +169,19 @@ impl Role for PlayRole {
         let selected = self.select(&descriptions)?;
         for stream in &selected {
             stream.output.timeline.set_vod(vod.is_some());
+            if self.config.replay.is_some() {
+                stream.output.replay.activate();
+                let mut caps = stream.output.caps();
+                super::onvif::mark_caps(&mut caps);
+                stream.output.update_caps(caps);
+            }
         }
         host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
         let round = PlaySetup {
             selected: &selected,
             udp: &self.config.session.udp,
             nat_dummy: self.config.nat_dummy,
+            replay: self.config.replay.is_some(),
         };
         let (streams, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;
         play(

@@ -56,6 +56,8 @@ pub struct PlaySetup<'a> {
     pub udp: &'a UdpOptions,
     /// Send the `nat-method=dummy` datagrams after SETUP.
     pub nat_dummy: bool,
+    /// ONVIF replay: `Require: onvif-replay` (see [`super::onvif`]).
+    pub replay: bool,
 }
 
 impl SetupRound for PlaySetup<'_> {
@@ -96,6 +98,9 @@ impl SetupRound for PlaySetup<'_> {
         }
         let mut headers = Headers::new();
         headers.set("Transport", request.to_header_value());
+        if self.replay {
+            super::onvif::require(&mut headers);
+        }
         let control = stream.description.control.as_deref().unwrap_or("*");
         if let Some(data) = &stream.key_mgmt {
             // Our key for the RTCP we send (RFC 4567 §3.3, 7.1), as C
