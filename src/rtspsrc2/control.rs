@@ -45,6 +45,10 @@ pub struct Control {
     /// PLAYs that resume repeat (see [`super::onvif`]).
     replay: Option<ReplayConfig>,
     last_replay: Option<ReplayRequest>,
+    /// The target when the server refused a PLAY: asking again at once
+    /// would loop (the server stays paused, the target stays playing); the
+    /// next PLAY waits for the element to want something else.
+    refused_play: Option<Target>,
 }
 
 impl Control {
@@ -64,6 +68,7 @@ impl Control {
             closed: false,
             replay: None,
             last_replay: None,
+            refused_play: None,
         }
     }
 
@@ -122,6 +127,10 @@ impl Control {
             return Ok(());
         }
         let target = *self.target.borrow_and_update();
+        if self.refused_play.is_some_and(|refused| refused == target) {
+            return Ok(());
+        }
+        self.refused_play = None;
         let pausable = may_pause(
             client.methods().supports("PAUSE"),
             self.vod.is_some(),
@@ -203,6 +212,10 @@ impl Control {
                 // 405/455/501: it cannot pause; it goes on playing, and a
                 // seek becomes a PLAY with a Range (see next_step).
                 client.methods_mut().mark_refused("PAUSE");
+            } else {
+                // gst-rtsp-server answers 503 to every PLAY once its media
+                // failed (a seek it could not preroll): no loop of PLAYs.
+                self.refused_play = Some(*self.target.borrow());
             }
         } else if method == "PAUSE" {
             self.server = ServerState::Paused;
