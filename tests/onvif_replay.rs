@@ -279,8 +279,14 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     assert_eq!(times[0], 3 * S, "first buffer after the seek");
     assert!(forward[0].key, "the first access unit is a key frame");
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "forward order");
-    assert!(*times.last().unwrap() < 6 * S + FRAME_NS, "stays in the range");
-    assert!(*times.last().unwrap() >= 6 * S - 2 * FRAME_NS, "reaches the end");
+    assert!(
+        *times.last().unwrap() < 6 * S + FRAME_NS,
+        "stays in the range"
+    );
+    assert!(
+        *times.last().unwrap() >= 6 * S - 2 * FRAME_NS,
+        "reaches the end"
+    );
     // Rate-Control: no: 3 s of media in well under 3 s.
     assert!(forward.last().unwrap().at - forward[0].at < Duration::from_secs(2));
     let segment = player.segment_after(n).expect("segment after the seek");
@@ -294,7 +300,10 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     check_times(&reverse, &server.media_times());
     let keys = key_times(&reverse);
     println!("reverse key frames: {:?} s", seconds(&keys));
-    assert!(keys.len() >= 4, "at least the groups at 5, 4, 3, 2 s: {keys:?}");
+    assert!(
+        keys.len() >= 4,
+        "at least the groups at 5, 4, 3, 2 s: {keys:?}"
+    );
     assert!(
         keys.windows(2).all(|w| w[1] + S == w[0]),
         "key frames a second apart, latest first: {:?}",
@@ -302,12 +311,17 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     );
     assert!(keys[0] <= 6 * S && *keys.last().unwrap() >= 2 * S - S);
     assert!(keys.contains(&(2 * S)) && keys.contains(&(5 * S)));
-    let segment = player.segment_after(n).expect("segment after the reverse seek");
+    let segment = player
+        .segment_after(n)
+        .expect("segment after the reverse seek");
     assert!(segment.rate() < 0.0, "reverse segment: {segment:?}");
     assert_eq!(segment.stop(), Some(gst::ClockTime::from_seconds(6)));
     // Within each group the frames go forward.
     let mut group_start = None;
-    for b in reverse.iter().filter_map(|b| b.extension.map(|t| (t, b.key))) {
+    for b in reverse
+        .iter()
+        .filter_map(|b| b.extension.map(|t| (t, b.key)))
+    {
         match b {
             (t, true) => group_start = Some(t),
             (t, false) => {
@@ -323,7 +337,10 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     check_times(&intra, &server.media_times());
     let times: Vec<u64> = intra.iter().filter_map(|b| b.extension).collect();
     println!("intra: {:?} s", seconds(&times));
-    assert!(times.iter().all(|t| t % S == 0), "key frames only: {times:?}");
+    assert!(
+        times.iter().all(|t| t % S == 0),
+        "key frames only: {times:?}"
+    );
     assert!(times.len() >= 4);
     let segment = player.segment_after(n).unwrap();
     assert!(
@@ -336,7 +353,11 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     let requests = tap.requests();
     let of = |method: &str| -> Vec<_> { requests.iter().filter(|r| r.method == method).collect() };
     for request in of("SETUP").into_iter().chain(of("PLAY")) {
-        assert_eq!(request.header("Require"), Some("onvif-replay"), "{request:?}");
+        assert_eq!(
+            request.header("Require"),
+            Some("onvif-replay"),
+            "{request:?}"
+        );
         if request.method == "PLAY" {
             assert_eq!(request.header("Rate-Control"), Some("no"));
         }

@@ -271,7 +271,10 @@ impl ReplayRequest {
         if let Some(frames) = self.frames.header() {
             headers.push(("Frames", frames));
         }
-        headers.push(("Rate-Control", if rate_control { "yes" } else { "no" }.into()));
+        headers.push((
+            "Rate-Control",
+            if rate_control { "yes" } else { "no" }.into(),
+        ));
         headers
     }
 }

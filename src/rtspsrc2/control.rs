@@ -73,7 +73,11 @@ impl Control {
     }
 
     /// ONVIF replay: every PLAY carries the replay headers.
-    pub fn with_replay(mut self, replay: Option<ReplayConfig>, last: Option<ReplayRequest>) -> Self {
+    pub fn with_replay(
+        mut self,
+        replay: Option<ReplayConfig>,
+        last: Option<ReplayRequest>,
+    ) -> Self {
         self.replay = replay;
         self.last_replay = last;
         self

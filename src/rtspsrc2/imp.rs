@@ -490,11 +490,9 @@ impl RtspSrc2 {
             nat_dummy: settings.nat_method == NatMethod::Dummy,
             profiles: settings.profiles.bits(),
             pause_live: settings.pause_live,
-            replay: settings
-                .onvif_mode
-                .then_some(super::onvif::ReplayConfig {
-                    rate_control: settings.onvif_rate_control,
-                }),
+            replay: settings.onvif_mode.then_some(super::onvif::ReplayConfig {
+                rate_control: settings.onvif_rate_control,
+            }),
         })
         .map(|mut config| {
             if config.replay.is_some() {

@@ -141,7 +141,8 @@ fn plan(event: &gst::event::Seek) -> Result<ReplayRequest, Refusal> {
         .map_or(0, gst::ClockTime::nseconds);
     let request = ReplayRequest {
         lower_ns: nanos(start_type, start),
-        upper_ns: nanos(stop_type, stop).filter(|&s| nanos(start_type, start).is_none_or(|l| s > l)),
+        upper_ns: nanos(stop_type, stop)
+            .filter(|&s| nanos(start_type, start).is_none_or(|l| s > l)),
         rate,
         frames: Frames::from_trick_mode(
             flags.contains(gst::SeekFlags::TRICKMODE_KEY_UNITS),
@@ -175,7 +176,11 @@ impl RtspSrc2 {
         let request = match plan(seek) {
             Ok(request) => request,
             Err(refusal) => {
-                gst::debug!(CAT, imp = self, "Refusing replay seek {seek:?}: {refusal:?}");
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Refusing replay seek {seek:?}: {refusal:?}"
+                );
                 state.last_seek = Some((seqnum, false));
                 return false;
             }

@@ -111,12 +111,13 @@ impl ReplayOutput {
     /// Probe on the stream's output (rtpbin's source pad).
     pub fn on_output(&self, pad: &gst::Pad, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
         match &mut info.data {
-            Some(gst::PadProbeData::Event(event)) if event.type_() == gst::EventType::Segment => {
-                // The jitterbuffer's own (running time) segment passes, as
-                // in super::timeline; ours follows before the next buffer.
-                if !self.own_segment.load(Ordering::Acquire) {
-                    self.state.lock().unwrap().segment_pending = true;
-                }
+            // The jitterbuffer's own (running time) segment passes, as in
+            // super::timeline; ours follows before the next buffer.
+            Some(gst::PadProbeData::Event(event))
+                if event.type_() == gst::EventType::Segment
+                    && !self.own_segment.load(Ordering::Acquire) =>
+            {
+                self.state.lock().unwrap().segment_pending = true;
             }
             Some(gst::PadProbeData::Buffer(buffer)) => {
                 let running = buffer.pts();
