@@ -40,6 +40,7 @@ struct Out {
     extension: Option<u64>,
     /// The extension's C (clean point) flag.
     key: bool,
+
     rtp_timestamp: u32,
     /// Flushes (seeks) before it.
     flushes: u32,
@@ -51,7 +52,8 @@ struct Log {
     buffers: Vec<Out>,
     segments: Vec<(u32, gst::FormattedSegment<gst::ClockTime>)>,
     flushes: u32,
-    eos: u32,
+    /// The flush count at each EOS.
+    eos: Vec<u32>,
 }
 
 /// The time and C flag of an ONVIF replay header extension (ONVIF
@@ -90,6 +92,7 @@ fn log_pad(pad: &gst::Pad, log: Arc<Mutex<Log>>) {
                         .map(|m| m.timestamp().nseconds()),
                     extension: ext.map(|e| e.0),
                     key: ext.is_some_and(|e| e.1),
+
                     rtp_timestamp: u32::from_be_bytes(map[4..8].try_into().unwrap()),
                     flushes: log.flushes,
                     at: Instant::now(),
@@ -111,7 +114,10 @@ fn log_pad(pad: &gst::Pad, log: Arc<Mutex<Log>>) {
                         }
                     }
                     gst::EventView::FlushStop(_) => log.flushes += 1,
-                    gst::EventView::Eos(_) => log.eos += 1,
+                    gst::EventView::Eos(_) => {
+                        let flushes = log.flushes;
+                        log.eos.push(flushes);
+                    }
                     _ => {}
                 },
                 _ => {}
@@ -189,17 +195,18 @@ impl Player {
         flushes + 1
     }
 
-    /// Wait until the data after `flushes` flushes stopped coming (EOS, or
-    /// 1.5 s without a buffer once some came).
+    /// The data after `flushes` flushes, once its EOS came (the server
+    /// sends RTCP BYE at the end of the range).
     fn settle(&self, flushes: u32) -> Vec<Out> {
-        let deadline = Duration::from_secs(15);
         assert!(
-            wait_for(deadline, || {
-                let out = self.after(flushes);
-                out.last()
-                    .is_some_and(|b| b.at.elapsed() > Duration::from_millis(1500))
-            }),
-            "no data after seek {flushes}"
+            wait_for(Duration::from_secs(15), || self
+                .log
+                .lock()
+                .unwrap()
+                .eos
+                .contains(&flushes)),
+            "no EOS after seek {flushes}: {} buffers",
+            self.after(flushes).len()
         );
         self.after(flushes)
     }

@@ -20,9 +20,12 @@ use rtspclient_protocol::onvif::{
 };
 use rtspclient_protocol::play_control::SeekTarget;
 
+use std::sync::Arc;
+
 use super::control::StreamRef;
 use super::imp::{CAT, RtspSrc2};
 use super::replay_output::PlaySegment;
+use super::streams::StreamOutput;
 
 /// What the play task needs of `onvif-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +99,27 @@ pub fn after_play(streams: &[StreamRef], response: &Response, request: Option<&R
             flags,
         });
     }
+}
+
+/// EOS on the streams whose last packet carried the T flag (§6.3: the
+/// last access unit of the requested range), as `rtponvifparse` does.
+pub fn end_terminated(outputs: &[Arc<StreamOutput>]) {
+    for (index, output) in outputs.iter().enumerate() {
+        if output.replay.take_terminal() && !output.timeline.ended() {
+            gst::info!(CAT, "Stream {index}: end of the replay range (T flag): EOS");
+            output.push_eos();
+        }
+    }
+}
+
+/// Every stream reached the end of the range its last replay PLAY asked
+/// for (within `tolerance` seconds): the end a server that sends no T flag
+/// stops at. Its RTCP BYE can come before the PLAY answer when it sends
+/// without rate control, and is then taken for the old range's (see
+/// docs/QUIRKS.md, "BYE before the PLAY answer").
+pub fn replay_at_end(outputs: &[Arc<StreamOutput>], tolerance: f64) -> bool {
+    let tolerance = (tolerance * 1e9) as u64;
+    !outputs.is_empty() && outputs.iter().all(|o| o.replay.at_range_end(tolerance))
 }
 
 /// Mark a stream's caps for ONVIF mode (see [`super::replay_output`]).

@@ -471,13 +471,16 @@ impl Playing<'_> {
         self.watchdog.per_stream = counts;
     }
 
-    /// Every stream of a VOD presentation got to the end of its range.
+    /// Every stream of a VOD presentation (or of an ONVIF replay range)
+    /// got to the end of its range.
     fn at_end_of_range(&self) -> bool {
-        self.vod_end.is_some()
+        let vod = self.vod_end.is_some()
             && self
                 .outputs
                 .iter()
-                .all(|o| reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S))
+                .all(|o| reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S));
+        vod || (self.config.replay.is_some()
+            && super::onvif::replay_at_end(&self.outputs, END_TOLERANCE_S))
     }
 
     /// Data that never came over UDP: retry over TCP if allowed. Data that
@@ -497,11 +500,14 @@ impl Playing<'_> {
         if !self.control.quiet() {
             self.end_after_bye();
         }
+        super::onvif::end_terminated(&self.outputs);
         let now = Instant::now();
         // No data is due while the server is paused or a PAUSE/PLAY is on
         // its way, nor once every stream of a VOD ended: not an outage.
         // (One ended stream must not hide another one that stalls.)
-        let ended = self.vod_end.is_some() && self.outputs.iter().all(|o| o.timeline.ended());
+        // A replay whose streams all ended (T flag, BYE) is done too.
+        let finite = self.vod_end.is_some() || self.config.replay.is_some();
+        let ended = finite && self.outputs.iter().all(|o| o.timeline.ended());
         if seen != self.watchdog.seen || self.control.quiet() || ended {
             self.watchdog.seen = seen;
             self.watchdog.last_change = now;

@@ -12,8 +12,10 @@
 //!   (rtponviftimestamp marks only the first packet of an access unit)
 //!   take the time of the packet before them when they share its RTP
 //!   timestamp; others have no time (PTS unset, no meta).
-//! - D (discontinuity) sets DISCONT; C (clean point) clears DELTA_UNIT,
-//!   as `rtponvifparse` does.
+//! - D (discontinuity) sets DISCONT; C (clean point) clears DELTA_UNIT;
+//!   T (terminal: the last access unit of the range) ends the stream with
+//!   EOS once it went out (the play task's watchdog sends it), as
+//!   `rtponvifparse` does.
 //! - After each replay PLAY, the segment has the rate the server answered
 //!   (`Speed`, else `Scale`; negative for reverse playback), start and stop
 //!   from the range (lower and upper bound), time = start, the trick mode
@@ -64,6 +66,12 @@ struct State {
     seqnum: Option<gst::Seqnum>,
     /// RTP timestamp and absolute time of the last packet with a time.
     last: Option<(u32, u64)>,
+    /// Earliest and latest absolute time since the last PLAY.
+    span: Option<(u64, u64)>,
+    /// The largest step between the times of consecutive access units
+    /// since the last PLAY: a frame, or with `Frames: intra` the distance
+    /// of key frames, which the last one can be from the range's end.
+    largest_step: u64,
 }
 
 /// Per-stream replay state, shared by the play task (after each PLAY) and
@@ -74,6 +82,8 @@ pub struct ReplayOutput {
     state: Mutex<State>,
     /// Our own segment is on its way through the probe.
     own_segment: AtomicBool,
+    /// A packet with the T flag (end of the range) went out.
+    terminal: AtomicBool,
 }
 
 /// `timestamp/x-ntp`: reference timestamps in nanoseconds since 1900.
@@ -99,6 +109,14 @@ impl ReplayOutput {
         state.seqnum = Some(seqnum);
         state.segment_pending = true;
         state.last = None;
+        state.span = None;
+        state.largest_step = 0;
+        self.terminal.store(false, Ordering::Release);
+    }
+
+    /// Whether a packet with the T flag went out since the last call.
+    pub fn take_terminal(&self) -> bool {
+        self.terminal.swap(false, Ordering::AcqRel)
     }
 
     /// A replay PLAY was answered: the next buffer starts `play`'s segment.
@@ -106,6 +124,31 @@ impl ReplayOutput {
         let mut state = self.state.lock().unwrap();
         state.play = play;
         state.segment_pending = true;
+        state.span = None;
+        state.largest_step = 0;
+    }
+
+    /// Whether the data reached the end of the PLAY's range: its upper
+    /// bound forward, its lower bound in reverse (within `tolerance` ns,
+    /// or the largest step between access units if that is larger). False
+    /// for an open range.
+    pub fn at_range_end(&self, tolerance: u64) -> bool {
+        let state = self.state.lock().unwrap();
+        let tolerance = tolerance.max(state.largest_step);
+        let Some((earliest, latest)) = state.span else {
+            return false;
+        };
+        if state.play.rate < 0.0 {
+            state
+                .play
+                .lower_ns
+                .is_some_and(|lower| earliest <= lower + tolerance)
+        } else {
+            state
+                .play
+                .upper_ns
+                .is_some_and(|upper| latest + tolerance >= upper)
+        }
     }
 
     /// Probe on the stream's output (rtpbin's source pad).
@@ -154,7 +197,14 @@ impl ReplayOutput {
             let mut state = self.state.lock().unwrap();
             match (extension.and_then(|e| e.time_ns), timestamp) {
                 (Some(time), Some(ts)) => {
+                    if let Some((_, previous)) = state.last {
+                        state.largest_step = state.largest_step.max(previous.abs_diff(time));
+                    }
                     state.last = Some((ts, time));
+                    state.span = Some(match state.span {
+                        Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
+                        None => (time, time),
+                    });
                     Some(time)
                 }
                 (Some(time), None) => Some(time),
@@ -163,6 +213,9 @@ impl ReplayOutput {
             }
         };
         apply_flags(buffer, extension);
+        if extension.is_some_and(|e| e.terminal) {
+            self.terminal.store(true, Ordering::Release);
+        }
         buffer.set_dts(gst::ClockTime::NONE);
         match time {
             Some(time) => {
@@ -294,6 +347,69 @@ mod tests {
             segment.to_running_time(gst::ClockTime::from_seconds(3605)),
             Some(gst::ClockTime::from_seconds(2))
         );
+    }
+
+    /// An RTP packet with the replay extension (time in ns, flags byte)
+    /// or without it.
+    fn packet(rtp_timestamp: u32, extension: Option<(u64, u8)>) -> gst::Buffer {
+        let mut bytes = vec![0x80, 96, 0, 1];
+        bytes.extend_from_slice(&rtp_timestamp.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 7]);
+        if let Some((time, flags)) = extension {
+            bytes[0] |= 0x10;
+            bytes.extend_from_slice(&[0xAB, 0xAC, 0, 3]);
+            let ntp = ((time / S) << 32) | (((time % S) << 32) / S);
+            bytes.extend_from_slice(&ntp.to_be_bytes());
+            bytes.extend_from_slice(&[flags, 1, 0, 0]);
+        }
+        bytes.extend_from_slice(&[0x65, 1, 2, 3]);
+        gst::Buffer::from_mut_slice(bytes)
+    }
+
+    fn meta_time(buffer: &gst::BufferRef) -> Option<u64> {
+        let ntp = ntp_reference_caps();
+        buffer
+            .iter_meta::<gst::ReferenceTimestampMeta>()
+            .find(|m| m.reference().is_subset(&ntp))
+            .map(|m| m.timestamp().nseconds())
+    }
+
+    #[test]
+    fn packets_get_their_access_unit_time_and_flags() {
+        gst::init().unwrap();
+        let output = ReplayOutput::default();
+        output.on_play(PlaySegment {
+            lower_ns: Some(3600 * S),
+            upper_ns: Some(3602 * S),
+            ..PlaySegment::default()
+        });
+        // A key frame (C) after a gap (D), in two packets.
+        let mut first = packet(9000, Some((3600 * S + S / 4, 0xA0)));
+        let mut second = packet(9000, None);
+        let time = Some(3600 * S + S / 4);
+        assert_eq!(output.stamp(first.make_mut()), time);
+        assert_eq!(output.stamp(second.make_mut()), time);
+        for buffer in [&first, &second] {
+            assert_eq!(buffer.pts().map(|t| t.nseconds()), time);
+            assert_eq!(meta_time(buffer), time);
+            assert_eq!(buffer.dts(), None);
+        }
+        assert!(first.flags().contains(gst::BufferFlags::DISCONT));
+        assert!(!first.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        // A packet of another access unit without the extension: no time.
+        let mut stray = packet(12000, None);
+        assert_eq!(output.stamp(stray.make_mut()), None);
+        assert_eq!(stray.pts(), None);
+        assert_eq!(meta_time(&stray), None);
+        assert!(!output.take_terminal());
+        assert!(!output.at_range_end(S / 2));
+        // The last access unit of the range (T), a delta frame.
+        let mut last = packet(15000, Some((3601 * S + S * 9 / 10, 0x10)));
+        output.stamp(last.make_mut());
+        assert!(last.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        assert!(output.take_terminal());
+        assert!(!output.take_terminal());
+        assert!(output.at_range_end(S / 2));
     }
 
     #[test]

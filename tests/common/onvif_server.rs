@@ -2,7 +2,9 @@
 //! `RTSPOnvifServer` (its clients honour `Require: onvif-replay`, `Frames`
 //! and `Rate-Control`) with one `RTSPOnvifMediaFactory` mount with replay
 //! support, serving the VOD test media's video through `rtponviftimestamp`
-//! with `ntp-offset=0`: the absolute time of every access unit is then its
+//! with `ntp-offset=0` (not `set-t-bit`: with it no packet with the T flag
+//! reached the client at the end of a range, and after two seeks the
+//! server sent nothing for a third): the absolute time of every access unit is then its
 //! stream time in the file, counted from 1900-01-01 (as in gst-rtsp-server's
 //! own ONVIF tests), and a `clock=` range seeks the file to the same time.
 //!
