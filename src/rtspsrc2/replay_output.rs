@@ -11,7 +11,10 @@
 //!   it survives elements that retimestamp. Packets without the extension
 //!   (rtponviftimestamp marks only the first packet of an access unit)
 //!   take the time of the packet before them when they share its RTP
-//!   timestamp; others have no time (PTS unset, no meta).
+//!   timestamp; others have no time (PTS unset, no meta), unless no
+//!   absolute time came yet: then they keep the jitterbuffer's PTS and its
+//!   running-time segment (a server that sends no extension plays as
+//!   without `onvif-mode`).
 //! - D (discontinuity) sets DISCONT; C (clean point) clears DELTA_UNIT;
 //!   T (terminal: the last access unit of the range) ends the stream with
 //!   EOS once it went out (the play task's watchdog sends it), as
@@ -66,6 +69,9 @@ struct State {
     seqnum: Option<gst::Seqnum>,
     /// RTP timestamp and absolute time of the last packet with a time.
     last: Option<(u32, u64)>,
+    /// Our absolute-time segment is the one in effect downstream (not the
+    /// jitterbuffer's running-time one).
+    in_absolute: bool,
     /// Earliest and latest absolute time since the last PLAY.
     span: Option<(u64, u64)>,
     /// The largest step between the times of consecutive access units
@@ -160,7 +166,9 @@ impl ReplayOutput {
                 if event.type_() == gst::EventType::Segment
                     && !self.own_segment.load(Ordering::Acquire) =>
             {
-                self.state.lock().unwrap().segment_pending = true;
+                let mut state = self.state.lock().unwrap();
+                state.segment_pending = true;
+                state.in_absolute = false;
             }
             Some(gst::PadProbeData::Buffer(buffer)) => {
                 let running = buffer.pts();
@@ -193,9 +201,9 @@ impl ReplayOutput {
             };
             (replay_extension(&map), rtp_timestamp(buffer))
         };
-        let time = {
+        let (time, in_absolute) = {
             let mut state = self.state.lock().unwrap();
-            match (extension.and_then(|e| e.time_ns), timestamp) {
+            let time = match (extension.and_then(|e| e.time_ns), timestamp) {
                 (Some(time), Some(ts)) => {
                     if let Some((_, previous)) = state.last {
                         state.largest_step = state.largest_step.max(previous.abs_diff(time));
@@ -210,11 +218,17 @@ impl ReplayOutput {
                 (Some(time), None) => Some(time),
                 (None, Some(ts)) => state.last.filter(|(t, _)| *t == ts).map(|(_, time)| time),
                 (None, None) => None,
-            }
+            };
+            (time, state.in_absolute)
         };
         apply_flags(buffer, extension);
         if extension.is_some_and(|e| e.terminal) {
             self.terminal.store(true, Ordering::Release);
+        }
+        if time.is_none() && !in_absolute {
+            // No absolute time yet (a server without the extension): the
+            // running-time segment is in effect, and so stays the PTS.
+            return None;
         }
         buffer.set_dts(gst::ClockTime::NONE);
         match time {
@@ -244,6 +258,7 @@ impl ReplayOutput {
                 return;
             }
             state.segment_pending = false;
+            state.in_absolute = true;
             (state.play, state.seqnum)
         };
         let segment = replay_segment(&play, first, running.nseconds());
@@ -383,6 +398,12 @@ mod tests {
             upper_ns: Some(3602 * S),
             ..PlaySegment::default()
         });
+        // Before any absolute time, a packet without the extension keeps
+        // the jitterbuffer's running time (its segment is in effect).
+        let mut early = packet(6000, None);
+        early.make_mut().set_pts(gst::ClockTime::from_seconds(5));
+        assert_eq!(output.stamp(early.make_mut()), None);
+        assert_eq!(early.pts(), Some(gst::ClockTime::from_seconds(5)));
         // A key frame (C) after a gap (D), in two packets.
         let mut first = packet(9000, Some((3600 * S + S / 4, 0xA0)));
         let mut second = packet(9000, None);
@@ -396,8 +417,11 @@ mod tests {
         }
         assert!(first.flags().contains(gst::BufferFlags::DISCONT));
         assert!(!first.flags().contains(gst::BufferFlags::DELTA_UNIT));
-        // A packet of another access unit without the extension: no time.
+        // Once the absolute segment went out, a packet of another access
+        // unit without the extension has no time.
+        output.state.lock().unwrap().in_absolute = true;
         let mut stray = packet(12000, None);
+        stray.make_mut().set_pts(gst::ClockTime::from_seconds(6));
         assert_eq!(output.stamp(stray.make_mut()), None);
         assert_eq!(stray.pts(), None);
         assert_eq!(meta_time(&stray), None);
