@@ -12,7 +12,8 @@
 //! key frame of the requested start and stays in the range; reverse
 //! playback comes group of pictures by group of pictures from the latest
 //! back (key frame times decreasing) in a segment with a negative rate;
-//! `Frames: intra` brings key frames only.
+//! `Frames: intra` brings key frames only; a paused key frame replay
+//! resumes in its mode from where it stopped.
 
 mod common;
 
@@ -134,13 +135,13 @@ struct Player {
 }
 
 impl Player {
-    fn new(url: &str) -> Player {
+    fn new(url: &str, rate_control: bool) -> Player {
         common::init_plugin();
         let pipeline = gst::Pipeline::new();
         let src = gst::ElementFactory::make("rtspsrc2")
             .property("location", url)
             .property("onvif-mode", true)
-            .property("onvif-rate-control", false)
+            .property("onvif-rate-control", rate_control)
             .build()
             .unwrap();
         pipeline.add(&src).unwrap();
@@ -260,7 +261,7 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     let media = make_video_media();
     let server = OnvifServer::start(&media, "/replay");
     let tap = RequestTap::start(server.port);
-    let player = Player::new(&format!("rtsp://127.0.0.1:{}/replay", tap.port));
+    let player = Player::new(&format!("rtsp://127.0.0.1:{}/replay", tap.port), false);
 
     // The first PLAY, without a range: from the start of the recording.
     assert!(
@@ -387,4 +388,80 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
         intra_play.header("Range"),
         Some("clock=19000101T000001.000Z-19000101T000005.000Z")
     );
+}
+
+/// A key frame replay at the server's pace (`Rate-Control: yes`, one key
+/// frame a second), paused after its second key frame: the PLAY that
+/// resumes repeats the mode (`Frames: intra`) for the rest of the range
+/// from the last key frame out (gst-rtsp-server fails a PLAY with
+/// `Frames` and no `Range`), and the key frames go on from there.
+#[test]
+fn paused_key_frame_replay_resumes_in_its_mode() {
+    let media = make_video_media();
+    let server = OnvifServer::start(&media, "/replay");
+    let tap = RequestTap::start(server.port);
+    let player = Player::new(&format!("rtsp://127.0.0.1:{}/replay", tap.port), true);
+    assert!(
+        wait_for(Duration::from_secs(10), || !player.after(0).is_empty()),
+        "no data from the first PLAY"
+    );
+    let n = player.seek(1.0, gst::SeekFlags::TRICKMODE_KEY_UNITS, S, 5 * S);
+    assert!(
+        wait_for(Duration::from_secs(10), || key_times(&player.after(n))
+            .contains(&(2 * S))),
+        "no second key frame after the seek"
+    );
+    let pauses = || {
+        tap.requests()
+            .iter()
+            .filter(|r| r.method == "PAUSE")
+            .count()
+    };
+    // The seek sent one PAUSE before its PLAY already.
+    let before = pauses();
+    player.pipeline.set_state(gst::State::Paused).unwrap();
+    assert!(wait_for(Duration::from_secs(10), || pauses() > before));
+    let before_resume = key_times(&player.after(n));
+    let last_out = *before_resume.iter().max().unwrap();
+    player.pipeline.set_state(gst::State::Playing).unwrap();
+    let out = player.settle(n);
+    check_times(&out, &server.media_times());
+    let keys = key_times(&out);
+    println!(
+        "key frames across a pause: {:?} s (before resuming: {:?})",
+        seconds(&keys),
+        seconds(&before_resume)
+    );
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "forward order");
+    // The last key frame before the pause may come again (the resume
+    // starts there).
+    let mut distinct = keys.clone();
+    distinct.dedup();
+    assert_eq!(distinct, vec![S, 2 * S, 3 * S, 4 * S]);
+    assert!(keys.len() <= 5, "at most one key frame twice: {keys:?}");
+    assert!(
+        before_resume.last().is_some_and(|&k| k < 4 * S),
+        "paused before the end: {before_resume:?}"
+    );
+
+    let requests = tap.requests();
+    let pause = requests.iter().rposition(|r| r.method == "PAUSE").unwrap();
+    let resume = requests[pause..]
+        .iter()
+        .find(|r| r.method == "PLAY")
+        .expect("PLAY after the PAUSE");
+    println!("resume: {:?}", resume.headers);
+    assert_eq!(
+        resume.header("Range"),
+        Some(
+            format!(
+                "clock=19000101T0000{:02}.000Z-19000101T000005.000Z",
+                last_out / S
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(resume.header("Frames"), Some("intra"));
+    assert_eq!(resume.header("Require"), Some("onvif-replay"));
+    assert_eq!(resume.header("Rate-Control"), Some("yes"));
 }

@@ -45,6 +45,8 @@ pub struct Control {
     /// PLAYs that resume repeat (see [`super::onvif`]).
     replay: Option<ReplayConfig>,
     last_replay: Option<ReplayRequest>,
+    /// The streams, whose output positions a replay resumes from.
+    replay_outputs: Vec<Arc<StreamOutput>>,
     /// The target when the server refused a PLAY: asking again at once
     /// would loop (the server stays paused, the target stays playing); the
     /// next PLAY waits for the element to want something else.
@@ -68,6 +70,7 @@ impl Control {
             closed: false,
             replay: None,
             last_replay: None,
+            replay_outputs: Vec::new(),
             refused_play: None,
         }
     }
@@ -77,9 +80,11 @@ impl Control {
         mut self,
         replay: Option<ReplayConfig>,
         last: Option<ReplayRequest>,
+        outputs: Vec<Arc<StreamOutput>>,
     ) -> Self {
         self.replay = replay;
         self.last_replay = last;
+        self.replay_outputs = outputs;
         self
     }
 
@@ -147,15 +152,16 @@ impl Control {
             Step::Pause => "PAUSE",
             Step::Play(seek) => {
                 if let Some(config) = self.replay {
-                    if let Some(request) = seek.and_then(|s| s.replay) {
-                        self.last_replay = Some(request);
-                    }
-                    onvif::play_headers(
-                        &mut headers,
-                        config,
-                        self.last_replay.as_ref(),
-                        seek.is_some(),
-                    );
+                    self.last_replay = match seek {
+                        Some(seek) => seek.replay.or(self.last_replay),
+                        // A resume goes on from where the output got to
+                        // (docs/QUIRKS.md, "Replay resumed without a
+                        // Range").
+                        None => {
+                            onvif::resume_request(self.last_replay.as_ref(), &self.replay_outputs)
+                        }
+                    };
+                    onvif::play_headers(&mut headers, config, self.last_replay.as_ref(), true);
                 } else if let Some(seek) = seek {
                     headers.set("Range", range_header(&seek));
                     set_seek_style(&mut headers, client.version());

@@ -112,6 +112,42 @@ pub fn end_terminated(outputs: &[Arc<StreamOutput>]) {
     }
 }
 
+/// The replay a PLAY that resumes after a PAUSE asks for: the rest of the
+/// last one's range from where the output got to (forward: the latest
+/// time out of the stream that is behind; reverse: the earliest), in the
+/// same mode. gst-rtsp-server 1.22 fails a PLAY that has `Frames` or a
+/// `Scale` but no `Range` (docs/QUIRKS.md, "Replay resumed without a
+/// Range"); it snaps the new start to a key frame, so up to a group of
+/// pictures comes again. Without any output yet: the last request as it
+/// was.
+pub fn resume_request(
+    last: Option<&ReplayRequest>,
+    outputs: &[Arc<StreamOutput>],
+) -> Option<ReplayRequest> {
+    let base = last.copied().unwrap_or(ReplayRequest {
+        lower_ns: None,
+        upper_ns: None,
+        rate: 1.0,
+        frames: Frames::All,
+        server_trick_mode: false,
+    });
+    let spans: Vec<(u64, u64)> = outputs.iter().filter_map(|o| o.replay.span()).collect();
+    let request = if base.reverse() {
+        let at = spans.iter().map(|s| s.0).max();
+        ReplayRequest {
+            upper_ns: at.or(base.upper_ns),
+            ..base
+        }
+    } else {
+        let at = spans.iter().map(|s| s.1).min();
+        ReplayRequest {
+            lower_ns: at.or(base.lower_ns),
+            ..base
+        }
+    };
+    (last.is_some() || !spans.is_empty()).then_some(request)
+}
+
 /// Every stream reached the end of the range its last replay PLAY asked
 /// for (within `tolerance` seconds): the end a server that sends no T flag
 /// stops at. Its RTCP BYE can come before the PLAY answer when it sends

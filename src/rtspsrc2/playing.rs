@@ -180,7 +180,11 @@ pub async fn play(
             presentation.vod,
             config.pause_live,
         )
-        .with_replay(config.replay, replay_request),
+        .with_replay(
+            config.replay,
+            replay_request,
+            streams.iter().map(|s| s.output.clone()).collect(),
+        ),
         streams: refs,
         vod_end: presentation.vod.map(|v| v.end),
     };

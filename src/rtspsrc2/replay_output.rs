@@ -134,6 +134,11 @@ impl ReplayOutput {
         state.largest_step = 0;
     }
 
+    /// Earliest and latest absolute time out since the last PLAY.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        self.state.lock().unwrap().span
+    }
+
     /// Whether the data reached the end of the PLAY's range: its upper
     /// bound forward, its lower bound in reverse (within `tolerance` ns,
     /// or the largest step between access units if that is larger). False
