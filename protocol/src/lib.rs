@@ -19,6 +19,7 @@ pub mod headers;
 pub mod jitter;
 pub mod message;
 pub mod methods;
+pub mod onvif;
 pub mod play_control;
 pub mod play_rate;
 pub mod rtcp;

@@ -97,12 +97,16 @@ pub enum ServerState {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeekTarget {
     pub generation: u64,
-    /// NPT seconds.
+    /// NPT seconds (ONVIF replay: seconds since 1900, the range's lower
+    /// and upper bound).
     pub start: f64,
     pub end: Option<f64>,
     /// Playback rate (1.0 normal; `Scale` or `Speed` otherwise).
     pub rate: f64,
     pub precision: SeekPrecision,
+    /// An ONVIF replay seek (`onvif-mode`): its `clock=` range, rate and
+    /// frames (see [`crate::onvif`]).
+    pub replay: Option<crate::onvif::ReplayRequest>,
 }
 
 /// What the player wants: playing or paused, and the latest seek.
@@ -336,6 +340,7 @@ mod tests {
             end: None,
             rate: 1.0,
             precision: SeekPrecision::Server,
+            replay: None,
         })
     }
 

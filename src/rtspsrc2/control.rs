@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rtspclient_protocol::headers::{RtpInfo, parse_rtp_info};
 use rtspclient_protocol::message::{Headers, Response, Version};
+use rtspclient_protocol::onvif::ReplayRequest;
 use rtspclient_protocol::play_control::{
     Anchor, SeekTarget, ServerState, Step, Target, VodRange, answered_start, may_pause, next_step,
     npt_nanos,
@@ -19,6 +20,7 @@ use rtspclient_protocol::play_rate::{
 };
 use tokio::sync::watch;
 
+use super::onvif::{self, ReplayConfig};
 use super::session::PlayHost;
 use super::streams::StreamOutput;
 use crate::driver::client::RtspClient;
@@ -42,6 +44,16 @@ pub struct Control {
     rate_header: RateHeader,
     /// The element dropped its end of the channel (it is stopping).
     closed: bool,
+    /// `onvif-mode`, and the replay of the last seek sent, whose mode the
+    /// PLAYs that resume repeat (see [`super::onvif`]).
+    replay: Option<ReplayConfig>,
+    last_replay: Option<ReplayRequest>,
+    /// The streams, whose output positions a replay resumes from.
+    replay_outputs: Vec<Arc<StreamOutput>>,
+    /// The target when the server refused a PLAY: asking again at once
+    /// would loop (the server stays paused, the target stays playing); the
+    /// next PLAY waits for the element to want something else.
+    refused_play: Option<Target>,
 }
 
 impl Control {
@@ -61,7 +73,24 @@ impl Control {
             pause_live,
             rate_header,
             closed: false,
+            replay: None,
+            last_replay: None,
+            replay_outputs: Vec::new(),
+            refused_play: None,
         }
+    }
+
+    /// ONVIF replay: every PLAY carries the replay headers.
+    pub fn with_replay(
+        mut self,
+        replay: Option<ReplayConfig>,
+        last: Option<ReplayRequest>,
+        outputs: Vec<Arc<StreamOutput>>,
+    ) -> Self {
+        self.replay = replay;
+        self.last_replay = last;
+        self.replay_outputs = outputs;
+        self
     }
 
     /// No data is expected: the server is paused, or a PAUSE or PLAY is on
@@ -112,6 +141,10 @@ impl Control {
             return Ok(());
         }
         let target = *self.target.borrow_and_update();
+        if self.refused_play.is_some_and(|refused| refused == target) {
+            return Ok(());
+        }
+        self.refused_play = None;
         let pausable = may_pause(
             client.methods().supports("PAUSE"),
             self.vod.is_some(),
@@ -128,9 +161,23 @@ impl Control {
             Step::Nothing => return Ok(()),
             Step::Pause => ("PAUSE", Headers::new()),
             Step::Play(seek) => {
-                let range = seek.map(|s| (range_header(&s), s.precision));
-                let rate = current_rate(&target);
-                let headers = play_headers(range, rate, self.rate_header, client.version());
+                let mut headers = Headers::new();
+                if let Some(config) = self.replay {
+                    self.last_replay = match seek {
+                        Some(seek) => seek.replay.or(self.last_replay),
+                        // A resume goes on from where the output got to
+                        // (docs/QUIRKS.md, "Replay resumed without a
+                        // Range").
+                        None => {
+                            onvif::resume_request(self.last_replay.as_ref(), &self.replay_outputs)
+                        }
+                    };
+                    onvif::play_headers(&mut headers, config, self.last_replay.as_ref(), true);
+                } else {
+                    let range = seek.map(|s| (range_header(&s), s.precision));
+                    let rate = current_rate(&target);
+                    headers = play_headers(range, rate, self.rate_header, client.version());
+                }
                 ("PLAY", headers)
             }
         };
@@ -187,11 +234,20 @@ impl Control {
                 // 405/455/501: it cannot pause; it goes on playing, and a
                 // seek becomes a PLAY with a Range (see next_step).
                 client.methods_mut().mark_refused("PAUSE");
+            } else {
+                // gst-rtsp-server answers 503 to every PLAY once its media
+                // failed (a seek it could not preroll): no loop of PLAYs.
+                self.refused_play = Some(*self.target.borrow());
             }
         } else if method == "PAUSE" {
             self.server = ServerState::Paused;
         } else {
             self.server = ServerState::Playing;
+        }
+        if self.replay.is_some() && method == "PLAY" && response.is_success() {
+            // Before the held packets go on (apply_position).
+            let request = seek.and_then(|s| s.replay).or(self.last_replay);
+            onvif::after_play(streams, response, request.as_ref());
         }
         if let (Some(seek), Some(start)) = (seek, start) {
             self.applied_seek = self.applied_seek.max(seek.generation);

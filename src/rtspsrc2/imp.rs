@@ -78,7 +78,7 @@ pub(super) struct State {
 
 #[derive(Default)]
 pub struct RtspSrc2 {
-    settings: Mutex<Settings>,
+    pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
     pub(super) timing: Arc<Timing>,
     /// Bumped on every start; a play task whose epoch is stale may no
@@ -232,6 +232,16 @@ impl ObjectImpl for RtspSrc2 {
                     .nick("Backchannel type")
                     .blurb("The type of backchannel to setup. Default is 'none'. onvif: DESCRIBE and SETUP require www.onvif.org/ver20/backchannel, and the server's a=sendonly stream is set up for sending (no stream_%u pad): select-stream sees it with an a-sendonly field, RTP goes to it through the backchannel_%u request pads or push-backchannel-sample. A server answering 551 plays without it (warning)")
                     .build(),
+                glib::ParamSpecBoolean::builder("onvif-mode")
+                    .nick("Onvif Mode")
+                    .blurb("Act as an ONVIF replay client (as C rtspsrc): SETUP and PLAY carry Require: onvif-replay, only TCP is offered, seeks are in nanoseconds since 1900-01-01 (the NTP epoch) and go out as Range: clock=..., a negative rate is reverse playback (Scale), trick mode key units and forward predicted seeks ask for Frames: intra[/<interval ms>] and predicted; buffers get the absolute time of the ONVIF RTP header extension as PTS and as a reference timestamp meta (timestamp/x-ntp), in a segment of absolute time with the rate the server answered")
+                    .default_value(settings::DEFAULT_ONVIF_MODE)
+                    .build(),
+                glib::ParamSpecBoolean::builder("onvif-rate-control")
+                    .nick("Onvif Rate Control")
+                    .blurb("When in onvif-mode, whether to set Rate-Control to yes or no (no: the server sends as fast as it can, for export or analysis)")
+                    .default_value(settings::DEFAULT_ONVIF_RATE_CONTROL)
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("transport, restarts, and per stream: packets, bytes, packets-lost, jitter (RTP clock units), packets-retransmitted (RTX packets received, with do-retransmission), srtp-packets and srtp-decrypted (SRTP streams: packets that entered srtpdec and that it decrypted), and packets dropped as packets-unknown-pt, packets-malformed, packets-no-payload; backchannels (backchannel=onvif): per backchannel stream index, packets-sent, bytes-sent, packets-dropped (before PLAY, between sessions, connection full, unsendable)")
@@ -292,6 +302,8 @@ impl ObjectImpl for RtspSrc2 {
                 settings.max_rtcp_rtp_time_diff_ms = value.get().expect(CHECKED)
             }
             "backchannel" => settings.backchannel = value.get().expect(CHECKED),
+            "onvif-mode" => settings.onvif_mode = value.get().expect(CHECKED),
+            "onvif-rate-control" => settings.onvif_rate_control = value.get().expect(CHECKED),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -328,6 +340,8 @@ impl ObjectImpl for RtspSrc2 {
             "probation" => settings.probation.to_value(),
             "max-rtcp-rtp-time-diff" => settings.max_rtcp_rtp_time_diff_ms.to_value(),
             "backchannel" => settings.backchannel.to_value(),
+            "onvif-mode" => settings.onvif_mode.to_value(),
+            "onvif-rate-control" => settings.onvif_rate_control.to_value(),
             "stats" => {
                 drop(settings);
                 super::stats::stats(self).to_value()
@@ -507,8 +521,15 @@ impl RtspSrc2 {
             pause_live: settings.pause_live,
             rate_header: settings.rate_header.header(),
             backchannel: settings.backchannel == settings::Backchannel::Onvif,
+            replay: settings.onvif_mode.then_some(super::onvif::ReplayConfig {
+                rate_control: settings.onvif_rate_control,
+            }),
         })
         .map(|mut config| {
+            if config.replay.is_some() {
+                // ONVIF replay over TCP only (see super::onvif).
+                config.session.protocols = vec![crate::session::Protocol::Tcp];
+            }
             // The task may take as long as the element waits for it, and at
             // least the shared bound.
             config.session.teardown_timeout = crate::session::TEARDOWN_TIMEOUT
@@ -937,6 +958,8 @@ impl RtspSrc2 {
                 | gst::PadProbeType::BUFFER_LIST
                 | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |pad, info| match output.upgrade() {
+                // ONVIF replay: absolute times (see super::replay_output).
+                Some(output) if output.replay.is_active() => output.replay.on_output(pad, info),
                 Some(output) => output.timeline.on_output(pad, info),
                 None => gst::PadProbeReturn::Ok,
             },

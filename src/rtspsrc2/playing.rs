@@ -101,17 +101,31 @@ pub async fn play(
     if let Some(seek) = pending_seek {
         *presentation.applied_seek = seek.generation;
     }
-    // A live presentation with the ONVIF backchannel gets no Range: with
-    // one, gst-rtsp-server seeks its media and fails (docs/QUIRKS.md,
-    // "PLAY Range on media with an ONVIF backchannel"), and without one a
-    // live stream starts at its live edge anyway (RFC 2326 §10.5).
-    let range_value = (presentation.vod.is_some() || !config.backchannel).then_some(range_value);
-    let range = play_headers(
-        range_value.map(|r| (r, precision)),
-        current_rate(&target),
-        config.rate_header,
-        link.client().version(),
-    );
+    let replay_request = pending_seek.and_then(|s| s.replay);
+    let range = match config.replay {
+        // ONVIF replay: clock= ranges for seeks only; without one the
+        // server starts where its recording starts.
+        Some(replay) => {
+            let mut range = Headers::new();
+            super::onvif::play_headers(&mut range, replay, replay_request.as_ref(), true);
+            range
+        }
+        None => {
+            // A live presentation with the ONVIF backchannel gets no
+            // Range: with one, gst-rtsp-server seeks its media and fails
+            // (docs/QUIRKS.md, "PLAY Range on media with an ONVIF
+            // backchannel"), and without one a live stream starts at its
+            // live edge anyway (RFC 2326 §10.5).
+            let range_value =
+                (presentation.vod.is_some() || !config.backchannel).then_some(range_value);
+            play_headers(
+                range_value.map(|r| (r, precision)),
+                current_rate(&target),
+                config.rate_header,
+                link.client().version(),
+            )
+        }
+    };
     let mut early: Vec<(u8, Bytes)> = Vec::new();
     let response = link
         .client()
@@ -137,6 +151,9 @@ pub async fn play(
         end: pending_seek.and_then(|s| s.end).or(Some(vod.end)),
         rates: answer_rates(&response),
     });
+    if config.replay.is_some() {
+        super::onvif::after_play(&refs, &response, replay_request.as_ref());
+    }
     apply_position(&refs, &rtp_info(&response), range);
     for (channel, payload) in early {
         route(&channels, channel, payload);
@@ -179,6 +196,11 @@ pub async fn play(
             presentation.vod,
             config.pause_live,
             config.rate_header,
+        )
+        .with_replay(
+            config.replay,
+            replay_request,
+            streams.iter().map(|s| s.output.clone()).collect(),
         ),
         streams: refs,
         vod_end: presentation.vod.map(|v| v.end),
@@ -472,13 +494,16 @@ impl Playing<'_> {
         self.watchdog.per_stream = counts;
     }
 
-    /// Every stream of a VOD presentation got to the end of its range.
+    /// Every stream of a VOD presentation (or of an ONVIF replay range)
+    /// got to the end of its range.
     fn at_end_of_range(&self) -> bool {
-        self.vod_end.is_some()
+        let vod = self.vod_end.is_some()
             && self
                 .outputs
                 .iter()
-                .all(|o| reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S))
+                .all(|o| reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S));
+        vod || (self.config.replay.is_some()
+            && super::onvif::replay_at_end(&self.outputs, END_TOLERANCE_S))
     }
 
     /// Data that never came over UDP: retry over TCP if allowed. Data that
@@ -498,11 +523,14 @@ impl Playing<'_> {
         if !self.control.quiet() {
             self.end_after_bye();
         }
+        super::onvif::end_terminated(&self.outputs);
         let now = Instant::now();
         // No data is due while the server is paused or a PAUSE/PLAY is on
         // its way, nor once every stream of a VOD ended: not an outage.
         // (One ended stream must not hide another one that stalls.)
-        let ended = self.vod_end.is_some() && self.outputs.iter().all(|o| o.timeline.ended());
+        // A replay whose streams all ended (T flag, BYE) is done too.
+        let finite = self.vod_end.is_some() || self.config.replay.is_some();
+        let ended = finite && self.outputs.iter().all(|o| o.timeline.ended());
         if seen != self.watchdog.seen || self.control.quiet() || ended {
             self.watchdog.seen = seen;
             self.watchdog.last_change = now;

@@ -49,6 +49,8 @@ pub struct PlayConfig {
     pub rate_header: rtspclient_protocol::play_rate::RateHeader,
     /// `backchannel=onvif`: ask for the ONVIF audio backchannel.
     pub backchannel: bool,
+    /// `onvif-mode`: an ONVIF replay client (see [`super::onvif`]).
+    pub replay: Option<super::onvif::ReplayConfig>,
 }
 
 /// What the play task needs from the element.
@@ -179,6 +181,12 @@ impl Role for PlayRole {
         backchannel_session::announce(&host, &backchannels);
         for stream in &selected {
             stream.output.timeline.set_vod(vod.is_some());
+            if self.config.replay.is_some() {
+                stream.output.replay.activate();
+                let mut caps = stream.output.caps();
+                super::onvif::mark_caps(&mut caps);
+                stream.output.update_caps(caps);
+            }
         }
         host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
         let round = PlaySetup {
@@ -186,6 +194,7 @@ impl Role for PlayRole {
             udp: &self.config.session.udp,
             nat_dummy: self.config.nat_dummy,
             require: backchannel_session::require_header(backchannel),
+            replay: self.config.replay.is_some(),
         };
         let _backchannel_routes = backchannel_session::SessionGuard(&host);
         let (streams, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;

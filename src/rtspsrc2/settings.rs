@@ -47,6 +47,10 @@ pub const DEFAULT_IS_LIVE: bool = true;
 pub const DEFAULT_TEARDOWN_TIMEOUT_NS: u64 = 100_000_000;
 pub const DEFAULT_PROBATION: u32 = 2;
 pub const DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS: i32 = 1000;
+/// C `rtspsrc` 1.22: not an ONVIF replay client unless asked.
+pub const DEFAULT_ONVIF_MODE: bool = false;
+/// C `rtspsrc` 1.22: `Rate-Control: yes` (the server paces the data).
+pub const DEFAULT_ONVIF_RATE_CONTROL: bool = true;
 /// Every profile: play what the server offers, SRTP included.
 pub const DEFAULT_PROFILES: gst_rtsp::RTSPProfile = gst_rtsp::RTSPProfile::from_bits_truncate(
     gst_rtsp::RTSPProfile::AVP.bits()
@@ -200,6 +204,9 @@ pub struct Settings {
     pub probation: u32,
     pub max_rtcp_rtp_time_diff_ms: i32,
     pub backchannel: Backchannel,
+    /// `onvif-mode`: ONVIF replay client (see `super::onvif`).
+    pub onvif_mode: bool,
+    pub onvif_rate_control: bool,
 }
 
 impl Default for Settings {
@@ -234,6 +241,8 @@ impl Default for Settings {
             probation: DEFAULT_PROBATION,
             max_rtcp_rtp_time_diff_ms: DEFAULT_MAX_RTCP_RTP_TIME_DIFF_MS,
             backchannel: Backchannel::None,
+            onvif_mode: DEFAULT_ONVIF_MODE,
+            onvif_rate_control: DEFAULT_ONVIF_RATE_CONTROL,
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct PlaySetup<'a> {
     pub nat_dummy: bool,
     /// A feature tag every SETUP requires (the ONVIF backchannel's).
     pub require: Option<&'static str>,
+    /// ONVIF replay: `Require: onvif-replay` (see [`super::onvif`]).
+    pub replay: bool,
 }
 
 impl SetupRound for PlaySetup<'_> {
@@ -100,6 +102,9 @@ impl SetupRound for PlaySetup<'_> {
         headers.set("Transport", request.to_header_value());
         if let Some(tag) = self.require {
             headers.append("Require", tag);
+        }
+        if self.replay {
+            super::onvif::require(&mut headers);
         }
         let control = stream.description.control.as_deref().unwrap_or("*");
         if let Some(data) = &stream.key_mgmt {

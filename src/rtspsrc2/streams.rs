@@ -151,6 +151,8 @@ pub struct StreamOutput {
     payload_types: PayloadTypes,
     /// Position in an on-demand presentation.
     pub timeline: Timeline,
+    /// Absolute times and segments in ONVIF replay (`onvif-mode`).
+    pub replay: super::replay_output::ReplayOutput,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
     /// Dropped before `rtpbin`: payload types the SDP did not list.
@@ -252,6 +254,7 @@ impl StreamOutput {
             jitterbuffer: Mutex::new(None),
             payload_types: PayloadTypes::default(),
             timeline: Timeline::new(),
+            replay: Default::default(),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             unknown_pt: AtomicU64::new(0),

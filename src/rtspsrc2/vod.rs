@@ -58,6 +58,9 @@ impl RtspSrc2 {
     /// of a pipeline each send the same seek upstream (same seqnum): the
     /// first one does the work, the others get its answer.
     pub(super) fn seek(&self, event: &gst::Event) -> bool {
+        if self.onvif_mode() {
+            return self.onvif_seek(event);
+        }
         let gst::EventView::Seek(seek) = event.view() else {
             return false;
         };
@@ -112,6 +115,7 @@ impl RtspSrc2 {
                         end,
                         rate,
                         precision: precision(flags),
+                        replay: None,
                     })
                 }
             });

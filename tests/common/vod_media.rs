@@ -22,6 +22,22 @@ impl Drop for Media {
 /// 10 s of 320x240 H.264 (no B-frames, a key frame every 30 frames, so at
 /// every whole second) and 48 kHz stereo AAC, muxed into MP4.
 pub fn make_media() -> Media {
+    let audio = format!(
+        "audiotestsrc num-buffers=469 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
+         {} ! aacparse ! mux.",
+        launch::aac_encoder()
+    );
+    make_mp4(&audio)
+}
+
+/// The same video alone: a key unit seek then lands on the key frame
+/// (with audio, qtdemux aligns the video segment to an audio sample and
+/// sends the key frame before it, outside the segment).
+pub fn make_video_media() -> Media {
+    make_mp4("")
+}
+
+fn make_mp4(audio: &str) -> Media {
     super::init();
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -34,12 +50,9 @@ pub fn make_media() -> Media {
     let line = format!(
         "videotestsrc num-buffers=300 pattern=ball ! {} ! \
          x264enc speed-preset=ultrafast key-int-max=30 bframes=0 threads=1 ! h264parse ! \
-         mp4mux name=mux ! filesink location={} \
-         audiotestsrc num-buffers=469 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
-         {} ! aacparse ! mux.",
+         mp4mux name=mux ! filesink location={} {audio}",
         launch::VIDEO_CAPS,
         file.display(),
-        launch::aac_encoder()
     );
     let pipeline = super::parse_pipeline(&line);
     let outcome = super::run_pipeline_until(&pipeline, Duration::from_secs(60), |_| {

@@ -1,0 +1,467 @@
+//! One stream's output during ONVIF replay (`onvif-mode`): every buffer
+//! gets the absolute time of its access unit from the replay RTP header
+//! extension (ONVIF Streaming Specification §6.3), and the segment is in
+//! that time, as C `rtspsrc` in ONVIF mode followed by `rtponvifparse`
+//! gives it:
+//!
+//! - PTS = the absolute time (nanoseconds since 1900-01-01, what
+//!   `rtponvifparse` writes), DTS unset; the same time goes on the buffer
+//!   as a `GstReferenceTimestampMeta` with caps `timestamp/x-ntp` (the
+//!   caps `rtpjitterbuffer` and the RTP depayloaders use for NTP times), so
+//!   it survives elements that retimestamp. Packets without the extension
+//!   (rtponviftimestamp marks only the first packet of an access unit)
+//!   take the time of the packet before them when they share its RTP
+//!   timestamp; others have no time (PTS unset, no meta), unless no
+//!   absolute time came yet: then they keep the jitterbuffer's PTS and its
+//!   running-time segment (a server that sends no extension plays as
+//!   without `onvif-mode`).
+//! - D (discontinuity) sets DISCONT; C (clean point) clears DELTA_UNIT;
+//!   T (terminal: the last access unit of the range) ends the stream with
+//!   EOS once it went out (the play task's watchdog sends it), as
+//!   `rtponvifparse` does.
+//! - After each replay PLAY, the segment has the rate the server answered
+//!   (`Speed`, else `Scale`; negative for reverse playback), start and stop
+//!   from the range (lower and upper bound), time = start, the trick mode
+//!   flags of the seek, and a base that puts the first buffer at the
+//!   running time the jitterbuffer gave it, so a synchronising sink plays
+//!   it now. Reverse playback: the server sends the groups of pictures
+//!   from the latest back, each in decoding order, so times go down from
+//!   group to group; decoders reverse each group (segment rate < 0).
+//!
+//! The stream caps get `onvif-mode=true` (as C `rtspsrc` sets them), so
+//! the RTP depayloaders pass this segment on instead of making their own
+//! from `npt-start`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gst::prelude::*;
+use rtspclient_protocol::onvif::{ReplayExtension, replay_extension};
+
+use super::timeline::rtp_timestamp;
+
+/// What a replay PLAY answered, for the segment that follows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlaySegment {
+    pub rate: f64,
+    /// Nanoseconds since 1900.
+    pub lower_ns: Option<u64>,
+    pub upper_ns: Option<u64>,
+    pub flags: gst::SegmentFlags,
+}
+
+impl Default for PlaySegment {
+    fn default() -> Self {
+        PlaySegment {
+            rate: 1.0,
+            lower_ns: None,
+            upper_ns: None,
+            flags: gst::SegmentFlags::empty(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    play: PlaySegment,
+    /// The next buffer out gets a new segment.
+    segment_pending: bool,
+    seqnum: Option<gst::Seqnum>,
+    /// RTP timestamp and absolute time of the last packet with a time.
+    last: Option<(u32, u64)>,
+    /// Our absolute-time segment is the one in effect downstream (not the
+    /// jitterbuffer's running-time one).
+    in_absolute: bool,
+    /// Earliest and latest absolute time since the last PLAY.
+    span: Option<(u64, u64)>,
+    /// The largest step between the times of consecutive access units
+    /// since the last PLAY: a frame, or with `Frames: intra` the distance
+    /// of key frames, which the last one can be from the range's end.
+    largest_step: u64,
+}
+
+/// Per-stream replay state, shared by the play task (after each PLAY) and
+/// the probe on the stream's output.
+#[derive(Default)]
+pub struct ReplayOutput {
+    active: AtomicBool,
+    state: Mutex<State>,
+    /// Our own segment is on its way through the probe.
+    own_segment: AtomicBool,
+    /// A packet with the T flag (end of the range) went out.
+    terminal: AtomicBool,
+}
+
+/// `timestamp/x-ntp`: reference timestamps in nanoseconds since 1900.
+pub fn ntp_reference_caps() -> gst::Caps {
+    gst::Caps::new_empty_simple("timestamp/x-ntp")
+}
+
+impl ReplayOutput {
+    /// The element plays in ONVIF mode: this stream's output is handled
+    /// here instead of by the VOD timeline.
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Release);
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// A replay seek flushed the stream: the segment after it carries its
+    /// seqnum.
+    pub fn on_seek(&self, seqnum: gst::Seqnum) {
+        let mut state = self.state.lock().unwrap();
+        state.seqnum = Some(seqnum);
+        state.segment_pending = true;
+        state.last = None;
+        state.span = None;
+        state.largest_step = 0;
+        self.terminal.store(false, Ordering::Release);
+    }
+
+    /// Whether a packet with the T flag went out since the last call.
+    pub fn take_terminal(&self) -> bool {
+        self.terminal.swap(false, Ordering::AcqRel)
+    }
+
+    /// A replay PLAY was answered: the next buffer starts `play`'s segment.
+    pub fn on_play(&self, play: PlaySegment) {
+        let mut state = self.state.lock().unwrap();
+        state.play = play;
+        state.segment_pending = true;
+        state.span = None;
+        state.largest_step = 0;
+    }
+
+    /// Earliest and latest absolute time out since the last PLAY.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        self.state.lock().unwrap().span
+    }
+
+    /// Whether the data reached the end of the PLAY's range: its upper
+    /// bound forward, its lower bound in reverse (within `tolerance` ns,
+    /// or the largest step between access units if that is larger). False
+    /// for an open range.
+    pub fn at_range_end(&self, tolerance: u64) -> bool {
+        let state = self.state.lock().unwrap();
+        let tolerance = tolerance.max(state.largest_step);
+        let Some((earliest, latest)) = state.span else {
+            return false;
+        };
+        if state.play.rate < 0.0 {
+            state
+                .play
+                .lower_ns
+                .is_some_and(|lower| earliest <= lower + tolerance)
+        } else {
+            state
+                .play
+                .upper_ns
+                .is_some_and(|upper| latest + tolerance >= upper)
+        }
+    }
+
+    /// Probe on the stream's output (rtpbin's source pad).
+    pub fn on_output(&self, pad: &gst::Pad, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+        match &mut info.data {
+            // The jitterbuffer's own (running time) segment passes, as in
+            // super::timeline; ours follows before the next buffer.
+            Some(gst::PadProbeData::Event(event))
+                if event.type_() == gst::EventType::Segment
+                    && !self.own_segment.load(Ordering::Acquire) =>
+            {
+                let mut state = self.state.lock().unwrap();
+                state.segment_pending = true;
+                state.in_absolute = false;
+            }
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                let running = buffer.pts();
+                let buffer = buffer.make_mut();
+                let time = self.stamp(buffer);
+                self.segment_before(pad, time, running);
+            }
+            Some(gst::PadProbeData::BufferList(list)) => {
+                let running = list.get(0).and_then(|b| b.pts());
+                let mut first_time = None;
+                list.make_mut().foreach_mut(|mut buffer, index| {
+                    let time = self.stamp(buffer.make_mut());
+                    if index == 0 {
+                        first_time = time;
+                    }
+                    std::ops::ControlFlow::Continue(Some(buffer))
+                });
+                self.segment_before(pad, first_time, running);
+            }
+            _ => {}
+        }
+        gst::PadProbeReturn::Ok
+    }
+
+    /// Give one packet its absolute time (see the module documentation).
+    fn stamp(&self, buffer: &mut gst::BufferRef) -> Option<u64> {
+        let (extension, timestamp) = {
+            let Ok(map) = buffer.map_readable() else {
+                return None;
+            };
+            (replay_extension(&map), rtp_timestamp(buffer))
+        };
+        let (time, in_absolute) = {
+            let mut state = self.state.lock().unwrap();
+            let time = match (extension.and_then(|e| e.time_ns), timestamp) {
+                (Some(time), Some(ts)) => {
+                    if let Some((_, previous)) = state.last {
+                        state.largest_step = state.largest_step.max(previous.abs_diff(time));
+                    }
+                    state.last = Some((ts, time));
+                    state.span = Some(match state.span {
+                        Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
+                        None => (time, time),
+                    });
+                    Some(time)
+                }
+                (Some(time), None) => Some(time),
+                (None, Some(ts)) => state.last.filter(|(t, _)| *t == ts).map(|(_, time)| time),
+                (None, None) => None,
+            };
+            (time, state.in_absolute)
+        };
+        apply_flags(buffer, extension);
+        if extension.is_some_and(|e| e.terminal) {
+            self.terminal.store(true, Ordering::Release);
+        }
+        if time.is_none() && !in_absolute {
+            // No absolute time yet (a server without the extension): the
+            // running-time segment is in effect, and so stays the PTS.
+            return None;
+        }
+        buffer.set_dts(gst::ClockTime::NONE);
+        match time {
+            Some(time) => {
+                let time = gst::ClockTime::from_nseconds(time);
+                buffer.set_pts(time);
+                gst::ReferenceTimestampMeta::add(
+                    buffer,
+                    &ntp_reference_caps(),
+                    time,
+                    gst::ClockTime::NONE,
+                );
+            }
+            None => buffer.set_pts(gst::ClockTime::NONE),
+        }
+        time
+    }
+
+    /// Push the pending segment before the first buffer with a time.
+    fn segment_before(&self, pad: &gst::Pad, time: Option<u64>, running: Option<gst::ClockTime>) {
+        let (Some(first), Some(running)) = (time, running) else {
+            return;
+        };
+        let (play, seqnum) = {
+            let mut state = self.state.lock().unwrap();
+            if !state.segment_pending {
+                return;
+            }
+            state.segment_pending = false;
+            state.in_absolute = true;
+            (state.play, state.seqnum)
+        };
+        let segment = replay_segment(&play, first, running.nseconds());
+        gst::debug!(
+            super::imp::CAT,
+            obj = pad,
+            "First replay buffer at {} (running time {running}): {segment:?}",
+            gst::ClockTime::from_nseconds(first)
+        );
+        let mut event = gst::event::Segment::builder(&segment);
+        if let Some(seqnum) = seqnum {
+            event = event.seqnum(seqnum);
+        }
+        self.own_segment.store(true, Ordering::Release);
+        pad.push_event(event.build());
+        self.own_segment.store(false, Ordering::Release);
+    }
+}
+
+/// The flags `rtponvifparse` sets from the extension.
+fn apply_flags(buffer: &mut gst::BufferRef, extension: Option<ReplayExtension>) {
+    let Some(extension) = extension else {
+        return;
+    };
+    if extension.discontinuity {
+        buffer.set_flags(gst::BufferFlags::DISCONT);
+    }
+    if extension.clean_point {
+        buffer.unset_flags(gst::BufferFlags::DELTA_UNIT);
+    } else {
+        buffer.set_flags(gst::BufferFlags::DELTA_UNIT);
+    }
+}
+
+/// The segment of a replay whose first buffer is at absolute time `first`
+/// and running time `running` (see the module documentation). The range
+/// widens to take in `first` (servers start at the key frame before the
+/// requested start; in reverse the first group may end after the upper
+/// bound).
+pub fn replay_segment(
+    play: &PlaySegment,
+    first: u64,
+    running: u64,
+) -> gst::FormattedSegment<gst::ClockTime> {
+    let rate = if play.rate.is_finite() && play.rate != 0.0 {
+        play.rate
+    } else {
+        1.0
+    };
+    let start = play.lower_ns.map_or(first, |l| l.min(first));
+    let stop = play.upper_ns.map(|u| u.max(first));
+    // Running time of `first` = base + distance from the segment's origin
+    // (start forward, stop in reverse) / |rate|.
+    let distance = if rate > 0.0 {
+        first - start
+    } else {
+        stop.map_or(0, |s| s - first)
+    };
+    let base = running.saturating_sub((distance as f64 / rate.abs()) as u64);
+    let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    segment.set_rate(rate);
+    segment.set_flags(play.flags);
+    segment.set_start(gst::ClockTime::from_nseconds(start));
+    segment.set_stop(stop.map(gst::ClockTime::from_nseconds));
+    segment.set_time(gst::ClockTime::from_nseconds(start));
+    segment.set_position(gst::ClockTime::from_nseconds(first));
+    segment.set_base(gst::ClockTime::from_nseconds(base));
+    segment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn forward_segment_puts_the_first_buffer_at_its_running_time() {
+        gst::init().unwrap();
+        let play = PlaySegment {
+            lower_ns: Some(3605 * S),
+            upper_ns: Some(3608 * S),
+            ..PlaySegment::default()
+        };
+        // The server started at the key frame at 3605 s.
+        let segment = replay_segment(&play, 3605 * S, 2 * S);
+        assert_eq!(segment.start(), Some(gst::ClockTime::from_seconds(3605)));
+        assert_eq!(segment.stop(), Some(gst::ClockTime::from_seconds(3608)));
+        assert_eq!(
+            segment.to_running_time(gst::ClockTime::from_seconds(3606)),
+            Some(gst::ClockTime::from_seconds(3))
+        );
+        // A key frame before the requested start widens the segment.
+        let play = PlaySegment {
+            lower_ns: Some(3605 * S + S / 2),
+            ..play
+        };
+        let segment = replay_segment(&play, 3605 * S, 2 * S);
+        assert_eq!(segment.start(), Some(gst::ClockTime::from_seconds(3605)));
+        assert_eq!(
+            segment.to_running_time(gst::ClockTime::from_seconds(3605)),
+            Some(gst::ClockTime::from_seconds(2))
+        );
+    }
+
+    /// An RTP packet with the replay extension (time in ns, flags byte)
+    /// or without it.
+    fn packet(rtp_timestamp: u32, extension: Option<(u64, u8)>) -> gst::Buffer {
+        let mut bytes = vec![0x80, 96, 0, 1];
+        bytes.extend_from_slice(&rtp_timestamp.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 7]);
+        if let Some((time, flags)) = extension {
+            bytes[0] |= 0x10;
+            bytes.extend_from_slice(&[0xAB, 0xAC, 0, 3]);
+            let ntp = ((time / S) << 32) | (((time % S) << 32) / S);
+            bytes.extend_from_slice(&ntp.to_be_bytes());
+            bytes.extend_from_slice(&[flags, 1, 0, 0]);
+        }
+        bytes.extend_from_slice(&[0x65, 1, 2, 3]);
+        gst::Buffer::from_mut_slice(bytes)
+    }
+
+    fn meta_time(buffer: &gst::BufferRef) -> Option<u64> {
+        let ntp = ntp_reference_caps();
+        buffer
+            .iter_meta::<gst::ReferenceTimestampMeta>()
+            .find(|m| m.reference().is_subset(&ntp))
+            .map(|m| m.timestamp().nseconds())
+    }
+
+    #[test]
+    fn packets_get_their_access_unit_time_and_flags() {
+        gst::init().unwrap();
+        let output = ReplayOutput::default();
+        output.on_play(PlaySegment {
+            lower_ns: Some(3600 * S),
+            upper_ns: Some(3602 * S),
+            ..PlaySegment::default()
+        });
+        // Before any absolute time, a packet without the extension keeps
+        // the jitterbuffer's running time (its segment is in effect).
+        let mut early = packet(6000, None);
+        early.make_mut().set_pts(gst::ClockTime::from_seconds(5));
+        assert_eq!(output.stamp(early.make_mut()), None);
+        assert_eq!(early.pts(), Some(gst::ClockTime::from_seconds(5)));
+        // A key frame (C) after a gap (D), in two packets.
+        let mut first = packet(9000, Some((3600 * S + S / 4, 0xA0)));
+        let mut second = packet(9000, None);
+        let time = Some(3600 * S + S / 4);
+        assert_eq!(output.stamp(first.make_mut()), time);
+        assert_eq!(output.stamp(second.make_mut()), time);
+        for buffer in [&first, &second] {
+            assert_eq!(buffer.pts().map(|t| t.nseconds()), time);
+            assert_eq!(meta_time(buffer), time);
+            assert_eq!(buffer.dts(), None);
+        }
+        assert!(first.flags().contains(gst::BufferFlags::DISCONT));
+        assert!(!first.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        // Once the absolute segment went out, a packet of another access
+        // unit without the extension has no time.
+        output.state.lock().unwrap().in_absolute = true;
+        let mut stray = packet(12000, None);
+        stray.make_mut().set_pts(gst::ClockTime::from_seconds(6));
+        assert_eq!(output.stamp(stray.make_mut()), None);
+        assert_eq!(stray.pts(), None);
+        assert_eq!(meta_time(&stray), None);
+        assert!(!output.take_terminal());
+        assert!(!output.at_range_end(S / 2));
+        // The last access unit of the range (T), a delta frame.
+        let mut last = packet(15000, Some((3601 * S + S * 9 / 10, 0x10)));
+        output.stamp(last.make_mut());
+        assert!(last.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        assert!(output.take_terminal());
+        assert!(!output.take_terminal());
+        assert!(output.at_range_end(S / 2));
+    }
+
+    #[test]
+    fn reverse_segment_runs_down_from_the_upper_bound() {
+        gst::init().unwrap();
+        let play = PlaySegment {
+            rate: -1.0,
+            lower_ns: Some(3600 * S),
+            upper_ns: Some(3605 * S),
+            flags: gst::SegmentFlags::TRICKMODE_KEY_UNITS,
+        };
+        // First group of pictures: the one starting at 3604 s.
+        let segment = replay_segment(&play, 3604 * S, 10 * S);
+        assert_eq!(segment.rate(), -1.0);
+        assert_eq!(segment.flags(), gst::SegmentFlags::TRICKMODE_KEY_UNITS);
+        assert_eq!(
+            segment.to_running_time(gst::ClockTime::from_seconds(3604)),
+            Some(gst::ClockTime::from_seconds(10))
+        );
+        // The group before it plays a second later.
+        assert_eq!(
+            segment.to_running_time(gst::ClockTime::from_seconds(3603)),
+            Some(gst::ClockTime::from_seconds(11))
+        );
+    }
+}
