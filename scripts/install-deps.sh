@@ -16,6 +16,8 @@ PACKAGES=(
     gstreamer1.0-plugins-ugly
     gstreamer1.0-libav
     gstreamer1.0-tools
+    # gst-play-1.0: tests/gst_play.rs drives it from its keyboard.
+    gstreamer1.0-plugins-base-apps
     gstreamer1.0-x
     gstreamer1.0-rtsp
     # GIO's TLS backend: gst-rtsp-server's TLS in tests/tls.rs.
