@@ -1,0 +1,182 @@
+//! A VOD server that stops answering in the middle of a seek: the PAUSE
+//! goes out and nothing comes back. No data is due while a PAUSE is on its
+//! way, so the data timeout cannot tell; the element gives the request
+//! `tcp-timeout`, then takes the session as stuck and recovers it like any
+//! other (reconnection), and the new session's PLAY carries the seek.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{RawRequest, Reply, ScriptedServer, rtsp_response, wait_for};
+use gst::prelude::*;
+
+const SESSION: &str = "5EEC";
+const TCP_TIMEOUT_US: u64 = 1_000_000;
+
+/// 10 s of PCMA on demand, interleaved; on the first connection PAUSE is
+/// never answered.
+fn stuck_vod_server() -> ScriptedServer {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Stuck\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+               a=range:npt=0-10\r\n\
+               m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n";
+    ScriptedServer::start_with(move |req: &RawRequest| {
+        let cseq = req.cseq();
+        let session = [("Session", SESSION)];
+        let reply = match req.method.as_str() {
+            "OPTIONS" => rtsp_response(
+                cseq,
+                200,
+                "OK",
+                &[("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN")],
+                b"",
+            ),
+            "DESCRIBE" => rtsp_response(
+                cseq,
+                200,
+                "OK",
+                &[
+                    ("Content-Type", "application/sdp"),
+                    ("Content-Base", &format!("{}/", req.uri)),
+                ],
+                sdp.as_bytes(),
+            ),
+            "SETUP" => {
+                let transport = req.header("Transport").unwrap_or_default().to_owned();
+                rtsp_response(
+                    cseq,
+                    200,
+                    "OK",
+                    &[("Transport", &transport), ("Session", SESSION)],
+                    b"",
+                )
+            }
+            "PAUSE" if req.connection == 0 => Vec::new(),
+            "PLAY" => {
+                let mut seq: u16 = 0;
+                return Reply::SendThenStream(
+                    rtsp_response(cseq, 200, "OK", &session, b""),
+                    Duration::from_millis(20),
+                    Box::new(move || {
+                        let mut packet = vec![0x80, 8];
+                        packet.extend_from_slice(&seq.to_be_bytes());
+                        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                        packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+                        packet.extend_from_slice(&[0xd5; 160]);
+                        seq = seq.wrapping_add(1);
+                        (seq < 500).then(|| common::interleaved_frame(0, &packet))
+                    }),
+                );
+            }
+            _ => rtsp_response(cseq, 200, "OK", &session, b""),
+        };
+        Reply::Send(reply)
+    })
+}
+
+#[test]
+fn an_unanswered_pause_of_a_seek_ends_in_a_reconnection_that_keeps_the_seek() {
+    let server = stuck_vod_server();
+    common::init_plugin();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("rtspsrc2")
+        .property("location", server.url("/stuck"))
+        .property_from_str("protocols", "tcp")
+        .property("tcp-timeout", TCP_TIMEOUT_US)
+        .build()
+        .unwrap();
+    pipeline.add(&src).unwrap();
+    let buffers = Arc::new(Mutex::new(0u64));
+    let (weak, counted) = (pipeline.downgrade(), buffers.clone());
+    src.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+        pipeline.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        let counted = counted.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            *counted.lock().unwrap() += 1;
+            gst::PadProbeReturn::Ok
+        });
+    });
+    let messages: Arc<Mutex<Vec<gst::Message>>> = Arc::default();
+    let seen = messages.clone();
+    pipeline.bus().unwrap().set_sync_handler(move |_, message| {
+        seen.lock().unwrap().push(message.clone());
+        gst::BusSyncReply::Drop
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || *buffers.lock().unwrap() > 20),
+        "no playback"
+    );
+
+    assert!(src.send_event(gst::event::Seek::new(
+        1.0,
+        gst::SeekFlags::FLUSH,
+        gst::SeekType::Set,
+        gst::ClockTime::from_seconds(5),
+        gst::SeekType::None,
+        gst::ClockTime::NONE,
+    )));
+    let requests = || server.requests();
+    assert!(
+        wait_for(Duration::from_secs(5), || requests()
+            .iter()
+            .any(|r| r.method == "PAUSE")),
+        "no PAUSE for the seek"
+    );
+    let paused = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(10), || requests()
+            .iter()
+            .any(|r| r.connection == 1 && r.method == "PLAY")),
+        "no new session after the unanswered PAUSE: {:?}",
+        requests()
+            .iter()
+            .map(|r| format!("{} {}", r.connection, r.method))
+            .collect::<Vec<_>>()
+    );
+    let waited = paused.elapsed();
+    println!("new session's PLAY {waited:?} after the unanswered PAUSE");
+    assert!(
+        waited >= Duration::from_micros(TCP_TIMEOUT_US) - Duration::from_millis(50),
+        "gave up on the PAUSE after {waited:?}, before tcp-timeout"
+    );
+    let play = requests()
+        .into_iter()
+        .find(|r| r.connection == 1 && r.method == "PLAY")
+        .unwrap();
+    let range = play.header("Range").unwrap_or_default().to_owned();
+    assert!(
+        range.starts_with("npt=5"),
+        "new session's PLAY Range: {range}"
+    );
+
+    let before = *buffers.lock().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || *buffers.lock().unwrap()
+            > before + 20),
+        "no playback after the reconnection"
+    );
+    let messages = messages.lock().unwrap();
+    let reconnects = messages
+        .iter()
+        .filter(|m| {
+            m.structure()
+                .is_some_and(|s| s.name() == "rtspclient-reconnect")
+        })
+        .count();
+    assert!(reconnects >= 1, "no rtspclient-reconnect message");
+    let errors: Vec<_> = messages
+        .iter()
+        .filter(|m| matches!(m.view(), gst::MessageView::Error(_)))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    drop(messages);
+    common::stop_pipeline(&pipeline);
+}
