@@ -1,8 +1,13 @@
-//! A VOD server that stops answering in the middle of a seek: the PAUSE
-//! goes out and nothing comes back. No data is due while a PAUSE is on its
-//! way, so the data timeout cannot tell; the element gives the request
-//! `tcp-timeout`, then takes the session as stuck and recovers it like any
-//! other (reconnection), and the new session's PLAY carries the seek.
+//! VOD servers that fail a seek, on the first connection only:
+//! - one stops answering: the PAUSE goes out and nothing comes back. No
+//!   data is due while a PAUSE is on its way, so the data timeout cannot
+//!   tell; the element gives the request `tcp-timeout`, then takes the
+//!   session as stuck and recovers it like any other (reconnection);
+//! - one refuses the seek's PLAY with 503 (gst-rtsp-server does so once
+//!   its media failed): the session ends and reconnection recovers it.
+//!
+//! Either way the new session's PLAY carries the seek and playback goes
+//! on, with no error.
 
 mod common;
 
@@ -15,9 +20,17 @@ use gst::prelude::*;
 const SESSION: &str = "5EEC";
 const TCP_TIMEOUT_US: u64 = 1_000_000;
 
-/// 10 s of PCMA on demand, interleaved; on the first connection PAUSE is
-/// never answered.
-fn stuck_vod_server() -> ScriptedServer {
+#[derive(Clone, Copy)]
+enum Failure {
+    /// PAUSE is never answered.
+    SilentPause,
+    /// A PLAY with a `Range` after the first is answered 503.
+    RefusedSeek,
+}
+
+/// 10 s of PCMA on demand, interleaved; on the first connection the seek
+/// fails as `failure` says.
+fn failing_vod_server(failure: Failure) -> ScriptedServer {
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Stuck\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
                a=range:npt=0-10\r\n\
                m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n";
@@ -52,7 +65,14 @@ fn stuck_vod_server() -> ScriptedServer {
                     b"",
                 )
             }
-            "PAUSE" if req.connection == 0 => Vec::new(),
+            "PAUSE" if req.connection == 0 && matches!(failure, Failure::SilentPause) => Vec::new(),
+            "PLAY"
+                if req.connection == 0
+                    && req.index > 3
+                    && matches!(failure, Failure::RefusedSeek) =>
+            {
+                rtsp_response(cseq, 503, "Service Unavailable", &session, b"")
+            }
             "PLAY" => {
                 let mut seq: u16 = 0;
                 return Reply::SendThenStream(
@@ -77,7 +97,16 @@ fn stuck_vod_server() -> ScriptedServer {
 
 #[test]
 fn an_unanswered_pause_of_a_seek_ends_in_a_reconnection_that_keeps_the_seek() {
-    let server = stuck_vod_server();
+    seek_fails_then_reconnects(Failure::SilentPause);
+}
+
+#[test]
+fn a_refused_seek_play_reconnects() {
+    seek_fails_then_reconnects(Failure::RefusedSeek);
+}
+
+fn seek_fails_then_reconnects(failure: Failure) {
+    let server = failing_vod_server(failure);
     common::init_plugin();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("rtspsrc2")
@@ -130,23 +159,31 @@ fn an_unanswered_pause_of_a_seek_ends_in_a_reconnection_that_keeps_the_seek() {
             .any(|r| r.method == "PAUSE")),
         "no PAUSE for the seek"
     );
-    let paused = Instant::now();
+    let failed = Instant::now();
     assert!(
         wait_for(Duration::from_secs(10), || requests()
             .iter()
             .any(|r| r.connection == 1 && r.method == "PLAY")),
-        "no new session after the unanswered PAUSE: {:?}",
+        "no new session after the failed seek: {:?}",
         requests()
             .iter()
             .map(|r| format!("{} {}", r.connection, r.method))
             .collect::<Vec<_>>()
     );
-    let waited = paused.elapsed();
-    println!("new session's PLAY {waited:?} after the unanswered PAUSE");
-    assert!(
-        waited >= Duration::from_micros(TCP_TIMEOUT_US) - Duration::from_millis(50),
-        "gave up on the PAUSE after {waited:?}, before tcp-timeout"
-    );
+    let waited = failed.elapsed();
+    println!("new session's PLAY {waited:?} after the PAUSE of the failed seek");
+    if matches!(failure, Failure::SilentPause) {
+        assert!(
+            waited >= Duration::from_micros(TCP_TIMEOUT_US) - Duration::from_millis(50),
+            "gave up on the PAUSE after {waited:?}, before tcp-timeout"
+        );
+    } else {
+        let refused = requests()
+            .iter()
+            .filter(|r| r.connection == 0 && r.method == "PLAY")
+            .count();
+        assert_eq!(refused, 2, "PLAYs on the first connection");
+    }
     let play = requests()
         .into_iter()
         .find(|r| r.connection == 1 && r.method == "PLAY")

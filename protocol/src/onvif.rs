@@ -31,9 +31,10 @@ pub const EXTENSION_WORDS: u16 = 3;
 const NANOS: u64 = 1_000_000_000;
 const DAY: u64 = 86_400;
 
-/// The latest time written or read (year 9999): beyond it the
-/// `YYYYMMDD` form has no room, and the nanoseconds still fit a u64.
-const MAX_SECONDS: u64 = days_from_1900(9999, 12, 31) * DAY + DAY - 1;
+/// The latest time written or read: the last whole second whose
+/// nanoseconds since 1900 fit a u64 (in the year 2484); later times, which
+/// a `YYYYMMDD` form can still write, are taken as this one.
+const MAX_SECONDS: u64 = u64::MAX / NANOS - 1;
 
 /// Days from 1900-01-01 to the given date of the proleptic Gregorian
 /// calendar (the count of "civil days" of H. Hinnant's algorithm, shifted
@@ -83,6 +84,10 @@ pub fn format_clock(ns: u64) -> String {
 /// None when it is no such time or outside 1900–9999.
 pub fn parse_clock(text: &str) -> Option<u64> {
     let text = text.trim();
+    // The byte slicing below needs one byte per character.
+    if !text.is_ascii() {
+        return None;
+    }
     let text = text.strip_suffix('Z').unwrap_or(text);
     let (date, time) = text.split_once(['T', 't'])?;
     let (whole, fraction) = match time.split_once('.') {
@@ -380,9 +385,21 @@ mod tests {
             "20261203T000000.xZ",
             "20261203T00000Z",
             "2026120aT000000Z",
+            // Not ASCII: a byte count of 8 that is not 8 characters.
+            "202\u{FFFD}10T000000Z",
+            "20261203T00\u{e9}00Z",
         ] {
             assert_eq!(parse_clock(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn far_times_are_clamped_not_overflowed() {
+        let last = parse_clock("99991231T235959.999Z").unwrap();
+        assert_eq!(last, MAX_SECONDS * NANOS + 999_000_000);
+        assert_eq!(parse_clock("24850101T000000Z"), Some(MAX_SECONDS * NANOS));
+        assert!(format_clock(u64::MAX).starts_with("2484"));
+        assert!(parse_clock(&format_clock(u64::MAX)).is_some());
     }
 
     #[test]

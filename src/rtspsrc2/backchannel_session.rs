@@ -14,11 +14,11 @@ use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::transport::LowerTransport;
 
 use super::session::PlayHost;
+use super::setup::PlaySetup;
 use crate::caps_convert::to_gst_caps;
 use crate::driver::answers::{check_setup_transport, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::packet_route::PacketRoute;
-use crate::driver::udp::UdpOptions;
 use crate::session::transports::{answered_transport, bind_udp, requested_transport};
 use crate::session::{Link, Protocol};
 
@@ -103,7 +103,7 @@ pub async fn setup(
     protocol: Protocol,
     base: &str,
     selected: &[SelectedBackchannel<'_>],
-    udp: &UdpOptions,
+    round: &PlaySetup<'_>,
     host: &Arc<dyn PlayHost>,
 ) -> Result<(), ClientError> {
     for stream in selected {
@@ -114,7 +114,7 @@ pub async fn setup(
             ));
             continue;
         }
-        match setup_one(link, protocol, base, stream, udp).await {
+        match setup_one(link, protocol, base, stream, round).await {
             Ok(route) => host.backchannel_route(stream.index, route),
             // A refusal of this SETUP, an answer that cannot carry it, or
             // no local ports: the connection itself still works (if it
@@ -139,7 +139,7 @@ async fn setup_one(
     protocol: Protocol,
     base: &str,
     stream: &SelectedBackchannel<'_>,
-    udp: &UdpOptions,
+    round: &PlaySetup<'_>,
 ) -> Result<PacketRoute, ClientError> {
     let profile = Profile {
         secure: stream.description.secure,
@@ -160,13 +160,17 @@ async fn setup_one(
     );
     let mut local = None;
     if protocol == Protocol::Udp {
-        let pair = bind_udp(link, udp)?;
+        let pair = bind_udp(link, round.udp)?;
         request.client_port = Some((pair.rtp_port(), Some(pair.rtcp_port())));
         local = Some(pair);
     }
     let mut headers = Headers::new();
     headers.set("Transport", request.to_header_value());
-    headers.append("Require", REQUIRE_TAG);
+    // The session's tags, the backchannel's among them: the same as on
+    // every other SETUP.
+    for tag in round.require {
+        headers.append("Require", *tag);
+    }
     let control = stream.description.control.as_deref().unwrap_or("*");
     let client = link.client();
     let peer = client.connection().peer_addr();

@@ -50,10 +50,6 @@ pub struct Control {
     last_replay: Option<ReplayRequest>,
     /// The streams, whose output positions a replay resumes from.
     replay_outputs: Vec<Arc<StreamOutput>>,
-    /// The target when the server refused a PLAY: asking again at once
-    /// would loop (the server stays paused, the target stays playing); the
-    /// next PLAY waits for the element to want something else.
-    refused_play: Option<Target>,
 }
 
 impl Control {
@@ -76,7 +72,6 @@ impl Control {
             replay: None,
             last_replay: None,
             replay_outputs: Vec::new(),
-            refused_play: None,
         }
     }
 
@@ -91,6 +86,11 @@ impl Control {
         self.last_replay = last;
         self.replay_outputs = outputs;
         self
+    }
+
+    /// The last ONVIF replay request sent (its mode and range).
+    pub fn last_replay(&self) -> Option<ReplayRequest> {
+        self.last_replay
     }
 
     /// No data is expected: the server is paused, or a PAUSE or PLAY is on
@@ -141,10 +141,6 @@ impl Control {
             return Ok(());
         }
         let target = *self.target.borrow_and_update();
-        if self.refused_play.is_some_and(|refused| refused == target) {
-            return Ok(());
-        }
-        self.refused_play = None;
         let pausable = may_pause(
             client.methods().supports("PAUSE"),
             self.vod.is_some(),
@@ -235,9 +231,20 @@ impl Control {
                 // seek becomes a PLAY with a Range (see next_step).
                 client.methods_mut().mark_refused("PAUSE");
             } else {
-                // gst-rtsp-server answers 503 to every PLAY once its media
-                // failed (a seek it could not preroll): no loop of PLAYs.
-                self.refused_play = Some(*self.target.borrow());
+                // The server stays where it was (paused, for a seek) and
+                // the streams' position is unknown: the session cannot go
+                // on. It ends as an error, which reconnection recovers
+                // when it may (503: gst-rtsp-server answers every PLAY so
+                // once its media failed, e.g. a seek it could not preroll)
+                // and resumes where the output stopped.
+                return Err(ClientError::new(
+                    ErrorKind::Status {
+                        code: response.status,
+                        reason: response.reason.clone(),
+                    },
+                    "The server refused PLAY",
+                )
+                .with_request(method, cseq));
             }
         } else if method == "PAUSE" {
             self.server = ServerState::Paused;

@@ -13,6 +13,7 @@ mod onvif;
 mod packet_pool;
 mod parameters;
 mod playing;
+mod properties;
 mod replay_output;
 mod retransmission;
 mod rtcp_bandwidth;

@@ -216,8 +216,11 @@ fn plan(event: &gst::event::Seek) -> Result<ReplayRequest, Refusal> {
 }
 
 impl RtspSrc2 {
+    /// Whether the running session is an ONVIF replay (`onvif-mode` when
+    /// it started).
     pub(super) fn onvif_mode(&self) -> bool {
-        self.settings.lock().unwrap().onvif_mode
+        let state = self.state.lock().unwrap();
+        state.task.as_ref().is_some_and(|task| task.onvif_mode)
     }
 
     /// A seek in ONVIF mode: absolute times, any direction and rate (the

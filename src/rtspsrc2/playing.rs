@@ -51,6 +51,8 @@ pub struct Presentation<'a> {
     pub target: &'a watch::Receiver<Target>,
     /// Generation of the last seek sent to a server.
     pub applied_seek: &'a mut u64,
+    /// The last ONVIF replay request sent to a server.
+    pub last_replay: &'a mut Option<rtspclient_protocol::onvif::ReplayRequest>,
     pub vod: Option<VodRange>,
 }
 
@@ -83,7 +85,7 @@ pub async fn play(
             // rest is flushed, and packets are held until the answer.
             let resume = presentation
                 .vod
-                .filter(|_| link.recovering())
+                .filter(|_| link.recovering() && config.replay.is_none())
                 .and_then(|_| {
                     streams
                         .iter()
@@ -101,7 +103,17 @@ pub async fn play(
     if let Some(seek) = pending_seek {
         *presentation.applied_seek = seek.generation;
     }
-    let replay_request = pending_seek.and_then(|s| s.replay);
+    let replay_request = match pending_seek.and_then(|s| s.replay) {
+        Some(request) => Some(request),
+        // After a reconnection a replay goes on where its output got to,
+        // in its mode and towards its range's end; no flush: the absolute
+        // times carry on.
+        None if config.replay.is_some() && link.recovering() => {
+            let outputs: Vec<_> = streams.iter().map(|s| s.output.clone()).collect();
+            super::onvif::resume_request(presentation.last_replay.as_ref(), &outputs)
+        }
+        None => None,
+    };
     let range = match config.replay {
         // ONVIF replay: clock= ranges for seeks only; without one the
         // server starts where its recording starts.
@@ -207,6 +219,7 @@ pub async fn play(
     };
     let result = playing.run(link.client(), commands).await;
     *presentation.applied_seek = playing.control.applied_seek;
+    *presentation.last_replay = playing.control.last_replay();
     result
 }
 

@@ -153,12 +153,12 @@ impl ReplayOutput {
             state
                 .play
                 .lower_ns
-                .is_some_and(|lower| earliest <= lower + tolerance)
+                .is_some_and(|lower| earliest <= lower.saturating_add(tolerance))
         } else {
             state
                 .play
                 .upper_ns
-                .is_some_and(|upper| latest + tolerance >= upper)
+                .is_some_and(|upper| latest.saturating_add(tolerance) >= upper)
         }
     }
 

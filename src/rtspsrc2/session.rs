@@ -110,6 +110,7 @@ pub async fn run(
         described: None,
         target,
         applied_seek: 0,
+        last_replay: None,
     };
     let session = role.config.session.clone();
     match runner::run_until_stopped(&mut role, session, host.clone(), &mut stop).await {
@@ -130,6 +131,9 @@ struct PlayRole {
     target: watch::Receiver<Target>,
     /// Generation of the last seek sent to the server.
     applied_seek: u64,
+    /// The last ONVIF replay request (`onvif-mode`), whose mode and range
+    /// a reconnected session goes on with.
+    last_replay: Option<rtspclient_protocol::onvif::ReplayRequest>,
 }
 
 impl Role for PlayRole {
@@ -189,17 +193,24 @@ impl Role for PlayRole {
             }
         }
         host.progress(gst::ProgressType::Continue, "open", "Setting up streams");
+        let require: Vec<&'static str> = [
+            backchannel_session::require_header(backchannel),
+            self.config
+                .replay
+                .map(|_| rtspclient_protocol::onvif::REPLAY_FEATURE),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let round = PlaySetup {
             selected: &selected,
             udp: &self.config.session.udp,
             nat_dummy: self.config.nat_dummy,
-            require: backchannel_session::require_header(backchannel),
-            replay: self.config.replay.is_some(),
+            require: &require,
         };
         let _backchannel_routes = backchannel_session::SessionGuard(&host);
         let (streams, protocol) = setup_with_fallback(&round, link, protocols, &base).await?;
-        let udp = &self.config.session.udp;
-        backchannel_session::setup(link, protocol, &base, &backchannels, udp, &host).await?;
+        backchannel_session::setup(link, protocol, &base, &backchannels, &round, &host).await?;
         play(
             link,
             &self.config,
@@ -210,6 +221,7 @@ impl Role for PlayRole {
             Presentation {
                 target: &self.target,
                 applied_seek: &mut self.applied_seek,
+                last_replay: &mut self.last_replay,
                 vod,
             },
         )

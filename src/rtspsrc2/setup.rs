@@ -56,10 +56,9 @@ pub struct PlaySetup<'a> {
     pub udp: &'a UdpOptions,
     /// Send the `nat-method=dummy` datagrams after SETUP.
     pub nat_dummy: bool,
-    /// A feature tag every SETUP requires (the ONVIF backchannel's).
-    pub require: Option<&'static str>,
-    /// ONVIF replay: `Require: onvif-replay` (see [`super::onvif`]).
-    pub replay: bool,
+    /// The feature tags every SETUP of the session requires (ONVIF
+    /// backchannel, ONVIF replay), one `Require` header each.
+    pub require: &'a [&'static str],
 }
 
 impl SetupRound for PlaySetup<'_> {
@@ -100,11 +99,8 @@ impl SetupRound for PlaySetup<'_> {
         }
         let mut headers = Headers::new();
         headers.set("Transport", request.to_header_value());
-        if let Some(tag) = self.require {
-            headers.append("Require", tag);
-        }
-        if self.replay {
-            super::onvif::require(&mut headers);
+        for tag in self.require {
+            headers.append("Require", *tag);
         }
         let control = stream.description.control.as_deref().unwrap_or("*");
         if let Some(data) = &stream.key_mgmt {
