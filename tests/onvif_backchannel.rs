@@ -11,11 +11,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{FrameCounter, init, join_bounded, wait_for};
+use common::server_thread::ServerThread;
+use common::{FrameCounter, init, wait_for};
 use gst::glib;
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
@@ -44,10 +44,7 @@ struct Received {
 
 /// An RTSPOnvifServer in its own thread on 127.0.0.1, ephemeral port.
 struct OnvifServer {
-    server: gst_rtsp_server::RTSPServer,
-    port: u16,
-    main_loop: glib::MainLoop,
-    thread: Option<JoinHandle<()>>,
+    running: ServerThread,
     received: Received,
 }
 
@@ -75,8 +72,6 @@ impl OnvifServer {
                 gst_rtsp_server::RTSPMediaFactory::new(),
             )
         };
-        server.set_address("127.0.0.1");
-        server.set_service("0");
         factory.set_launch(SERVER_LAUNCH);
         let sink_data = received.clone();
         factory.connect_media_configure(move |_, media| {
@@ -107,64 +102,22 @@ impl OnvifServer {
             .mount_points()
             .expect("mount points")
             .add_factory("/onvif", factory);
-        let context = glib::MainContext::new();
-        let main_loop = glib::MainLoop::new(Some(&context), false);
-        let source = server.attach(Some(&context)).expect("attach server");
-        let port = u16::try_from(server.bound_port()).expect("bound port");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let ml = main_loop.clone();
-        let thread = thread::spawn(move || {
-            let _ = ready_tx.send(());
-            ml.run();
-            if let Some(source) = context.find_source_by_id(&source) {
-                source.destroy();
-            }
-        });
-        ready_rx.recv_timeout(WAIT).expect("server thread started");
-        assert!(wait_for(WAIT, || main_loop.is_running()));
         OnvifServer {
-            server,
-            port,
-            main_loop,
-            thread: Some(thread),
+            running: ServerThread::start(server),
             received,
         }
     }
 
     fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/onvif", self.port)
+        format!("rtsp://127.0.0.1:{}/onvif", self.running.port)
     }
 
     fn received(&self) -> Vec<Vec<u8>> {
         self.received.buffers.lock().unwrap().clone()
     }
 
-    /// Close every client connection, on the server's own thread (bounded
-    /// wait).
     fn disconnect_all(&self) {
-        let (done_tx, done_rx) = mpsc::channel();
-        let server = self.server.clone();
-        self.main_loop.context().invoke(move || {
-            server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-            let _ = done_tx.send(());
-        });
-        done_rx
-            .recv_timeout(WAIT)
-            .expect("server thread closed its clients");
-    }
-}
-
-impl Drop for OnvifServer {
-    fn drop(&mut self) {
-        self.main_loop.quit();
-        if let Some(thread) = self.thread.take() {
-            join_bounded(thread, Duration::from_secs(5));
-        }
-        self.server
-            .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-        if let Some(pool) = self.server.session_pool() {
-            pool.filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-        }
+        self.running.disconnect_all();
     }
 }
 

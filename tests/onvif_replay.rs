@@ -20,8 +20,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::onvif_server::{OnvifServer, RequestTap};
-use common::vod_media::make_video_media;
+use common::onvif_server::OnvifServer;
+use common::recording_proxy::RecordingProxy;
+use common::vod_media::{Media, make_video_media};
 use common::wait_for;
 use gst::prelude::*;
 
@@ -260,8 +261,8 @@ fn seconds(times: &[u64]) -> Vec<f64> {
 fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     let media = make_video_media();
     let server = OnvifServer::start(&media, "/replay");
-    let tap = RequestTap::start(server.port);
-    let player = Player::new(&format!("rtsp://127.0.0.1:{}/replay", tap.port), false);
+    let tap = RecordingProxy::start(server.port);
+    let player = Player::new(&tap.url("/replay"), false);
 
     // The first PLAY, without a range: from the start of the recording.
     assert!(
@@ -362,8 +363,8 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
     let of = |method: &str| -> Vec<_> { requests.iter().filter(|r| r.method == method).collect() };
     for request in of("SETUP").into_iter().chain(of("PLAY")) {
         assert_eq!(
-            request.header("Require"),
-            Some("onvif-replay"),
+            request.headers_all("Require"),
+            vec!["onvif-replay"],
             "{request:?}"
         );
         if request.method == "PLAY" {
@@ -398,19 +399,8 @@ fn replay_forward_reverse_and_key_frames_with_absolute_times() {
 #[test]
 fn paused_key_frame_replay_resumes_in_its_mode() {
     let media = make_video_media();
-    let server = OnvifServer::start(&media, "/replay");
-    let tap = RequestTap::start(server.port);
-    let player = Player::new(&format!("rtsp://127.0.0.1:{}/replay", tap.port), true);
-    assert!(
-        wait_for(Duration::from_secs(10), || !player.after(0).is_empty()),
-        "no data from the first PLAY"
-    );
-    let n = player.seek(1.0, gst::SeekFlags::TRICKMODE_KEY_UNITS, S, 5 * S);
-    assert!(
-        wait_for(Duration::from_secs(10), || key_times(&player.after(n))
-            .contains(&(2 * S))),
-        "no second key frame after the seek"
-    );
+    let (server, tap, player, n) =
+        replay_until_second_key(&media, gst::SeekFlags::TRICKMODE_KEY_UNITS, 5 * S);
     let pauses = || {
         tap.requests()
             .iter()
@@ -421,6 +411,22 @@ fn paused_key_frame_replay_resumes_in_its_mode() {
     let before = pauses();
     player.pipeline.set_state(gst::State::Paused).unwrap();
     assert!(wait_for(Duration::from_secs(10), || pauses() > before));
+    // What the jitterbuffer still had goes out after the PAUSE; the
+    // resume's Range starts where the output stopped, so wait for it to
+    // stop (nothing new for 0.5 s, bounded).
+    let mut seen = key_times(&player.after(n));
+    let mut still_since = std::time::Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let now = key_times(&player.after(n));
+            if now != seen {
+                seen = now;
+                still_since = std::time::Instant::now();
+            }
+            still_since.elapsed() >= Duration::from_millis(500)
+        }),
+        "output did not stop while paused"
+    );
     let before_resume = key_times(&player.after(n));
     let last_out = *before_resume.iter().max().unwrap();
     player.pipeline.set_state(gst::State::Playing).unwrap();
@@ -462,6 +468,75 @@ fn paused_key_frame_replay_resumes_in_its_mode() {
         )
     );
     assert_eq!(resume.header("Frames"), Some("intra"));
-    assert_eq!(resume.header("Require"), Some("onvif-replay"));
+    assert_eq!(resume.headers_all("Require"), vec!["onvif-replay"]);
     assert_eq!(resume.header("Rate-Control"), Some("yes"));
+}
+
+/// A replay at the server's pace (`Rate-Control: yes`) through a recording
+/// proxy, sought to 1 s – `upper` with `flags`, once its key frame at 2 s
+/// came out: the server, proxy, player and the flush count of the seek.
+fn replay_until_second_key(
+    media: &Media,
+    flags: gst::SeekFlags,
+    upper: u64,
+) -> (OnvifServer, RecordingProxy, Player, u32) {
+    let server = OnvifServer::start(media, "/replay");
+    let tap = RecordingProxy::start(server.port);
+    let player = Player::new(&tap.url("/replay"), true);
+    assert!(
+        wait_for(Duration::from_secs(10), || !player.after(0).is_empty()),
+        "no data from the first PLAY"
+    );
+    let n = player.seek(1.0, flags, S, upper);
+    assert!(
+        wait_for(Duration::from_secs(10), || key_times(&player.after(n))
+            .contains(&(2 * S))),
+        "no second key frame after the seek"
+    );
+    (server, tap, player, n)
+}
+
+/// A replay of 1–8 s at the server's pace loses its connection after its
+/// second key frame: the new session's PLAY goes on in the same mode from
+/// where the output got to (not from the recording's start), and the
+/// absolute times carry on to the end of the range.
+#[test]
+fn a_reconnected_replay_goes_on_where_it_stopped() {
+    let media = make_video_media();
+    let (server, tap, player, n) = replay_until_second_key(&media, gst::SeekFlags::empty(), 8 * S);
+    let plays = || tap.requests().iter().filter(|r| r.method == "PLAY").count();
+    let before = plays();
+    server.drop_clients();
+    assert!(
+        wait_for(Duration::from_secs(15), || plays() > before),
+        "no new PLAY after the connection was closed"
+    );
+    let out = player.settle(n);
+    check_times(&out, &server.media_times());
+    let keys = key_times(&out);
+    println!("key frames across the reconnection: {:?} s", seconds(&keys));
+    let mut distinct = keys.clone();
+    distinct.dedup();
+    assert!(
+        distinct.windows(2).all(|w| w[0] < w[1]),
+        "went back: {:?}",
+        seconds(&keys)
+    );
+    assert_eq!(distinct.first(), Some(&S));
+    assert_eq!(distinct.last(), Some(&(7 * S)));
+
+    let requests = tap.requests();
+    let resume = requests
+        .iter()
+        .filter(|r| r.method == "PLAY")
+        .nth(before)
+        .unwrap();
+    println!("PLAY of the new session: {:?}", resume.headers);
+    let range = resume.header("Range").expect("the new PLAY has a Range");
+    assert!(
+        range.starts_with("clock=19000101T0000") && range.ends_with("-19000101T000008.000Z"),
+        "{range}"
+    );
+    assert_ne!(range, "clock=19000101T000001.000Z-19000101T000008.000Z");
+    assert_eq!(resume.headers_all("Require"), vec!["onvif-replay"]);
 }

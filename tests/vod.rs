@@ -964,10 +964,10 @@ fn rate_2_plays_twice_as_fast_and_keeps_its_rate_over_a_pause() {
     let sent_before = proxy.to_server().len();
     let answered = player.answers().len();
     player.set_state(gst::State::Paused);
-    player.wait_answer("PAUSE", answered);
+    assert_eq!(player.wait_answer("PAUSE", answered).0, 200);
     let answered = player.answers().len();
     player.set_state(gst::State::Playing);
-    player.wait_answer("PLAY", answered);
+    assert_eq!(player.wait_answer("PLAY", answered).0, 200);
     let resume = proxy.to_server()[sent_before..].to_owned();
     let resume = resume.split("PLAY rtsp://").nth(1).expect("resume PLAY");
     let resume = resume.split("\r\n\r\n").next().unwrap();

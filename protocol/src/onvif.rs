@@ -212,8 +212,8 @@ impl Frames {
 /// (`Scale: rate`); otherwise reverse is `Scale: -1.0` (plus `Speed` for
 /// the magnitude) and forward is `Speed: rate` (RFC 2326 §12.34, §12.35).
 pub fn scale_and_speed(rate: f64, server_trick_mode: bool) -> (Option<String>, Option<String>) {
-    let number = |r: f64| format!("{r:?}");
-    if rate == 1.0 || !rate.is_finite() || rate == 0.0 {
+    let number = crate::play_rate::format_rate;
+    if rate == 1.0 || !crate::play_rate::valid_rate(rate.abs()) {
         (None, None)
     } else if server_trick_mode {
         (Some(number(rate)), None)
@@ -248,6 +248,20 @@ pub struct ReplayRequest {
     /// The seek had a trick mode flag: the server applies the rate itself
     /// (`Scale: rate`, see [`scale_and_speed`]).
     pub server_trick_mode: bool,
+}
+
+impl Default for ReplayRequest {
+    /// Forward at 1.0, every frame, no range: a replay from where the
+    /// server's recording starts.
+    fn default() -> Self {
+        ReplayRequest {
+            lower_ns: None,
+            upper_ns: None,
+            rate: 1.0,
+            frames: Frames::default(),
+            server_trick_mode: false,
+        }
+    }
 }
 
 impl ReplayRequest {

@@ -28,8 +28,17 @@ pub fn valid_rate(rate: f64) -> bool {
     rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)
 }
 
-/// The header to add to a PLAY for `rate` (none for 1.0). Rates are
-/// written with up to three decimals, as servers print them.
+/// A rate as a header value: up to three decimals, as servers print them
+/// (`2.0`, `0.5`, `-1.0`, `1.25`).
+pub fn format_rate(rate: f64) -> String {
+    let mut value = format!("{rate:.3}");
+    while value.ends_with('0') && !value.ends_with(".0") {
+        value.pop();
+    }
+    value
+}
+
+/// The header to add to a PLAY for `rate` (none for 1.0).
 pub fn rate_header(rate: f64, header: RateHeader) -> Option<(&'static str, String)> {
     if rate == 1.0 || !valid_rate(rate) {
         return None;
@@ -38,11 +47,7 @@ pub fn rate_header(rate: f64, header: RateHeader) -> Option<(&'static str, Strin
         RateHeader::Scale => "Scale",
         RateHeader::Speed => "Speed",
     };
-    let mut value = format!("{rate:.3}");
-    while value.ends_with('0') && !value.ends_with(".0") {
-        value.pop();
-    }
-    Some((name, value))
+    Some((name, format_rate(rate)))
 }
 
 /// How a seek's position may move (from the GStreamer seek flags).
@@ -146,6 +151,9 @@ mod tests {
         );
         assert_eq!(rate_header(f64::NAN, RateHeader::Scale), None);
         assert_eq!(rate_header(1000.0, RateHeader::Scale), None);
+        assert_eq!(format_rate(-1.0), "-1.0");
+        assert_eq!(format_rate(0.30000000000000004), "0.3");
+        assert_eq!(format_rate(1e-7), "0.0");
         assert!(!valid_rate(-1.0));
         assert!(!valid_rate(0.0));
         assert!(valid_rate(MAX_RATE));

@@ -157,8 +157,7 @@ impl Control {
             Step::Nothing => return Ok(()),
             Step::Pause => ("PAUSE", Headers::new()),
             Step::Play(seek) => {
-                let mut headers = Headers::new();
-                if let Some(config) = self.replay {
+                if self.replay.is_some() {
                     self.last_replay = match seek {
                         Some(seek) => seek.replay.or(self.last_replay),
                         // A resume goes on from where the output got to
@@ -168,13 +167,14 @@ impl Control {
                             onvif::resume_request(self.last_replay.as_ref(), &self.replay_outputs)
                         }
                     };
-                    onvif::play_headers(&mut headers, config, self.last_replay.as_ref(), true);
-                } else {
-                    let range = seek.map(|s| (range_header(&s), s.precision));
-                    let rate = current_rate(&target);
-                    headers = play_headers(range, rate, self.rate_header, client.version());
                 }
-                ("PLAY", headers)
+                let ask = PlayAsk {
+                    replay: self.replay.map(|config| (config, self.last_replay)),
+                    range: seek.map(|s| (range_header(&s), s.precision)),
+                    rate: current_rate(&target),
+                    rate_header: self.rate_header,
+                };
+                ("PLAY", play_headers(&ask, client.version()))
             }
         };
         host.progress(
@@ -281,28 +281,39 @@ impl Control {
     }
 }
 
-/// The rate the player wants: the latest seek's (every PLAY carries it,
-/// since a PLAY without `Scale` plays at 1.0, RFC 2326 §12.34).
+/// The rate the player wants: the latest seek's. Every plain VOD PLAY
+/// carries it, since a PLAY without `Scale` plays at 1.0 (RFC 2326
+/// §12.34); an ONVIF replay PLAY carries its request's instead.
 pub fn current_rate(target: &Target) -> f64 {
     target.seek.map_or(1.0, |s| s.rate)
 }
 
-/// The headers of a PLAY: a `Range` (with the seek's `Seek-Style`, see
-/// [`SeekPrecision::seek_style`]) and the rate.
-pub fn play_headers(
-    range: Option<(String, SeekPrecision)>,
-    rate: f64,
-    header: RateHeader,
-    version: Version,
-) -> Headers {
+/// What a PLAY asks of the server.
+pub struct PlayAsk {
+    /// ONVIF replay (`onvif-mode`): its request (mode and `clock=` range)
+    /// is all the PLAY says.
+    pub replay: Option<(ReplayConfig, Option<ReplayRequest>)>,
+    /// An NPT `Range`, and how exactly the seek must land.
+    pub range: Option<(String, SeekPrecision)>,
+    pub rate: f64,
+    pub rate_header: RateHeader,
+}
+
+/// The headers of a PLAY: an ONVIF replay's, or a `Range` (with the
+/// seek's `Seek-Style`, see [`SeekPrecision::seek_style`]) and the rate.
+pub fn play_headers(ask: &PlayAsk, version: Version) -> Headers {
     let mut headers = Headers::new();
-    if let Some((range, precision)) = range {
-        headers.set("Range", range);
+    if let Some((config, request)) = &ask.replay {
+        onvif::play_headers(&mut headers, *config, request.as_ref(), true);
+        return headers;
+    }
+    if let Some((range, precision)) = &ask.range {
+        headers.set("Range", range.clone());
         if let Some(style) = precision.seek_style(version == Version::Rtsp20) {
             headers.set("Seek-Style", style);
         }
     }
-    if let Some((name, value)) = rate_header(rate, header) {
+    if let Some((name, value)) = rate_header(ask.rate, ask.rate_header) {
         headers.set(name, value);
     }
     headers

@@ -13,7 +13,6 @@
 //! `rtspsrc` does the same in ONVIF mode: replay servers send as fast as
 //! the client reads with `Rate-Control: no`, which UDP cannot pace).
 
-use gst::subclass::prelude::*;
 use rtspclient_protocol::message::{Headers, Response};
 use rtspclient_protocol::onvif::{
     Frames, REPLAY_FEATURE, ReplayRequest, answered_rate, parse_clock_range,
@@ -23,7 +22,7 @@ use rtspclient_protocol::play_control::SeekTarget;
 use std::sync::Arc;
 
 use super::control::StreamRef;
-use super::imp::{CAT, RtspSrc2};
+use super::imp::CAT;
 use super::replay_output::PlaySegment;
 use super::streams::StreamOutput;
 
@@ -49,13 +48,7 @@ pub fn play_headers(
     with_range: bool,
 ) {
     require(headers);
-    let forward = ReplayRequest {
-        lower_ns: None,
-        upper_ns: None,
-        rate: 1.0,
-        frames: Frames::All,
-        server_trick_mode: false,
-    };
+    let forward = ReplayRequest::default();
     let request = request.unwrap_or(&forward);
     if with_range && let Some(range) = request.range() {
         headers.set("Range", range);
@@ -124,13 +117,7 @@ pub fn resume_request(
     last: Option<&ReplayRequest>,
     outputs: &[Arc<StreamOutput>],
 ) -> Option<ReplayRequest> {
-    let base = last.copied().unwrap_or(ReplayRequest {
-        lower_ns: None,
-        upper_ns: None,
-        rate: 1.0,
-        frames: Frames::All,
-        server_trick_mode: false,
-    });
+    let base = last.copied().unwrap_or_default();
     let spans: Vec<(u64, u64)> = outputs.iter().filter_map(|o| o.replay.span()).collect();
     let request = if base.reverse() {
         let at = spans.iter().map(|s| s.0).max();
@@ -172,7 +159,7 @@ fn nanos(kind: gst::SeekType, value: gst::GenericFormattedValue) -> Option<u64> 
 
 /// Why a replay seek is refused (the seek event returns FALSE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
+pub enum Refusal {
     /// Only flushing seeks, as for VOD (the old data must not follow).
     NotFlushing,
     /// A rate of 0, NaN or infinity.
@@ -193,7 +180,8 @@ fn plan(event: &gst::event::Seek) -> Result<ReplayRequest, Refusal> {
     if flags.contains(gst::SeekFlags::SEGMENT) {
         return Err(Refusal::Segment);
     }
-    if !rate.is_finite() || rate == 0.0 {
+    // Either direction, within the rates any server is asked for.
+    if !rtspclient_protocol::play_rate::valid_rate(rate.abs()) {
         return Err(Refusal::Rate);
     }
     let interval = event
@@ -215,78 +203,22 @@ fn plan(event: &gst::event::Seek) -> Result<ReplayRequest, Refusal> {
     Ok(request)
 }
 
-impl RtspSrc2 {
-    /// Whether the running session is an ONVIF replay (`onvif-mode` when
-    /// it started).
-    pub(super) fn onvif_mode(&self) -> bool {
-        let state = self.state.lock().unwrap();
-        state.task.as_ref().is_some_and(|task| task.onvif_mode)
-    }
-
-    /// A seek in ONVIF mode: absolute times, any direction and rate (the
-    /// server decides what it can do); sent as the next PLAY's `Range`.
-    pub(super) fn onvif_seek(&self, event: &gst::Event) -> bool {
-        let gst::EventView::Seek(seek) = event.view() else {
-            return false;
-        };
-        let seqnum = event.seqnum();
-        let mut state = self.state.lock().unwrap();
-        if let Some((last, answer)) = state.last_seek
-            && last == seqnum
-        {
-            return answer;
-        }
-        let request = match plan(seek) {
-            Ok(request) => request,
-            Err(refusal) => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "Refusing replay seek {seek:?}: {refusal:?}"
-                );
-                state.last_seek = Some((seqnum, false));
-                return false;
-            }
-        };
-        if state.task.is_none() {
-            return false;
-        }
-        state.seek_generation += 1;
-        let generation = state.seek_generation;
-        state.last_seek = Some((seqnum, true));
-        let outputs: Vec<_> = state.streams.iter().flatten().cloned().collect();
-        drop(state);
-        gst::info!(
-            CAT,
-            imp = self,
-            "Replay seek: {:?} at rate {}, frames {:?}",
-            request.range(),
-            request.rate,
-            request.frames
-        );
-        self.reposition(seqnum);
-        for output in outputs {
-            output.replay.on_seek(seqnum);
-        }
-        let seconds = |ns: u64| ns as f64 / 1e9;
-        if let Some(task) = &self.state.lock().unwrap().task {
-            task.target.send_modify(|target| {
-                if target.seek.is_none_or(|s| s.generation < generation) {
-                    target.seek = Some(SeekTarget {
-                        generation,
-                        start: request.lower_ns.map_or(0.0, seconds),
-                        end: request.upper_ns.map(seconds),
-                        // The replay request carries the rate and the
-                        // frames; these are for plain VOD seeks.
-                        rate: request.rate,
-                        precision: Default::default(),
-                        replay: Some(request),
-                    })
-                }
-            });
-        }
-        true
-    }
+/// A seek in ONVIF mode as the play task's target (generation still 0):
+/// absolute times, any direction and rate (the server decides what it can
+/// do), sent as the next PLAY's `Range`.
+pub fn seek_target(seek: &gst::event::Seek) -> Result<SeekTarget, Refusal> {
+    let request = plan(seek)?;
+    let seconds = |ns: u64| ns as f64 / 1e9;
+    Ok(SeekTarget {
+        generation: 0,
+        start: request.lower_ns.map_or(0.0, seconds),
+        end: request.upper_ns.map(seconds),
+        // The replay request carries the rate and the frames; these are
+        // for plain VOD seeks.
+        rate: request.rate,
+        precision: Default::default(),
+        replay: Some(request),
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::channels::{ChannelBatch, Channels, MAX_BATCH, route, wait_for_output};
 use super::control::{
-    Control, Played, StreamRef, answer_rates, apply_position, current_rate, play_headers,
+    Control, PlayAsk, Played, StreamRef, answer_rates, apply_position, current_rate, play_headers,
     range_header, rtp_info,
 };
 use super::parameters::{MAX_PENDING_PARAMETERS, ParameterRequest};
@@ -114,30 +114,20 @@ pub async fn play(
         }
         None => None,
     };
-    let range = match config.replay {
-        // ONVIF replay: clock= ranges for seeks only; without one the
-        // server starts where its recording starts.
-        Some(replay) => {
-            let mut range = Headers::new();
-            super::onvif::play_headers(&mut range, replay, replay_request.as_ref(), true);
-            range
-        }
-        None => {
-            // A live presentation with the ONVIF backchannel gets no
-            // Range: with one, gst-rtsp-server seeks its media and fails
-            // (docs/QUIRKS.md, "PLAY Range on media with an ONVIF
-            // backchannel"), and without one a live stream starts at its
-            // live edge anyway (RFC 2326 §10.5).
-            let range_value =
-                (presentation.vod.is_some() || !config.backchannel).then_some(range_value);
-            play_headers(
-                range_value.map(|r| (r, precision)),
-                current_rate(&target),
-                config.rate_header,
-                link.client().version(),
-            )
-        }
+    // A live presentation with the ONVIF backchannel gets no Range: with
+    // one, gst-rtsp-server seeks its media and fails (docs/QUIRKS.md, "PLAY
+    // Range on media with an ONVIF backchannel"), and without one a live
+    // stream starts at its live edge anyway (RFC 2326 §10.5). In ONVIF
+    // replay a Range goes only with a request: without one the server
+    // starts where its recording starts.
+    let range_value = (presentation.vod.is_some() || !config.backchannel).then_some(range_value);
+    let ask = PlayAsk {
+        replay: config.replay.map(|replay| (replay, replay_request)),
+        range: range_value.map(|r| (r, precision)),
+        rate: current_rate(&target),
+        rate_header: config.rate_header,
     };
+    let range = play_headers(&ask, link.client().version());
     let mut early: Vec<(u8, Bytes)> = Vec::new();
     let response = link
         .client()

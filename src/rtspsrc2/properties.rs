@@ -82,7 +82,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("rate-header", settings::DEFAULT_RATE_HEADER)
             .nick("Rate header")
-            .blurb("How a seek with a rate other than 1.0 on an on-demand stream is asked of the server: scale (the Scale header: the server plays the media faster or slower and sends it in real time; what most servers, gst-rtsp-server included, do) or speed (the Speed header: the server sends faster or slower than real time). The segments after the seek carry the rate the server answered as their applied rate. Negative rates (reverse) are refused")
+            .blurb("How a seek with a rate other than 1.0 on an on-demand stream is asked of the server: scale (the Scale header: the server plays the media faster or slower and sends it in real time) or speed (the Speed header: the server sends faster or slower than real time; gst-rtsp-server treats both alike). The segments after the seek carry the rate the server answered as their applied rate. Negative rates (reverse) are refused; in onvif-mode the ONVIF rules for Scale and Speed apply instead")
             .build(),
         glib::ParamSpecString::builder("multicast-iface")
             .nick("Multicast interface")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use rtspclient_protocol::play_control::{SeekTarget, npt_nanos, plan_seek};
+use rtspclient_protocol::play_control::{SeekRefusal, SeekTarget, VodRange, npt_nanos, plan_seek};
 use rtspclient_protocol::play_rate::SeekPrecision;
 
 use super::imp::{CAT, RtspSrc2};
@@ -19,6 +19,34 @@ fn seconds(time: gst::ClockTime) -> f64 {
 
 fn clock_time(seconds: f64) -> gst::ClockTime {
     gst::ClockTime::from_nseconds(npt_nanos(seconds))
+}
+
+/// A seek on an on-demand presentation (`vod`, from the SDP) as the play
+/// task's target (generation still 0), or why it is refused.
+fn vod_seek_target(
+    vod: Option<VodRange>,
+    seek: &gst::event::Seek,
+) -> Result<SeekTarget, SeekRefusal> {
+    let (rate, flags, start_type, start, stop_type, stop) = seek.get();
+    let time = |kind: gst::SeekType, value: gst::GenericFormattedValue| match (kind, value) {
+        (gst::SeekType::Set, gst::GenericFormattedValue::Time(Some(t))) => Some(seconds(t)),
+        _ => None,
+    };
+    let (start, end) = plan_seek(
+        vod,
+        rate,
+        flags.contains(gst::SeekFlags::FLUSH),
+        time(start_type, start),
+        time(stop_type, stop),
+    )?;
+    Ok(SeekTarget {
+        generation: 0,
+        start,
+        end,
+        rate,
+        precision: precision(flags),
+        replay: None,
+    })
 }
 
 /// How exactly a seek must land, from its flags (accurate wins when both
@@ -58,35 +86,27 @@ impl RtspSrc2 {
     /// of a pipeline each send the same seek upstream (same seqnum): the
     /// first one does the work, the others get its answer.
     pub(super) fn seek(&self, event: &gst::Event) -> bool {
-        if self.onvif_mode() {
-            return self.onvif_seek(event);
-        }
         let gst::EventView::Seek(seek) = event.view() else {
             return false;
         };
         let seqnum = event.seqnum();
-        let (rate, flags, start_type, start, stop_type, stop) = seek.get();
-        let time = |kind: gst::SeekType, value: gst::GenericFormattedValue| match (kind, value) {
-            (gst::SeekType::Set, gst::GenericFormattedValue::Time(Some(t))) => Some(seconds(t)),
-            _ => None,
-        };
         let mut state = self.state.lock().unwrap();
         if let Some((last, answer)) = state.last_seek
             && last == seqnum
         {
             return answer;
         }
-        let plan = plan_seek(
-            state.presentation,
-            rate,
-            flags.contains(gst::SeekFlags::FLUSH),
-            time(start_type, start),
-            time(stop_type, stop),
-        );
-        let (start, end) = match plan {
-            Ok(plan) => plan,
+        // The mode the running session speaks, whatever `onvif-mode`
+        // says since.
+        let replay = state.task.as_ref().is_some_and(|task| task.onvif_mode);
+        let planned = match replay {
+            true => super::onvif::seek_target(seek).map_err(|r| format!("{r:?}")),
+            false => vod_seek_target(state.presentation, seek).map_err(|r| format!("{r:?}")),
+        };
+        let mut target = match planned {
+            Ok(target) => target,
             Err(refusal) => {
-                gst::debug!(CAT, imp = self, "Refusing seek {seek:?}: {refusal:?}");
+                gst::debug!(CAT, imp = self, "Refusing seek {seek:?}: {refusal}");
                 state.last_seek = Some((seqnum, false));
                 return false;
             }
@@ -95,28 +115,23 @@ impl RtspSrc2 {
             return false;
         }
         state.seek_generation += 1;
-        let generation = state.seek_generation;
+        target.generation = state.seek_generation;
         state.last_seek = Some((seqnum, true));
+        let outputs: Vec<_> = state.streams.iter().flatten().cloned().collect();
         drop(state);
-        gst::info!(
-            CAT,
-            imp = self,
-            "Seeking to {start:.3} s (end {end:?}) at rate {rate}, generation {generation}"
-        );
+        gst::info!(CAT, imp = self, "Seeking: {target:?}");
         self.reposition(seqnum);
+        if replay {
+            for output in outputs {
+                output.replay.on_seek(seqnum);
+            }
+        }
         if let Some(task) = &self.state.lock().unwrap().task {
             // Two seeks from two threads may get here in either order:
             // the newer one wins.
-            task.target.send_modify(|target| {
-                if target.seek.is_none_or(|s| s.generation < generation) {
-                    target.seek = Some(SeekTarget {
-                        generation,
-                        start,
-                        end,
-                        rate,
-                        precision: precision(flags),
-                        replay: None,
-                    })
+            task.target.send_modify(|wanted| {
+                if wanted.seek.is_none_or(|s| s.generation < target.generation) {
+                    wanted.seek = Some(target);
                 }
             });
         }

@@ -29,6 +29,7 @@ pub mod recording_proxy;
 pub mod relay;
 pub mod server;
 pub mod server_process;
+pub mod server_thread;
 pub mod tcp_proxy;
 pub mod tools;
 pub mod udp_path;

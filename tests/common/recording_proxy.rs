@@ -110,6 +110,12 @@ impl RecordingProxy {
         *self.inject.lock().unwrap() = Some(message.to_vec());
     }
 
+    /// The RTSP requests the client sent, parsed (method and headers), in
+    /// order; interleaved data between them skipped.
+    pub fn requests(&self) -> Vec<SentRequest> {
+        parse_requests(&self.to_server.lock().unwrap())
+    }
+
     /// The RTSP request lines the client sent, in order (found by their
     /// method and URL, wherever interleaved data put them).
     pub fn request_lines(&self) -> Vec<String> {
@@ -191,4 +197,77 @@ fn pump(
         }
     }
     let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+/// One recorded request: method and headers (names lower case).
+#[derive(Debug, Clone)]
+pub struct SentRequest {
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl SentRequest {
+    /// Every value of header `name`, in order.
+    pub fn headers_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Requests out of the client's byte stream: RTSP messages and `$`
+/// interleaved frames (its RTCP), in any order.
+fn parse_requests(mut bytes: &[u8]) -> Vec<SentRequest> {
+    let mut requests = Vec::new();
+    loop {
+        match bytes.first() {
+            None => break,
+            Some(b'$') => {
+                let Some(len) = bytes.get(2..4).map(|l| u16::from_be_bytes([l[0], l[1]])) else {
+                    break;
+                };
+                match bytes.get(4 + len as usize..) {
+                    Some(rest) => bytes = rest,
+                    None => break,
+                }
+            }
+            Some(b'\r' | b'\n') => bytes = &bytes[1..],
+            Some(_) => {
+                let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    break;
+                };
+                let text = String::from_utf8_lossy(&bytes[..end]).to_string();
+                let mut lines = text.lines();
+                let method = lines
+                    .next()
+                    .and_then(|l| l.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let body = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                requests.push(SentRequest { method, headers });
+                match bytes.get(end + 4 + body..) {
+                    Some(rest) => bytes = rest,
+                    None => break,
+                }
+            }
+        }
+    }
+    requests
 }
