@@ -18,6 +18,7 @@ mod replay_output;
 mod retransmission;
 mod rtcp_bandwidth;
 mod rtp_check;
+mod rtpbin_setup;
 mod session;
 mod settings;
 mod setup;
