@@ -266,13 +266,13 @@ impl Control {
             // A newer seek flushed again meanwhile: keep holding for it.
             if !newer {
                 let entries = match response.is_success() {
-                    true => rtp_info(response),
+                    true => rtp_info(&response.headers),
                     false => Vec::new(),
                 };
                 let played = Played {
                     start,
                     end: seek.end.or(self.vod.map(|v| v.end)),
-                    rates: answer_rates(response),
+                    rates: answer_rates(&response.headers),
                 };
                 apply_position(streams, &entries, Some(played));
             }
@@ -320,8 +320,8 @@ pub fn play_headers(ask: &PlayAsk, version: Version) -> Headers {
 }
 
 /// What a PLAY answer's `Scale`, `Speed` and `Server` say of the rate.
-pub fn answer_rates(response: &Response) -> PlayRates {
-    let get = |name| response.headers.get(name);
+pub fn answer_rates(headers: &Headers) -> PlayRates {
+    let get = |name| headers.get(name);
     answered_rates(get("Scale"), get("Speed"), get("Server"))
 }
 
@@ -339,9 +339,8 @@ pub fn range_header(seek: &SeekTarget) -> String {
     rtspclient_protocol::headers::format_npt_range(seek.start, seek.end)
 }
 
-pub fn rtp_info(response: &Response) -> Vec<RtpInfo> {
-    response
-        .headers
+pub fn rtp_info(headers: &Headers) -> Vec<RtpInfo> {
+    headers
         .get("RTP-Info")
         .map(parse_rtp_info)
         .unwrap_or_default()

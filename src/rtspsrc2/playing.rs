@@ -151,12 +151,12 @@ pub async fn play(
     let range = presentation.vod.map(|vod| Played {
         start: answered_start(response.headers.get("Range")).unwrap_or(requested),
         end: pending_seek.and_then(|s| s.end).or(Some(vod.end)),
-        rates: answer_rates(&response),
+        rates: answer_rates(&response.headers),
     });
     if config.replay.is_some() {
         super::onvif::after_play(&refs, &response, replay_request.as_ref());
     }
-    apply_position(&refs, &rtp_info(&response), range);
+    apply_position(&refs, &rtp_info(&response.headers), range);
     for (channel, payload) in early {
         route(&channels, channel, payload);
     }
