@@ -1,7 +1,8 @@
-//! The properties `rtspsrc2` has of its own (the ones both elements share
-//! are `crate::settings`'): their specs, with nick, blurb and default, and
-//! how each one sets and reads the element's [`Settings`]. `stats` reads
-//! the element itself and stays in `imp.rs`.
+//! The properties `rtspsrc2` has of its own (those both elements share
+//! are in `crate::settings`): their specs, with nick, blurb and default,
+//! and how each one sets and reads the element's [`Settings`]. `stats`
+//! reads the element itself and stays in `imp.rs`; `proxy-pw` is
+//! write-only, so GObject never asks [`get`] for it.
 
 use std::time::Duration;
 
