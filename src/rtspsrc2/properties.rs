@@ -147,7 +147,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoolean::builder("onvif-mode")
             .nick("Onvif Mode")
-            .blurb("Act as an ONVIF replay client (as C rtspsrc): SETUP and PLAY carry Require: onvif-replay, only TCP is offered, seeks are in nanoseconds since 1900-01-01 (the NTP epoch) and go out as Range: clock=..., a negative rate is reverse playback (Scale), trick mode key units and forward predicted seeks ask for Frames: intra[/<interval ms>] and predicted; buffers get the absolute time of the ONVIF RTP header extension as PTS and as a reference timestamp meta (timestamp/x-ntp), in a segment of absolute time with the rate the server answered")
+            .blurb("Act as an ONVIF replay client (as C rtspsrc): SETUP and PLAY carry Require: onvif-replay, only TCP is offered, seeks are in nanoseconds since 1900-01-01 (the NTP epoch) and go out as Range: clock=..., a negative rate is reverse playback (Scale), trick mode key units and forward predicted seeks ask for Frames: intra[/<interval ms>] and predicted; buffers get the absolute time of the ONVIF RTP header extension as PTS and as a reference timestamp meta (timestamp/x-ntp), in a segment of absolute time with the rate the server answered. Taken when the element starts")
             .default_value(settings::DEFAULT_ONVIF_MODE)
             .build(),
         glib::ParamSpecBoolean::builder("onvif-rate-control")
