@@ -103,7 +103,8 @@ impl GstPlay {
         self.position().map_or(-1.0, |p| p.0)
     }
 
-    /// The seek targets rtspsrc2 logged so far.
+    /// The seek targets rtspsrc2 logged so far (its INFO line
+    /// `Seeking to <seconds> s …`).
     fn seeks(&self) -> Vec<f64> {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.lines()

@@ -119,7 +119,16 @@ impl RtspSrc2 {
         state.last_seek = Some((seqnum, true));
         let outputs: Vec<_> = state.streams.iter().flatten().cloned().collect();
         drop(state);
-        gst::info!(CAT, imp = self, "Seeking: {target:?}");
+        gst::info!(
+            CAT,
+            imp = self,
+            "Seeking to {:.3} s (end {:?}) at rate {}, generation {}",
+            target.start,
+            target.end,
+            target.rate,
+            target.generation
+        );
+        gst::debug!(CAT, imp = self, "Seek target: {target:?}");
         self.reposition(seqnum);
         if replay {
             for output in outputs {
