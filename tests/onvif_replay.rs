@@ -413,7 +413,8 @@ fn paused_key_frame_replay_resumes_in_its_mode() {
     assert!(wait_for(Duration::from_secs(10), || pauses() > before));
     // What the jitterbuffer still had goes out after the PAUSE; the
     // resume's Range starts where the output stopped, so wait for it to
-    // stop (nothing new for 0.5 s, bounded).
+    // stop (no new key frame for 1.5 s, more than the 1 s between key
+    // frames; bounded).
     let mut seen = key_times(&player.after(n));
     let mut still_since = std::time::Instant::now();
     assert!(
@@ -423,7 +424,7 @@ fn paused_key_frame_replay_resumes_in_its_mode() {
                 seen = now;
                 still_since = std::time::Instant::now();
             }
-            still_since.elapsed() >= Duration::from_millis(500)
+            still_since.elapsed() >= Duration::from_millis(1500)
         }),
         "output did not stop while paused"
     );

@@ -331,6 +331,90 @@ fn play_notify_end_of_stream_ends_every_pad() {
     assert!(player.error().is_none(), "{:?}", player.error());
 }
 
+/// A 2.0 server's `PLAY_NOTIFY` with `Notify-Reason: scale-change` (RFC
+/// 7826 §13.5.4) on a 20 s presentation: from packet 51 on (its RTP-Info)
+/// the media is at `Scale: 2` from `Range` 3 s. The pad is flushed and
+/// goes on with a segment of applied rate 2.0 whose first buffer is at
+/// 3 s, and stream time then advances twice as fast as running time.
+#[test]
+fn play_notify_scale_change_changes_the_segment() {
+    common::init_plugin();
+    let server = scripted_2_0_server(Some("npt=0-20"), 50, "RTSP/2.0", |next| {
+        format!(
+            "Notify-Reason: scale-change\r\nRange: npt=3-\r\nScale: 2.0\r\n\
+             RTP-Info: url=track0;seq={next};rtptime={}\r\n",
+            u32::from(next) * 160
+        )
+    });
+    let player = VodPlayer::new(&server.url("/vod"), "tcp");
+    let one_pad = |f: &dyn Fn(&PadLog) -> bool| {
+        let pads = player.pads.lock().unwrap();
+        pads.len() == 1 && f(&pads[0].lock().unwrap())
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || one_pad(&|p| p.flushes >= 1
+            && p.times.len() > 20
+            && p.segment.as_ref().is_some_and(|s| s.applied_rate() == 2.0))),
+        "no segment at rate 2 after the notification: {:?}",
+        player.error()
+    );
+    let pads = player.pads.lock().unwrap();
+    let pad = pads[0].lock().unwrap();
+    let (first, last) = (pad.times[0], pad.times[pad.times.len() - 1]);
+    println!(
+        "after scale-change: {} buffers from {first:.3} to {last:.3}",
+        pad.times.len()
+    );
+    assert!((first - 3.0).abs() < 0.001, "first buffer at {first}");
+    // Packets of 20 ms of RTP time: 40 ms of media each at Scale 2.
+    let steps: Vec<f64> = pad.times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        steps.iter().all(|d| (d - 0.04).abs() < 0.005),
+        "steps {steps:?}"
+    );
+    drop(pad);
+    drop(pads);
+    let answers = server.requests();
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.method == "RTSP/2.0" && a.uri == "200" && a.cseq() == "77"),
+        "the notification was not answered"
+    );
+}
+
+/// `PLAY_NOTIFY` with `Notify-Reason: media-properties-update` (RFC 7826
+/// §13.5.2) and `Media-Range: npt=0-30` on a presentation described as
+/// 0–20 s (a recording that grew): the duration becomes 30 s.
+#[test]
+fn play_notify_media_properties_update_changes_the_duration() {
+    common::init_plugin();
+    // After 2 s of packets: time for the first duration query.
+    let server = scripted_2_0_server(Some("npt=0-20"), 100, "RTSP/2.0", |_| {
+        "Notify-Reason: media-properties-update\r\nMedia-Range: npt=0-30\r\n\
+         Media-Properties: Random-Access, Time-Progressing\r\n"
+            .to_owned()
+    });
+    let player = VodPlayer::new(&server.url("/vod"), "tcp");
+    let duration = || {
+        player
+            .pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(|d| d.seconds_f64())
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || duration() == Some(20.0)),
+        "duration before the notification: {:?}",
+        duration()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || duration() == Some(30.0)),
+        "duration after the notification: {:?} ({:?})",
+        duration(),
+        player.error()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Publishing
 // ---------------------------------------------------------------------------
@@ -550,8 +634,28 @@ fn rtsp2_response(
 /// packets it sends `PLAY_NOTIFY end-of-stream`, then goes on sending.
 /// DESCRIBE is answered in `describe_version`.
 fn live_2_0_server(notify_after: u16, describe_version: &'static str) -> ScriptedServer {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Live\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
-               m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n";
+    scripted_2_0_server(None, notify_after, describe_version, |_| {
+        "Notify-Reason: end-of-stream\r\n".to_owned()
+    })
+}
+
+/// A 2.0 server of PCMA over TCP (packet n has RTP time n × 160), on
+/// demand when `range` (the SDP's `a=range`); after `notify_after`
+/// packets it sends a `PLAY_NOTIFY` whose headers (the session's aside)
+/// `notify` makes from the next packet's number, then goes on sending.
+fn scripted_2_0_server(
+    range: Option<&'static str>,
+    notify_after: u16,
+    describe_version: &'static str,
+    notify: fn(u16) -> String,
+) -> ScriptedServer {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Live\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n{}\
+         m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n",
+        range
+            .map(|r| format!("a=range:{r}\r\n"))
+            .unwrap_or_default()
+    );
     ScriptedServer::start_with(move |req: &RawRequest| {
         let cseq = req.cseq();
         let session = [("Session", SESSION)];
@@ -602,8 +706,9 @@ fn live_2_0_server(notify_after: u16, describe_version: &'static str) -> Scripte
                         if seq == notify_after {
                             return Some(
                                 format!(
-                                    "PLAY_NOTIFY {uri} RTSP/2.0\r\nCSeq: 77\r\n\
-                                     Notify-Reason: end-of-stream\r\nSession: {SESSION}\r\n\r\n"
+                                    "PLAY_NOTIFY {uri} RTSP/2.0\r\nCSeq: 77\r\n{}\
+                                     Session: {SESSION}\r\n\r\n",
+                                    notify(seq + 1)
                                 )
                                 .into_bytes(),
                             );

@@ -26,6 +26,9 @@ enum Failure {
     SilentPause,
     /// A PLAY with a `Range` after the first is answered 503.
     RefusedSeek,
+    /// Every PLAY of the seek (`Range: npt=5`) is answered 503, on every
+    /// connection.
+    AlwaysRefusedSeek,
 }
 
 /// 10 s of PCMA on demand, interleaved; on the first connection the seek
@@ -73,6 +76,12 @@ fn failing_vod_server(failure: Failure) -> ScriptedServer {
             {
                 rtsp_response(cseq, 503, "Service Unavailable", &session, b"")
             }
+            "PLAY"
+                if req.header("Range").is_some_and(|r| r.starts_with("npt=5"))
+                    && matches!(failure, Failure::AlwaysRefusedSeek) =>
+            {
+                rtsp_response(cseq, 503, "Service Unavailable", &session, b"")
+            }
             "PLAY" => {
                 let mut seq: u16 = 0;
                 return Reply::SendThenStream(
@@ -105,8 +114,69 @@ fn a_refused_seek_play_reconnects() {
     seek_fails_then_reconnects(Failure::RefusedSeek);
 }
 
-fn seek_fails_then_reconnects(failure: Failure) {
-    let server = failing_vod_server(failure);
+/// A seek whose PLAY the server refuses on every connection: after three
+/// refused sessions the element goes on without it (from where its output
+/// stopped), with a warning, instead of asking for ever.
+#[test]
+fn a_seek_refused_again_and_again_is_given_up() {
+    let server = failing_vod_server(Failure::AlwaysRefusedSeek);
+    let (pipeline, src, buffers, messages) = player(&server);
+    src.set_property("reconnect-backoff-min", 50u32);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || *buffers.lock().unwrap() > 20),
+        "no playback"
+    );
+    assert!(src.send_event(seek_to_5()));
+    let plays = || {
+        server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PLAY")
+            .map(|r| r.header("Range").unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || plays()
+            .last()
+            .is_some_and(|r| !r.starts_with("npt=5") && plays().len() > 2)),
+        "the seek was not given up: PLAY ranges {:?}",
+        plays()
+    );
+    let ranges = plays();
+    println!("PLAY ranges: {ranges:?}");
+    let refused = ranges.iter().filter(|r| r.starts_with("npt=5")).count();
+    assert_eq!(refused, 4, "one refusal in the session, three first PLAYs");
+    let before = *buffers.lock().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || *buffers.lock().unwrap()
+            > before + 20),
+        "no playback after giving the seek up"
+    );
+    let warned = messages.lock().unwrap().iter().any(|m| match m.view() {
+        gst::MessageView::Warning(w) => w.error().to_string().contains("refused the seek"),
+        _ => false,
+    });
+    assert!(warned, "no warning about the seek");
+    common::stop_pipeline(&pipeline);
+}
+
+fn seek_to_5() -> gst::Event {
+    gst::event::Seek::new(
+        1.0,
+        gst::SeekFlags::FLUSH,
+        gst::SeekType::Set,
+        gst::ClockTime::from_seconds(5),
+        gst::SeekType::None,
+        gst::ClockTime::NONE,
+    )
+}
+
+type Messages = Arc<Mutex<Vec<gst::Message>>>;
+
+/// A pipeline with `rtspsrc2` (TCP, `tcp-timeout` 1 s) playing `server`
+/// into fakesinks: the buffers counted on its pads, and its bus messages.
+fn player(server: &ScriptedServer) -> (gst::Pipeline, gst::Element, Arc<Mutex<u64>>, Messages) {
     common::init_plugin();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("rtspsrc2")
@@ -132,26 +202,25 @@ fn seek_fails_then_reconnects(failure: Failure) {
             gst::PadProbeReturn::Ok
         });
     });
-    let messages: Arc<Mutex<Vec<gst::Message>>> = Arc::default();
+    let messages: Messages = Arc::default();
     let seen = messages.clone();
     pipeline.bus().unwrap().set_sync_handler(move |_, message| {
         seen.lock().unwrap().push(message.clone());
         gst::BusSyncReply::Drop
     });
+    (pipeline, src, buffers, messages)
+}
+
+fn seek_fails_then_reconnects(failure: Failure) {
+    let server = failing_vod_server(failure);
+    let (pipeline, src, buffers, messages) = player(&server);
     pipeline.set_state(gst::State::Playing).unwrap();
     assert!(
         wait_for(Duration::from_secs(10), || *buffers.lock().unwrap() > 20),
         "no playback"
     );
 
-    assert!(src.send_event(gst::event::Seek::new(
-        1.0,
-        gst::SeekFlags::FLUSH,
-        gst::SeekType::Set,
-        gst::ClockTime::from_seconds(5),
-        gst::SeekType::None,
-        gst::ClockTime::NONE,
-    )));
+    assert!(src.send_event(seek_to_5()));
     let requests = || server.requests();
     assert!(
         wait_for(Duration::from_secs(5), || requests()

@@ -230,7 +230,7 @@ pub fn scale_and_speed(rate: f64, server_trick_mode: bool) -> (Option<String>, O
 pub fn answered_rate(speed: Option<&str>, scale: Option<&str>) -> Option<f64> {
     let read = |v: Option<&str>| {
         v.and_then(|v| v.trim().replace(',', ".").parse::<f64>().ok())
-            .filter(|r| r.is_finite() && *r != 0.0 && r.abs() <= 1e6)
+            .filter(|r| crate::play_rate::valid_rate(r.abs()))
     };
     read(speed).or_else(|| read(scale))
 }

@@ -48,7 +48,13 @@ pub fn vod_range(sdp: &SessionDescription) -> Option<VodRange> {
 /// `npt=A-B` with a known start and an end after it; `npt=now-`,
 /// `npt=0-` and other units (clock, smpte) are live or not seekable here.
 fn finite_npt(value: &str) -> Option<VodRange> {
-    match parse_range(value)? {
+    finite_range(&parse_range(value)?)
+}
+
+/// A parsed range (`a=range`, RFC 7826 `Media-Range`) as an on-demand
+/// extent, if it is a finite NPT one.
+pub fn finite_range(range: &Range) -> Option<VodRange> {
+    match *range {
         Range::Npt {
             start,
             end: Some(end),

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use rtspclient_protocol::headers::format_npt_range;
 use rtspclient_protocol::message::{Headers, Request, Response};
-use rtspclient_protocol::play_control::{Target, VodRange, answered_start, reached_end};
+use rtspclient_protocol::play_control::{
+    SeekTarget, Target, VodRange, answered_start, finite_range, reached_end,
+};
 use rtspclient_protocol::rtsp2::{NotifyReason, PLAY_NOTIFY};
 use rtspclient_protocol::url::resolve_location;
 use tokio::sync::{mpsc, watch};
@@ -53,6 +55,8 @@ pub struct Presentation<'a> {
     pub applied_seek: &'a mut u64,
     /// The last ONVIF replay request sent to a server.
     pub last_replay: &'a mut Option<rtspclient_protocol::onvif::ReplayRequest>,
+    /// The seek generation whose PLAY the server refused, and how often.
+    pub refused_seek: &'a mut (u64, u32),
     pub vod: Option<VodRange>,
 }
 
@@ -100,9 +104,6 @@ pub async fn play(
             (format_npt_range(start, None), start, Default::default())
         }
     };
-    if let Some(seek) = pending_seek {
-        *presentation.applied_seek = seek.generation;
-    }
     let replay_request = match pending_seek.and_then(|s| s.replay) {
         Some(request) => Some(request),
         // After a reconnection a replay goes on where its output got to,
@@ -139,7 +140,21 @@ pub async fn play(
             }
         })
         .await?;
-    expect_success(&response, "PLAY")?;
+    if let Err(err) = expect_success(&response, "PLAY") {
+        give_up_refused_seek(
+            pending_seek,
+            presentation.refused_seek,
+            presentation.applied_seek,
+            host,
+        );
+        return Err(err);
+    }
+    if let Some(seek) = pending_seek {
+        *presentation.applied_seek = seek.generation;
+    }
+    if replay_request.is_some() {
+        *presentation.last_replay = replay_request;
+    }
     MediaHeaders::read(&response.headers, "PLAY answer");
     let refs: Vec<StreamRef> = streams
         .iter()
@@ -156,7 +171,16 @@ pub async fn play(
     if config.replay.is_some() {
         super::onvif::after_play(&refs, &response, replay_request.as_ref());
     }
+    let held_for_seek = range.is_none() && pending_seek.is_some();
     apply_position(&refs, &rtp_info(&response.headers), range);
+    if held_for_seek {
+        // A seek made before this PLAY holds the streams; without an NPT
+        // range (ONVIF recordings describe `clock=` ones) apply_position
+        // does not end the hold: the PLAY's answer does.
+        for stream in &streams {
+            stream.output.end_seek(None, false);
+        }
+    }
     for (channel, payload) in early {
         route(&channels, channel, payload);
     }
@@ -211,6 +235,36 @@ pub async fn play(
     *presentation.applied_seek = playing.control.applied_seek;
     *presentation.last_replay = playing.control.last_replay();
     result
+}
+
+/// After this many refusals of the PLAY of one seek (each ends the
+/// session, and reconnection tries again), the seek is given up.
+const MAX_SEEK_REFUSALS: u32 = 3;
+
+/// The first PLAY of a session was refused: if it carried a seek that
+/// was refused [`MAX_SEEK_REFUSALS`] times, the next session goes on
+/// without it (where the output stopped), with a warning, rather than
+/// asking for it for ever.
+fn give_up_refused_seek(
+    seek: Option<SeekTarget>,
+    refused: &mut (u64, u32),
+    applied_seek: &mut u64,
+    host: &Arc<dyn PlayHost>,
+) {
+    let Some(seek) = seek else {
+        return;
+    };
+    if refused.0 != seek.generation {
+        *refused = (seek.generation, 0);
+    }
+    refused.1 += 1;
+    if refused.1 >= MAX_SEEK_REFUSALS {
+        *applied_seek = seek.generation;
+        host.warning(&format!(
+            "The server refused the seek to {:.3} s {MAX_SEEK_REFUSALS} times: going on without it",
+            seek.start
+        ));
+    }
 }
 
 /// Route interleaved channels to their streams; tell each stream where
@@ -350,7 +404,7 @@ impl Playing<'_> {
         wait_for_output(&self.channels).await;
     }
 
-    fn on_server_request(&self, request: &Request) -> Option<Ended<()>> {
+    fn on_server_request(&mut self, request: &Request) -> Option<Ended<()>> {
         let method = request.method.to_ascii_uppercase();
         if method == "TEARDOWN" {
             for output in &self.outputs {
@@ -374,7 +428,7 @@ impl Playing<'_> {
 
     /// RFC 7826 §13.5: a 2.0 server tells the player about the session
     /// (it has been answered 200 already).
-    fn on_play_notify(&self, request: &Request) -> Option<Ended<()>> {
+    fn on_play_notify(&mut self, request: &Request) -> Option<Ended<()>> {
         let reason = request
             .headers
             .get("Notify-Reason")
@@ -398,7 +452,48 @@ impl Playing<'_> {
                     return Some(Ended::Done(()));
                 }
             }
-            // §13.5.2, §13.5.4: logged; the headers are read as in an answer.
+            // §13.5.4: from the notice's Range on, the media comes at its
+            // Scale, its RTP-Info saying which packet is the first: handled
+            // like a seek answered there (the depayloaders only make new
+            // segments after a flush), for on-demand streams.
+            Some(NotifyReason::ScaleChange)
+                if let (Some(_), Some(start)) =
+                    (self.vod_end, answered_start(request.headers.get("Range"))) =>
+            {
+                let rates = answer_rates(&request.headers);
+                gst::info!(
+                    super::imp::CAT,
+                    "PLAY_NOTIFY scale-change at {start:.3}: media rate {}",
+                    rates.media_rate
+                );
+                self.host.reposition();
+                let played = Played {
+                    start,
+                    end: self.vod_end,
+                    rates,
+                };
+                apply_position(&self.streams, &rtp_info(&request.headers), Some(played));
+            }
+            // §13.5.2: a recording that grew (or shrank): an on-demand
+            // presentation's extent follows its new Media-Range, so the
+            // duration query and the end of range do.
+            Some(NotifyReason::MediaPropertiesUpdate)
+                if let (Some(_), Some(range)) = (
+                    self.vod_end,
+                    MediaHeaders::read(&request.headers, "PLAY_NOTIFY")
+                        .media_range
+                        .as_ref()
+                        .and_then(finite_range),
+                ) =>
+            {
+                gst::info!(
+                    super::imp::CAT,
+                    "PLAY_NOTIFY media-properties-update: the presentation is now {range:?}"
+                );
+                self.vod_end = Some(range.end);
+                self.host.presentation(Some(range));
+            }
+            // Live sessions, and notices without what is needed: logged.
             Some(NotifyReason::MediaPropertiesUpdate) | Some(NotifyReason::ScaleChange) => {
                 let headers = MediaHeaders::read(&request.headers, "PLAY_NOTIFY");
                 gst::info!(

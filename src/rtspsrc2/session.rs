@@ -111,6 +111,7 @@ pub async fn run(
         target,
         applied_seek: 0,
         last_replay: None,
+        refused_seek: (0, 0),
     };
     let session = role.config.session.clone();
     match runner::run_until_stopped(&mut role, session, host.clone(), &mut stop).await {
@@ -134,6 +135,8 @@ struct PlayRole {
     /// The last ONVIF replay request (`onvif-mode`), whose mode and range
     /// a reconnected session goes on with.
     last_replay: Option<rtspclient_protocol::onvif::ReplayRequest>,
+    /// The seek generation whose PLAY the server refused, and how often.
+    refused_seek: (u64, u32),
 }
 
 impl Role for PlayRole {
@@ -222,6 +225,7 @@ impl Role for PlayRole {
                 target: &self.target,
                 applied_seek: &mut self.applied_seek,
                 last_replay: &mut self.last_replay,
+                refused_seek: &mut self.refused_seek,
                 vod,
             },
         )
