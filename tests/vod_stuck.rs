@@ -34,9 +34,16 @@ enum Failure {
 /// 10 s of PCMA on demand, interleaved; on the first connection the seek
 /// fails as `failure` says.
 fn failing_vod_server(failure: Failure) -> ScriptedServer {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Stuck\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
-               a=range:npt=0-10\r\n\
-               m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n";
+    failing_server(failure, "npt=0-10")
+}
+
+/// [`failing_vod_server`] with another SDP `a=range`.
+fn failing_server(failure: Failure, range: &'static str) -> ScriptedServer {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Stuck\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+         a=range:{range}\r\n\
+         m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n"
+    );
     ScriptedServer::start_with(move |req: &RawRequest| {
         let cseq = req.cseq();
         let session = [("Session", SESSION)];
@@ -158,6 +165,65 @@ fn a_seek_refused_again_and_again_is_given_up() {
         _ => false,
     });
     assert!(warned, "no warning about the seek");
+    common::stop_pipeline(&pipeline);
+}
+
+/// ONVIF replay of a recording described only by a `clock=` range (no
+/// NPT range, as cameras describe recordings): a replay seek whose PLAY is
+/// refused with 503 is carried into the reconnected session's first PLAY,
+/// and the streams it held flow again once that PLAY is answered.
+#[test]
+fn a_refused_replay_seek_plays_after_the_reconnection() {
+    let server = failing_server(
+        Failure::RefusedSeek,
+        "clock=19000101T000000Z-19000101T000010Z",
+    );
+    let (pipeline, src, buffers, messages) = player(&server);
+    src.set_property("onvif-mode", true);
+    src.set_property("reconnect-backoff-min", 50u32);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || *buffers.lock().unwrap() > 20),
+        "no playback"
+    );
+    assert!(src.send_event(gst::event::Seek::new(
+        1.0,
+        gst::SeekFlags::FLUSH,
+        gst::SeekType::Set,
+        gst::ClockTime::from_seconds(1),
+        gst::SeekType::Set,
+        gst::ClockTime::from_seconds(5),
+    )));
+    let play_ranges = || {
+        server
+            .requests()
+            .into_iter()
+            .filter(|r| r.connection == 1 && r.method == "PLAY")
+            .map(|r| r.header("Range").unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || !play_ranges().is_empty()),
+        "no new session after the refused seek"
+    );
+    assert_eq!(
+        play_ranges()[0],
+        "clock=19000101T000001.000Z-19000101T000005.000Z"
+    );
+    let before = *buffers.lock().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || *buffers.lock().unwrap()
+            > before + 20),
+        "the seek's streams stayed held after the new session's PLAY"
+    );
+    let errors: Vec<_> = messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| matches!(m.view(), gst::MessageView::Error(_)))
+        .cloned()
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     common::stop_pipeline(&pipeline);
 }
 
