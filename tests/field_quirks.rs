@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    HangingServer, Outcome, RawRequest, Reply, ScriptedServer, interleaved_frame, parse_pipeline,
-    rtsp_response, stop_pipeline, wait_for, wait_until,
+    HangingServer, Outcome, RawRequest, Reply, ScriptedServer, parse_pipeline, rtsp_response,
+    stop_pipeline, wait_for, wait_until,
 };
 use gst::glib;
 use gst::prelude::*;
@@ -511,13 +511,9 @@ fn rtspsink_keep_alive_and_teardown_adopt_new_challenges() {
 fn pcma_packets() -> impl FnMut() -> Option<Vec<u8>> + Send {
     let mut seq: u16 = 0;
     move || {
-        let mut packet = vec![0x80, 8];
-        packet.extend_from_slice(&seq.to_be_bytes());
-        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-        packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
-        packet.extend_from_slice(&[0xd5; 160]);
+        let frame = common::pcma_frame(seq);
         seq = seq.wrapping_add(1);
-        (seq < 500).then(|| interleaved_frame(0, &packet))
+        (seq < 500).then_some(frame)
     }
 }
 

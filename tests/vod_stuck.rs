@@ -95,13 +95,9 @@ fn failing_server(failure: Failure, range: &'static str) -> ScriptedServer {
                     rtsp_response(cseq, 200, "OK", &session, b""),
                     Duration::from_millis(20),
                     Box::new(move || {
-                        let mut packet = vec![0x80, 8];
-                        packet.extend_from_slice(&seq.to_be_bytes());
-                        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-                        packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
-                        packet.extend_from_slice(&[0xd5; 160]);
+                        let frame = common::pcma_frame(seq);
                         seq = seq.wrapping_add(1);
-                        (seq < 500).then(|| common::interleaved_frame(0, &packet))
+                        (seq < 500).then_some(frame)
                     }),
                 );
             }

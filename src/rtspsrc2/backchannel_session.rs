@@ -10,16 +10,15 @@ use std::sync::Arc;
 use rtspclient_protocol::backchannel::{self, REQUIRE_TAG};
 use rtspclient_protocol::caps::StreamDescription;
 use rtspclient_protocol::message::{Headers, Response};
-use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::transport::LowerTransport;
 
 use super::session::PlayHost;
-use super::setup::PlaySetup;
+use super::setup::{PlaySetup, SetupRequest};
 use crate::caps_convert::to_gst_caps;
 use crate::driver::answers::{check_setup_transport, expect_success};
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::packet_route::PacketRoute;
-use crate::session::transports::{answered_transport, bind_udp, requested_transport};
+use crate::session::transports::answered_transport;
 use crate::session::{Link, Protocol};
 
 /// DESCRIBE, with the backchannel's tag in `Require` while `*require`.
@@ -141,36 +140,20 @@ async fn setup_one(
     stream: &SelectedBackchannel<'_>,
     round: &PlaySetup<'_>,
 ) -> Result<PacketRoute, ClientError> {
-    let profile = Profile {
-        secure: stream.description.secure,
-        feedback: stream.description.avpf,
-    };
-    if profile.secure {
+    if stream.description.secure {
         return Err(ClientError::new(
             ErrorKind::Resource,
             "SRTP backchannels are not supported",
         ));
     }
-    let mut request = requested_transport(
-        protocol,
-        stream.index,
-        false,
-        profile,
-        link.client().version(),
-    );
-    let mut local = None;
-    if protocol == Protocol::Udp {
-        let pair = bind_udp(link, round.udp)?;
-        request.client_port = Some((pair.rtp_port(), Some(pair.rtcp_port())));
-        local = Some(pair);
-    }
-    let mut headers = Headers::new();
-    headers.set("Transport", request.to_header_value());
-    // The session's tags, the backchannel's among them: the same as on
-    // every other SETUP.
-    for tag in round.require {
-        headers.append("Require", *tag);
-    }
+    // The same request as every other SETUP of the session (its Require
+    // tags, the backchannel's among them).
+    let SetupRequest {
+        transport: request,
+        headers,
+        local,
+        ..
+    } = round.request(link, protocol, stream.index, stream.description)?;
     let control = stream.description.control.as_deref().unwrap_or("*");
     let client = link.client();
     let peer = client.connection().peer_addr();

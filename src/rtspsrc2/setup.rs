@@ -61,6 +61,52 @@ pub struct PlaySetup<'a> {
     pub require: &'a [&'static str],
 }
 
+/// What the SETUP of one media sends: the Transport asked for (with the
+/// UDP ports bound for it) and the headers.
+pub struct SetupRequest {
+    pub transport: Transport,
+    pub headers: Headers,
+    pub local: Option<UdpPair>,
+    pub profile: Profile,
+}
+
+impl PlaySetup<'_> {
+    /// The request of a SETUP of media `index` over `protocol`, received
+    /// or (the ONVIF backchannel) sent: the profile its description names,
+    /// the Transport, and the session's `Require` tags, one header each.
+    pub fn request(
+        &self,
+        link: &mut Link,
+        protocol: Protocol,
+        index: usize,
+        description: &StreamDescription,
+    ) -> Result<SetupRequest, ClientError> {
+        let profile = Profile {
+            secure: description.secure,
+            feedback: description.avpf,
+        };
+        let mut transport =
+            requested_transport(protocol, index, false, profile, link.client().version());
+        let mut local = None;
+        if protocol == Protocol::Udp {
+            let pair = bind_udp(link, self.udp)?;
+            transport.client_port = Some((pair.rtp_port(), Some(pair.rtcp_port())));
+            local = Some(pair);
+        }
+        let mut headers = Headers::new();
+        headers.set("Transport", transport.to_header_value());
+        for tag in self.require {
+            headers.append("Require", *tag);
+        }
+        Ok(SetupRequest {
+            transport,
+            headers,
+            local,
+            profile,
+        })
+    }
+}
+
 impl SetupRound for PlaySetup<'_> {
     type SetUp = SetUpStream;
 
@@ -80,28 +126,12 @@ impl SetupRound for PlaySetup<'_> {
         nth: usize,
     ) -> Result<SetUpStream, ClientError> {
         let stream = &self.selected[nth];
-        let profile = Profile {
-            secure: stream.description.secure,
-            feedback: stream.description.avpf,
-        };
-        let mut request = requested_transport(
-            protocol,
-            stream.index,
-            false,
+        let SetupRequest {
+            transport: request,
+            mut headers,
+            local: local_pair,
             profile,
-            link.client().version(),
-        );
-        let mut local_pair = None;
-        if protocol == Protocol::Udp {
-            let pair = bind_udp(link, self.udp)?;
-            request.client_port = Some((pair.rtp_port(), Some(pair.rtcp_port())));
-            local_pair = Some(pair);
-        }
-        let mut headers = Headers::new();
-        headers.set("Transport", request.to_header_value());
-        for tag in self.require {
-            headers.append("Require", *tag);
-        }
+        } = self.request(link, protocol, stream.index, stream.description)?;
         let control = stream.description.control.as_deref().unwrap_or("*");
         if let Some(data) = &stream.key_mgmt {
             // Our key for the RTCP we send (RFC 4567 §3.3, 7.1), as C

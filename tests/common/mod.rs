@@ -613,6 +613,19 @@ pub fn rtsp_response(
     out
 }
 
+/// A PCMA (G.711 A-law, payload type 8) RTP packet on interleaved channel
+/// 0: sequence number `seq`, RTP time `seq` × 160 (20 ms at 8 kHz), SSRC
+/// 0x5eed, 160 bytes of silence. Any payload decodes, so counters show
+/// that media flows.
+pub fn pcma_frame(seq: u16) -> Vec<u8> {
+    let mut packet = vec![0x80, 8];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+    packet.extend_from_slice(&[0xd5; 160]);
+    interleaved_frame(0, &packet)
+}
+
 /// `$`-framed interleaved data (RFC 2326 §10.12).
 pub fn interleaved_frame(channel: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 4);
