@@ -137,6 +137,11 @@ struct Player {
 
 impl Player {
     fn new(url: &str, rate_control: bool) -> Player {
+        Self::with(url, rate_control, &[])
+    }
+
+    /// [`Self::new`] with more properties, from strings.
+    fn with(url: &str, rate_control: bool, more: &[(&str, &str)]) -> Player {
         common::init_plugin();
         let pipeline = gst::Pipeline::new();
         let src = gst::ElementFactory::make("rtspsrc2")
@@ -145,6 +150,9 @@ impl Player {
             .property("onvif-rate-control", rate_control)
             .build()
             .unwrap();
+        for (name, value) in more {
+            src.set_property_from_str(name, value);
+        }
         pipeline.add(&src).unwrap();
         let log: Arc<Mutex<Log>> = Arc::default();
         let (weak, l) = (pipeline.downgrade(), log.clone());
@@ -540,4 +548,52 @@ fn a_reconnected_replay_goes_on_where_it_stopped() {
     );
     assert_ne!(range, "clock=19000101T000001.000Z-19000101T000008.000Z");
     assert_eq!(resume.headers_all("Require"), vec!["onvif-replay"]);
+}
+
+/// `onvif-mode` and `backchannel=onvif` together, against a replay media
+/// that also offers a backchannel: every SETUP (the backchannel's too)
+/// carries both feature tags, each in a header of its own, the PLAY the
+/// replay tag, and the replay plays from the recording's start with its
+/// absolute times. (gst-rtsp-server 1.22 cannot seek a media with a
+/// backchannel, docs/QUIRKS.md "PLAY Range on media with an ONVIF
+/// backchannel", so no seek here.)
+#[test]
+fn replay_and_backchannel_together() {
+    let media = make_video_media();
+    let backchannel = "( capsfilter name=depay_backchannel \
+        caps=\"application/x-rtp,media=audio,payload=0,clock-rate=8000,encoding-name=PCMU\" ! \
+        rtppcmudepay ! fakesink async=false )";
+    let server = OnvifServer::start_with_backchannel(&media, "/replay", Some(backchannel));
+    let tap = RecordingProxy::start(server.port);
+    let player = Player::with(&tap.url("/replay"), false, &[("backchannel", "onvif")]);
+    assert!(
+        wait_for(Duration::from_secs(10), || !player.after(0).is_empty()),
+        "no data from the first PLAY"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || key_times(&player.after(0))
+            .contains(&S)),
+        "no key frame at 1 s"
+    );
+    let out = player.after(0);
+    check_times(&out, &server.media_times());
+    assert_eq!(key_times(&out)[0], 0, "not from the recording's start");
+    let requests = tap.requests();
+    let setups: Vec<_> = requests.iter().filter(|r| r.method == "SETUP").collect();
+    assert_eq!(setups.len(), 2, "the video and the backchannel");
+    for setup in setups {
+        let mut tags = setup.headers_all("Require");
+        tags.sort();
+        assert_eq!(
+            tags,
+            vec!["onvif-replay", "www.onvif.org/ver20/backchannel"],
+            "{setup:?}"
+        );
+    }
+    for play in requests.iter().filter(|r| r.method == "PLAY") {
+        assert!(
+            play.headers_all("Require").contains(&"onvif-replay"),
+            "{play:?}"
+        );
+    }
 }

@@ -168,8 +168,16 @@ impl RtspClient {
         for (name, value) in &self.config.extra_headers {
             request.headers.append(name, value.clone());
         }
+        // The caller's headers replace the defaults of the same name; a
+        // name the caller repeats stays repeated (one `Require` per
+        // feature tag: gst-rtsp-server compares each header whole).
+        let mut replaced: Vec<&str> = Vec::new();
         for (name, value) in headers.iter() {
-            request.headers.set(name, value);
+            if !replaced.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                request.headers.remove(name);
+                replaced.push(name);
+            }
+            request.headers.append(name, value);
         }
         if let Some(session) = &self.session
             && request.headers.get("Session").is_none()

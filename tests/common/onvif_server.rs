@@ -44,11 +44,22 @@ fn launch(media: &Media) -> String {
 
 impl OnvifServer {
     pub fn start(media: &Media, path: &str) -> OnvifServer {
+        Self::start_with_backchannel(media, path, None)
+    }
+
+    /// [`Self::start`], the media also offering an audio backchannel
+    /// made from `backchannel` (a launch line) to clients that require it.
+    pub fn start_with_backchannel(
+        media: &Media,
+        path: &str,
+        backchannel: Option<&str>,
+    ) -> OnvifServer {
         init();
         let server = gst_rtsp_server::RTSPOnvifServer::new();
         let factory = gst_rtsp_server::RTSPOnvifMediaFactory::new();
         factory.set_launch(&launch(media));
         factory.set_replay_support(true);
+        factory.set_backchannel_launch(backchannel);
         // Its construct() makes nothing (DESCRIBE: 400) unless the media
         // type is an ONVIF media, and the default one is not.
         factory.set_media_gtype(gst_rtsp_server::RTSPOnvifMedia::static_type());
