@@ -31,21 +31,12 @@ struct GstPlay {
 
 impl GstPlay {
     fn start(url: &str, log: std::path::PathBuf) -> GstPlay {
-        for (program, package) in [
-            ("gst-play-1.0", "gstreamer1.0-plugins-base-apps"),
-            ("script", "bsdutils"),
-        ] {
-            let runs = Command::new(program)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(
-                runs,
-                "`{program}` not found (package {package}); scripts/install-deps.sh installs it"
-            );
-        }
+        common::tools::require_program_with(
+            "gst-play-1.0",
+            "--version",
+            "gstreamer1.0-plugins-base-apps",
+        );
+        common::tools::require_program_with("script", "--version", "bsdutils");
         let command = format!(
             "gst-play-1.0 --videosink='fakesink sync=true' --audiosink='fakesink sync=true' {url}"
         );

@@ -505,26 +505,8 @@ fn rtsp1_only_server() -> ScriptedServer {
                 )],
                 b"",
             ),
-            "DESCRIBE" => rtsp_response(
-                cseq,
-                200,
-                "OK",
-                &[
-                    ("Content-Type", "application/sdp"),
-                    ("Content-Base", &format!("{}/", req.uri)),
-                ],
-                sdp.as_bytes(),
-            ),
-            "SETUP" => {
-                let transport = req.header("Transport").unwrap_or_default().to_owned();
-                rtsp_response(
-                    cseq,
-                    200,
-                    "OK",
-                    &[("Transport", &transport), ("Session", SESSION)],
-                    b"",
-                )
-            }
+            "DESCRIBE" => common::describe_answer(req, sdp),
+            "SETUP" => common::setup_answer(req, SESSION),
             "PLAY" => {
                 let mut seq: u16 = 0;
                 return common::Reply::SendThenStream(

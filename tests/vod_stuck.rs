@@ -55,26 +55,8 @@ fn failing_server(failure: Failure, range: &'static str) -> ScriptedServer {
                 &[("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN")],
                 b"",
             ),
-            "DESCRIBE" => rtsp_response(
-                cseq,
-                200,
-                "OK",
-                &[
-                    ("Content-Type", "application/sdp"),
-                    ("Content-Base", &format!("{}/", req.uri)),
-                ],
-                sdp.as_bytes(),
-            ),
-            "SETUP" => {
-                let transport = req.header("Transport").unwrap_or_default().to_owned();
-                rtsp_response(
-                    cseq,
-                    200,
-                    "OK",
-                    &[("Transport", &transport), ("Session", SESSION)],
-                    b"",
-                )
-            }
+            "DESCRIBE" => common::describe_answer(req, &sdp),
+            "SETUP" => common::setup_answer(req, SESSION),
             "PAUSE" if req.connection == 0 && matches!(failure, Failure::SilentPause) => Vec::new(),
             "PLAY"
                 if req.connection == 0

@@ -15,10 +15,10 @@ use rtspclient_protocol::transport::LowerTransport;
 use super::session::PlayHost;
 use super::setup::{PlaySetup, SetupRequest};
 use crate::caps_convert::to_gst_caps;
-use crate::driver::answers::{check_setup_transport, expect_success};
+use crate::driver::answers::expect_success;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::packet_route::PacketRoute;
-use crate::session::transports::answered_transport;
+use crate::session::transports::checked_answer;
 use crate::session::{Link, Protocol};
 
 /// DESCRIBE, with the backchannel's tag in `Require` while `*require`.
@@ -159,13 +159,7 @@ async fn setup_one(
     let peer = client.connection().peer_addr();
     let (_, response) = client.setup(base, control, &headers).await?;
     expect_success(&response, "SETUP")?;
-    let transport = answered_transport(&response).ok_or_else(|| {
-        ClientError::new(
-            ErrorKind::Protocol,
-            "SETUP answer has no usable Transport header",
-        )
-    })?;
-    check_setup_transport(&response, &transport, &request)?;
+    let transport = checked_answer(&response, &request)?;
     match (transport.lower, local) {
         (LowerTransport::Tcp, _) => {
             let (rtp, _) = transport

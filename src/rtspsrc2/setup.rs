@@ -13,14 +13,14 @@ use rtspclient_protocol::url::control_urls;
 
 use super::streams::StreamOutput;
 use super::udp_receive::punch_holes;
-use crate::driver::answers::{check_setup_transport, expect_success};
+use crate::driver::answers::expect_success;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 use crate::session::Link;
 use crate::session::Protocol;
 use crate::session::rtsp2::MediaHeaders;
 use crate::session::transports::{
-    SetupRound, answered_transport, bind_udp, check_secure_answer, requested_transport,
+    SetupRound, bind_udp, check_secure_answer, checked_answer, requested_transport,
 };
 
 /// A stream the application wants, before SETUP.
@@ -144,13 +144,7 @@ impl SetupRound for PlaySetup<'_> {
         let (control_url, response) = client.setup(base, control, &headers).await?;
         expect_success(&response, "SETUP")?;
         MediaHeaders::read(&response.headers, "SETUP answer");
-        let transport = answered_transport(&response).ok_or_else(|| {
-            ClientError::new(
-                ErrorKind::Protocol,
-                "SETUP answer has no usable Transport header",
-            )
-        })?;
-        check_setup_transport(&response, &transport, &request)?;
+        let transport = checked_answer(&response, &request)?;
         check_secure_answer(&transport, profile)?;
         if let Some(ssrc) = transport.ssrc {
             let mut caps = stream.output.caps();

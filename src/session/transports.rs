@@ -11,6 +11,7 @@ use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 
 use super::Protocol;
 use super::link::Link;
+use crate::driver::answers::check_setup_transport;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
@@ -170,6 +171,20 @@ pub fn bind_udp(link: &mut Link, options: &UdpOptions) -> Result<UdpPair, Client
             format!("Could not bind UDP ports: {err}"),
         )
     })
+}
+
+/// The Transport of a successful SETUP answer, checked against what
+/// `request` asked for ([`check_setup_transport`]); a protocol error when
+/// there is none this client can parse or it cannot carry the request.
+pub fn checked_answer(response: &Response, request: &Transport) -> Result<Transport, ClientError> {
+    let transport = answered_transport(response).ok_or_else(|| {
+        ClientError::new(
+            ErrorKind::Protocol,
+            "SETUP answer has no usable Transport header",
+        )
+    })?;
+    check_setup_transport(response, &transport, request)?;
+    Ok(transport)
 }
 
 /// The first Transport of a SETUP answer that this client can parse.

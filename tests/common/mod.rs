@@ -613,6 +613,33 @@ pub fn rtsp_response(
     out
 }
 
+/// The RTSP/1.0 answer to a DESCRIBE: `sdp`, based at the request's URL.
+pub fn describe_answer(req: &RawRequest, sdp: &str) -> Vec<u8> {
+    rtsp_response(
+        req.cseq(),
+        200,
+        "OK",
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Content-Base", &format!("{}/", req.uri)),
+        ],
+        sdp.as_bytes(),
+    )
+}
+
+/// The RTSP/1.0 answer to a SETUP that takes the client's Transport as it
+/// is, in session `session`.
+pub fn setup_answer(req: &RawRequest, session: &str) -> Vec<u8> {
+    let transport = req.header("Transport").unwrap_or_default().to_owned();
+    rtsp_response(
+        req.cseq(),
+        200,
+        "OK",
+        &[("Transport", &transport), ("Session", session)],
+        b"",
+    )
+}
+
 /// A PCMA (G.711 A-law, payload type 8) RTP packet on interleaved channel
 /// 0: sequence number `seq`, RTP time `seq` × 160 (20 ms at 8 kHz), SSRC
 /// 0x5eed, 160 bytes of silence. Any payload decodes, so counters show

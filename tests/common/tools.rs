@@ -99,8 +99,14 @@ pub fn require_launch(launch: &str) {
 /// Fail the test unless `program -version` runs (ffmpeg, ffprobe); the
 /// message names the package.
 pub fn require_program(program: &str, package: &str) {
+    require_program_with(program, "-version", package);
+}
+
+/// Fail the test unless `program version_flag` runs (`--version` for
+/// most programs); the message names the package.
+pub fn require_program_with(program: &str, version_flag: &str, package: &str) {
     let runs = Command::new(program)
-        .arg("-version")
+        .arg(version_flag)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
