@@ -377,9 +377,35 @@ pub fn format_npt_range(start_secs: f64, end_secs: Option<f64>) -> String {
     }
 }
 
+/// Formats the NPT range of a reverse PLAY (negative `Scale` or `Speed`):
+/// `npt=8.000-2.000` plays from 8 s down to 2 s, the way round the media
+/// is sent (gst-rtsp-server reads it so). Values clamp as in
+/// [`format_npt_range`]; without a lower bound above 0 the range is open
+/// (`npt=8.000-`: down to the beginning).
+pub fn format_reverse_npt_range(from_secs: f64, down_to_secs: Option<f64>) -> String {
+    let from = if from_secs.is_finite() && from_secs > 0.0 {
+        from_secs
+    } else {
+        0.0
+    };
+    match down_to_secs.filter(|&to| to.is_finite() && to > 0.0 && to < from) {
+        Some(to) => format!("npt={from:.3}-{to:.3}"),
+        None => format!("npt={from:.3}-"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_ranges_run_down() {
+        assert_eq!(format_reverse_npt_range(8.0, Some(2.0)), "npt=8.000-2.000");
+        assert_eq!(format_reverse_npt_range(8.0, Some(0.0)), "npt=8.000-");
+        assert_eq!(format_reverse_npt_range(8.0, None), "npt=8.000-");
+        assert_eq!(format_reverse_npt_range(2.0, Some(8.0)), "npt=2.000-");
+        assert_eq!(format_reverse_npt_range(f64::NAN, Some(1.0)), "npt=0.000-");
+    }
 
     #[test]
     fn session_basic() {

@@ -174,9 +174,6 @@ pub enum SeekRefusal {
     /// A rate of 0, not a number, or beyond what a server is asked
     /// for ([`crate::play_rate::valid_rate`]).
     Rate,
-    /// Negative rates: reverse playback needs the media timestamped by
-    /// the server (ONVIF replay), not by arrival.
-    Reverse,
     /// Only flushing seeks: the old position's data must not be played
     /// after the new one's.
     NotFlushing,
@@ -184,8 +181,13 @@ pub enum SeekRefusal {
     NoStart,
 }
 
-/// Where a seek goes in a presentation: the start (and end, if set)
-/// clamped into the VOD range; the end dropped when not after the start.
+/// Where a seek goes in a presentation: where playback starts and where
+/// it ends (if set), clamped into the VOD range. Forward, from the seek's
+/// start to its end (dropped when not after the start). In reverse (rate
+/// < 0, GStreamer's seek semantics) from the seek's stop (the end of the
+/// presentation when unset) down to its start (the beginning when
+/// unset); the server is asked for that range the other way round
+/// (RFC 2326 §12.34: with a negative `Scale` the range runs backwards).
 pub fn plan_seek(
     vod: Option<VodRange>,
     rate: f64,
@@ -194,14 +196,19 @@ pub fn plan_seek(
     end: Option<f64>,
 ) -> Result<(f64, Option<f64>), SeekRefusal> {
     let range = vod.ok_or(SeekRefusal::NotSeekable)?;
-    if rate < 0.0 {
-        return Err(SeekRefusal::Reverse);
-    }
-    if !valid_rate(rate) {
+    if !valid_rate(rate.abs()) {
         return Err(SeekRefusal::Rate);
     }
     if !flush {
         return Err(SeekRefusal::NotFlushing);
+    }
+    if rate < 0.0 {
+        let from = end.unwrap_or(range.end).clamp(range.start, range.end);
+        let down_to = start.unwrap_or(range.start).clamp(range.start, range.end);
+        return match down_to < from {
+            true => Ok((from, Some(down_to))),
+            false => Err(SeekRefusal::NoStart),
+        };
     }
     let start = start
         .ok_or(SeekRefusal::NoStart)?
@@ -252,6 +259,24 @@ impl Anchor {
             rtptime: timestamp,
             ..*self
         })
+    }
+}
+
+impl Anchor {
+    /// The anchor of a reverse PLAY answered by gst-rtsp-server 1.22 once
+    /// its first packet is there: its `rtptime` is the `Range` start
+    /// extrapolated forward from that packet, as if the media played
+    /// forward (docs/QUIRKS.md "Reverse playback on gst-rtsp-server"), so
+    /// the first packet is at the `Range` start plus its RTP time
+    /// distance, and from there NPT runs down at the (negative) scale.
+    pub fn reverse_from_first(&self, timestamp: u32) -> Anchor {
+        let delta = timestamp.wrapping_sub(self.rtptime) as i32;
+        let seconds = delta as f64 / self.clock_rate.max(1) as f64;
+        Anchor {
+            npt: (self.npt + seconds).max(0.0),
+            rtptime: timestamp,
+            ..*self
+        }
     }
 }
 
@@ -425,9 +450,26 @@ mod tests {
             Err(SeekRefusal::NotSeekable)
         );
         assert_eq!(plan_seek(vod, 2.0, true, Some(5.0), None), Ok((5.0, None)));
+        // Reverse: from the stop (or the end) down to the start.
         assert_eq!(
-            plan_seek(vod, -1.0, true, Some(5.0), None),
-            Err(SeekRefusal::Reverse)
+            plan_seek(vod, -1.0, true, Some(2.0), Some(8.0)),
+            Ok((8.0, Some(2.0)))
+        );
+        assert_eq!(
+            plan_seek(vod, -2.0, true, None, None),
+            Ok((10.0, Some(0.0)))
+        );
+        assert_eq!(
+            plan_seek(vod, -1.0, true, Some(0.0), Some(30.0)),
+            Ok((10.0, Some(0.0)))
+        );
+        assert_eq!(
+            plan_seek(vod, -1.0, true, Some(6.0), Some(6.0)),
+            Err(SeekRefusal::NoStart)
+        );
+        assert_eq!(
+            plan_seek(vod, -100.0, true, None, Some(6.0)),
+            Err(SeekRefusal::Rate)
         );
         assert_eq!(
             plan_seek(vod, 0.0, true, Some(5.0), None),

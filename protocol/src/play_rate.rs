@@ -38,16 +38,23 @@ pub fn format_rate(rate: f64) -> String {
     value
 }
 
-/// The header to add to a PLAY for `rate` (none for 1.0).
-pub fn rate_header(rate: f64, header: RateHeader) -> Option<(&'static str, String)> {
-    if rate == 1.0 || !valid_rate(rate) {
-        return None;
+/// The headers to add to a PLAY for `rate` (none for 1.0). `Speed` is
+/// positive by definition (RFC 2326 §12.35, RFC 7826 §18.50): with
+/// `header` = Speed a negative rate goes as `Scale: -1.0` (reverse) and
+/// its magnitude as `Speed`, as ONVIF replay asks for it too.
+pub fn rate_headers(rate: f64, header: RateHeader) -> Vec<(&'static str, String)> {
+    if rate == 1.0 || !valid_rate(rate.abs()) {
+        return Vec::new();
     }
-    let name = match header {
-        RateHeader::Scale => "Scale",
-        RateHeader::Speed => "Speed",
-    };
-    Some((name, format_rate(rate)))
+    match header {
+        RateHeader::Scale => vec![("Scale", format_rate(rate))],
+        RateHeader::Speed if rate > 0.0 => vec![("Speed", format_rate(rate))],
+        RateHeader::Speed if rate == -1.0 => vec![("Scale", format_rate(-1.0))],
+        RateHeader::Speed => vec![
+            ("Scale", format_rate(-1.0)),
+            ("Speed", format_rate(rate.abs())),
+        ],
+    }
 }
 
 /// How a seek's position may move (from the GStreamer seek flags).
@@ -91,18 +98,24 @@ pub struct PlayRates {
     /// Seconds of media per second of RTP time: how an RTP timestamp
     /// difference becomes a normal play time difference.
     pub rtp_scale: f64,
+    /// gst-rtsp-server: in reverse its RTP-Info is extrapolated forward
+    /// from its first packet (`Anchor::reverse_from_first`).
+    pub gstreamer_server: bool,
 }
 
 impl PlayRates {
     pub const NORMAL: PlayRates = PlayRates {
         media_rate: 1.0,
         rtp_scale: 1.0,
+        gstreamer_server: false,
     };
 }
 
+/// A `Scale` or `Speed` value; negative is reverse (gst-rtsp-server
+/// answers a reverse PLAY with a negative `Speed`, see below).
 fn rate_value(value: Option<&str>) -> Option<f64> {
     let rate: f64 = value?.trim().parse().ok()?;
-    valid_rate(rate).then_some(rate)
+    valid_rate(rate.abs()).then_some(rate)
 }
 
 /// The rates a PLAY answer's `Scale` and `Speed` headers (absent:
@@ -122,11 +135,13 @@ fn rate_value(value: Option<&str>) -> Option<f64> {
 pub fn answered_rates(scale: Option<&str>, speed: Option<&str>, server: Option<&str>) -> PlayRates {
     let scale = rate_value(scale).unwrap_or(1.0);
     let speed = rate_value(speed).unwrap_or(1.0);
-    let media_rate = (scale * speed).clamp(MIN_RATE, MAX_RATE);
+    let product = scale * speed;
+    let media_rate = product.abs().clamp(MIN_RATE, MAX_RATE).copysign(product);
     let gstreamer = server.is_some_and(|s| s.trim_start().starts_with("GStreamer RTSP server"));
     PlayRates {
         media_rate,
         rtp_scale: if gstreamer { media_rate } else { scale },
+        gstreamer_server: gstreamer,
     }
 }
 
@@ -135,22 +150,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_headers() {
-        assert_eq!(rate_header(1.0, RateHeader::Scale), None);
+    fn headers_for_rates() {
+        assert_eq!(rate_headers(1.0, RateHeader::Scale), vec![]);
         assert_eq!(
-            rate_header(2.0, RateHeader::Scale),
-            Some(("Scale", "2.0".into()))
+            rate_headers(2.0, RateHeader::Scale),
+            vec![("Scale", "2.0".into())]
         );
         assert_eq!(
-            rate_header(0.5, RateHeader::Speed),
-            Some(("Speed", "0.5".into()))
+            rate_headers(0.5, RateHeader::Speed),
+            vec![("Speed", "0.5".into())]
         );
         assert_eq!(
-            rate_header(1.25, RateHeader::Scale),
-            Some(("Scale", "1.25".into()))
+            rate_headers(1.25, RateHeader::Scale),
+            vec![("Scale", "1.25".into())]
         );
-        assert_eq!(rate_header(f64::NAN, RateHeader::Scale), None);
-        assert_eq!(rate_header(1000.0, RateHeader::Scale), None);
+        assert_eq!(
+            rate_headers(-2.0, RateHeader::Scale),
+            vec![("Scale", "-2.0".into())]
+        );
+        assert_eq!(
+            rate_headers(-1.0, RateHeader::Speed),
+            vec![("Scale", "-1.0".into())]
+        );
+        assert_eq!(
+            rate_headers(-2.0, RateHeader::Speed),
+            vec![("Scale", "-1.0".into()), ("Speed", "2.0".into())]
+        );
+        assert_eq!(rate_headers(f64::NAN, RateHeader::Scale), vec![]);
+        assert_eq!(rate_headers(1000.0, RateHeader::Scale), vec![]);
+        assert_eq!(rate_headers(-1000.0, RateHeader::Scale), vec![]);
         assert_eq!(format_rate(-1.0), "-1.0");
         assert_eq!(format_rate(0.30000000000000004), "0.3");
         assert_eq!(format_rate(1e-7), "0.0");
@@ -196,8 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn reverse_answers() {
+        // gst-rtsp-server answers `Scale: -1` with its pipeline's rates.
+        let server = Some("GStreamer RTSP server");
+        let rates = answered_rates(Some("1.000"), Some("-2.000"), server);
+        assert_eq!(rates.media_rate, -2.0);
+        assert_eq!(rates.rtp_scale, -2.0);
+        let rates = answered_rates(Some("-1.0"), None, Some("Camera"));
+        assert_eq!(rates.media_rate, -1.0);
+        assert_eq!(rates.rtp_scale, -1.0);
+        let rates = answered_rates(Some("-1.0"), Some("4"), Some("Camera"));
+        assert_eq!(rates.media_rate, -4.0);
+        assert_eq!(rates.rtp_scale, -1.0);
+    }
+
+    #[test]
     fn nonsense_answers_are_normal_play() {
-        let rates = answered_rates(Some("fast"), Some("-3"), None);
+        let rates = answered_rates(Some("fast"), Some("0"), None);
         assert_eq!(rates, PlayRates::NORMAL);
         let rates = answered_rates(Some("1e300"), Some("NaN"), None);
         assert_eq!(rates, PlayRates::NORMAL);

@@ -16,11 +16,12 @@ use rtspclient_protocol::play_control::{
     npt_nanos,
 };
 use rtspclient_protocol::play_rate::{
-    PlayRates, RateHeader, SeekPrecision, answered_rates, rate_header,
+    PlayRates, RateHeader, SeekPrecision, answered_rates, rate_headers,
 };
 use tokio::sync::watch;
 
 use super::onvif::{self, ReplayConfig};
+use super::replay_output::PlaySegment;
 use super::session::PlayHost;
 use super::streams::StreamOutput;
 use crate::driver::client::RtspClient;
@@ -313,7 +314,7 @@ pub fn play_headers(ask: &PlayAsk, version: Version) -> Headers {
             headers.set("Seek-Style", style);
         }
     }
-    if let Some((name, value)) = rate_header(ask.rate, ask.rate_header) {
+    for (name, value) in rate_headers(ask.rate, ask.rate_header) {
         headers.set(name, value);
     }
     headers
@@ -334,9 +335,14 @@ pub struct Played {
     pub rates: PlayRates,
 }
 
-/// `npt=<start>-[<end>]` (RFC 2326 §3.6, §12.29).
+/// `npt=<start>-[<end>]` (RFC 2326 §3.6, §12.29); in reverse from the
+/// start down to the end.
 pub fn range_header(seek: &SeekTarget) -> String {
-    rtspclient_protocol::headers::format_npt_range(seek.start, seek.end)
+    use rtspclient_protocol::headers::{format_npt_range, format_reverse_npt_range};
+    match seek.rate < 0.0 {
+        true => format_reverse_npt_range(seek.start, seek.end),
+        false => format_npt_range(seek.start, seek.end),
+    }
 }
 
 pub fn rtp_info(headers: &Headers) -> Vec<RtpInfo> {
@@ -413,12 +419,54 @@ pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], range: Option<
                 .output
                 .timeline
                 .set_anchor(anchor, played.start, played.rates.media_rate);
+            reverse_output(stream, anchor, played);
         }
         if range.is_some() {
             stream
                 .output
                 .end_seek(entry.and_then(|e| e.seq), vod_range.is_some());
         }
+    }
+}
+
+/// A VOD PLAY answered in reverse: the stream's output is stamped with
+/// NPT by [`super::replay_output`] (reverse playback cannot be stamped by
+/// arrival), and the caps say `onvif-mode` so that depayloaders pass its
+/// segment on. Answered forward: back to arrival times and the
+/// timeline's segments.
+fn reverse_output(stream: &StreamRef, anchor: Option<Anchor>, played: Played) {
+    let output = &stream.output;
+    if output.replay.is_onvif() {
+        // ONVIF replay stamps every direction from its extension.
+        return;
+    }
+    let reverse = anchor
+        .filter(|_| played.rates.media_rate < 0.0)
+        .map(|anchor| {
+            let lower = played.end.filter(|&end| end < played.start).unwrap_or(0.0);
+            let play = PlaySegment {
+                rate: played.rates.media_rate,
+                lower_ns: Some(npt_nanos(lower)),
+                upper_ns: Some(npt_nanos(played.start)),
+                flags: gst::SegmentFlags::empty(),
+            };
+            (anchor, play)
+        });
+    if reverse.is_none() && !output.replay.is_reverse_vod() {
+        return;
+    }
+    output
+        .replay
+        .set_reverse_vod(reverse, played.rates.gstreamer_server);
+    // `onvif-mode` stays once set: a depayloader decides at FLUSH_STOP
+    // whether to make its own segment, which is before the caps of the
+    // next PLAY arrive, so taking it away would leave the reverse
+    // segment in place downstream. The timeline's segments are complete
+    // (start, time, applied rate) and serve as well as its own.
+    if reverse.is_some() {
+        let mut caps = output.caps();
+        caps.make_mut().set("onvif-mode", true);
+        output.update_caps(caps);
     }
 }
 

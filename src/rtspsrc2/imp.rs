@@ -658,7 +658,17 @@ impl RtspSrc2 {
                 | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |pad, info| match output.upgrade() {
                 // ONVIF replay: absolute times (see super::replay_output).
-                Some(output) if output.replay.is_active() => output.replay.on_output(pad, info),
+                Some(output) if output.replay.is_active() => {
+                    let answer = output.replay.on_output(pad, info);
+                    if output.replay.is_reverse_vod()
+                        && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
+                        && let Some(pts) = buffer.pts()
+                    {
+                        // Its PTS is its NPT: where a reconnection goes on.
+                        output.timeline.note_output_npt(pts.nseconds() as f64 / 1e9);
+                    }
+                    answer
+                }
                 Some(output) => output.timeline.on_output(pad, info),
                 None => gst::PadProbeReturn::Ok,
             },

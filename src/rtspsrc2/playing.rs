@@ -495,7 +495,11 @@ impl Playing<'_> {
             && self
                 .outputs
                 .iter()
-                .all(|o| reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S));
+                .all(|o| match o.replay.is_reverse_vod() {
+                    // Down to the range's lower bound.
+                    true => o.replay.at_range_end((END_TOLERANCE_S * 1e9) as u64),
+                    false => reached_end(o.timeline.last_npt(), self.vod_end, END_TOLERANCE_S),
+                });
         vod || (self.config.replay.is_some()
             && super::onvif::replay_at_end(&self.outputs, END_TOLERANCE_S))
     }

@@ -83,7 +83,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("rate-header", settings::DEFAULT_RATE_HEADER)
             .nick("Rate header")
-            .blurb("How a seek with a rate other than 1.0 on an on-demand stream is asked of the server: scale (the Scale header: the server plays the media faster or slower and sends it in real time) or speed (the Speed header: the server sends faster or slower than real time; gst-rtsp-server treats both alike). The segments after the seek carry the rate the server answered as their applied rate. Negative rates (reverse) are refused; in onvif-mode the ONVIF rules for Scale and Speed apply instead")
+            .blurb("How a seek with a rate other than 1.0 on an on-demand stream is asked of the server: scale (the Scale header: the server plays the media faster or slower and sends it in real time) or speed (the Speed header: the server sends faster or slower than real time; gst-rtsp-server treats both alike). The segments after the seek carry the rate the server answered as their applied rate. A negative rate is reverse playback: Scale carries it, or with speed Scale: -1.0 and Speed its magnitude; in onvif-mode the ONVIF rules for Scale and Speed apply instead")
             .build(),
         glib::ParamSpecString::builder("multicast-iface")
             .nick("Multicast interface")

@@ -31,12 +31,27 @@
 //! The stream caps get `onvif-mode=true` (as C `rtspsrc` sets them), so
 //! the RTP depayloaders pass this segment on instead of making their own
 //! from `npt-start`.
+//!
+//! Reverse playback of a plain on-demand stream (a PLAY answered with a
+//! negative rate) is output the same way, the NPT of each packet (from
+//! its RTP time, the answer's `Range` and RTP-Info, scaled by the
+//! negative rate) standing in for the absolute time, since arrival times
+//! cannot order what the server sends: each group of pictures in
+//! decoding order, the groups from the latest back (measured with
+//! gst-rtsp-server 1.22: RTP time runs backwards inside each group).
+//! There is no extension: a packet whose time is below the start of its
+//! group starts the next one (DISCONT, which the decoders' reverse
+//! playback needs to find the groups), and one at or above the start of
+//! the group before is dropped (gst-rtsp-server sends the first key frame of
+//! the range once more after the range's end, docs/QUIRKS.md "Reverse
+//! playback on gst-rtsp-server").
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gst::prelude::*;
 use rtspclient_protocol::onvif::{ReplayExtension, replay_extension};
+use rtspclient_protocol::play_control::{Anchor, npt_nanos};
 
 use super::timeline::rtp_timestamp;
 
@@ -78,6 +93,25 @@ struct State {
     /// since the last PLAY: a frame, or with `Frames: intra` the distance
     /// of key frames, which the last one can be from the range's end.
     largest_step: u64,
+    /// Reverse playback of a plain VOD stream: times come from this
+    /// anchor instead of the ONVIF extension.
+    reverse_anchor: Option<Anchor>,
+    /// The anchor moves to the first packet (gst-rtsp-server's RTP-Info
+    /// in reverse, see `Anchor::reverse_from_first`).
+    anchor_at_first: bool,
+    /// Reverse VOD: the time of the first packet of the current group
+    /// and of the group before it.
+    group_start: Option<u64>,
+    previous_group_start: Option<u64>,
+}
+
+/// What becomes of one packet.
+#[derive(Debug, PartialEq)]
+enum Stamp {
+    /// It goes on with this time (none: see the module documentation).
+    Time(Option<u64>),
+    /// A reverse VOD packet out of place: dropped.
+    Drop,
 }
 
 /// Per-stream replay state, shared by the play task (after each PLAY) and
@@ -85,6 +119,8 @@ struct State {
 #[derive(Default)]
 pub struct ReplayOutput {
     active: AtomicBool,
+    /// A plain VOD stream plays in reverse (see the module documentation).
+    reverse_vod: AtomicBool,
     state: Mutex<State>,
     /// Our own segment is on its way through the probe.
     own_segment: AtomicBool,
@@ -105,7 +141,37 @@ impl ReplayOutput {
     }
 
     pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire) || self.reverse_vod.load(Ordering::Acquire)
+    }
+
+    /// Whether the element plays in ONVIF mode (not only a reverse VOD).
+    pub fn is_onvif(&self) -> bool {
         self.active.load(Ordering::Acquire)
+    }
+
+    /// Whether a plain VOD stream plays in reverse.
+    pub fn is_reverse_vod(&self) -> bool {
+        self.reverse_vod.load(Ordering::Acquire)
+    }
+
+    /// A PLAY of a plain VOD stream was answered: in reverse (`anchor`
+    /// with a negative scale, `play` its range; `at_first` for
+    /// gst-rtsp-server's RTP-Info) this output takes over from the
+    /// timeline; forward (`None`) it hands back.
+    pub fn set_reverse_vod(&self, reverse: Option<(Anchor, PlaySegment)>, at_first: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.reverse_anchor = reverse.map(|(anchor, _)| anchor);
+        state.anchor_at_first = at_first;
+        state.last = None;
+        state.group_start = None;
+        state.previous_group_start = None;
+        if let Some((_, play)) = reverse {
+            state.play = play;
+            state.segment_pending = true;
+            state.span = None;
+            state.largest_step = 0;
+        }
+        self.reverse_vod.store(reverse.is_some(), Ordering::Release);
     }
 
     /// A replay seek flushed the stream: the segment after it carries its
@@ -178,19 +244,25 @@ impl ReplayOutput {
             Some(gst::PadProbeData::Buffer(buffer)) => {
                 let running = buffer.pts();
                 let buffer = buffer.make_mut();
-                let time = self.stamp(buffer);
-                self.segment_before(pad, time, running);
+                match self.stamp(buffer) {
+                    Stamp::Time(time) => self.segment_before(pad, time, running),
+                    Stamp::Drop => return gst::PadProbeReturn::Drop,
+                }
             }
             Some(gst::PadProbeData::BufferList(list)) => {
                 let running = list.get(0).and_then(|b| b.pts());
                 let mut first_time = None;
-                list.make_mut().foreach_mut(|mut buffer, index| {
-                    let time = self.stamp(buffer.make_mut());
-                    if index == 0 {
-                        first_time = time;
-                    }
-                    std::ops::ControlFlow::Continue(Some(buffer))
-                });
+                list.make_mut()
+                    .foreach_mut(|mut buffer, _| match self.stamp(buffer.make_mut()) {
+                        Stamp::Time(time) => {
+                            first_time = first_time.or(time);
+                            std::ops::ControlFlow::Continue(Some(buffer))
+                        }
+                        Stamp::Drop => std::ops::ControlFlow::Continue(None),
+                    });
+                if list.is_empty() {
+                    return gst::PadProbeReturn::Drop;
+                }
                 self.segment_before(pad, first_time, running);
             }
             _ => {}
@@ -199,30 +271,45 @@ impl ReplayOutput {
     }
 
     /// Give one packet its absolute time (see the module documentation).
-    fn stamp(&self, buffer: &mut gst::BufferRef) -> Option<u64> {
+    fn stamp(&self, buffer: &mut gst::BufferRef) -> Stamp {
         let (extension, timestamp) = {
             let Ok(map) = buffer.map_readable() else {
-                return None;
+                return Stamp::Time(None);
             };
             (replay_extension(&map), rtp_timestamp(buffer))
         };
         let (time, in_absolute) = {
             let mut state = self.state.lock().unwrap();
-            let time = match (extension.and_then(|e| e.time_ns), timestamp) {
-                (Some(time), Some(ts)) => {
-                    if let Some((_, previous)) = state.last {
-                        state.largest_step = state.largest_step.max(previous.abs_diff(time));
+            let time = if let Some(anchor) = state.reverse_anchor {
+                let Some(ts) = timestamp else {
+                    return Stamp::Time(None);
+                };
+                let anchor = match state.last.is_none() && state.anchor_at_first {
+                    true => {
+                        let moved = anchor.reverse_from_first(ts);
+                        state.reverse_anchor = Some(moved);
+                        moved
                     }
-                    state.last = Some((ts, time));
-                    state.span = Some(match state.span {
-                        Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
-                        None => (time, time),
-                    });
-                    Some(time)
+                    false => anchor,
+                };
+                let time = npt_nanos(anchor.npt_of(ts));
+                match reverse_order(&mut state, time) {
+                    Some(true) => buffer.set_flags(gst::BufferFlags::DISCONT),
+                    Some(false) => {}
+                    None => return Stamp::Drop,
                 }
-                (Some(time), None) => Some(time),
-                (None, Some(ts)) => state.last.filter(|(t, _)| *t == ts).map(|(_, time)| time),
-                (None, None) => None,
+                note_time(&mut state, ts, time);
+                Some(time)
+            } else {
+                match (extension.and_then(|e| e.time_ns), timestamp) {
+                    (Some(time), Some(ts)) => {
+                        note_time(&mut state, ts, time);
+                        Some(time)
+                    }
+                    (Some(time), None) => Some(time),
+                    (None, Some(ts)) => state.last.filter(|(t, _)| *t == ts).map(|(_, time)| time),
+                    (None, None) => None,
+                }
             };
             (time, state.in_absolute)
         };
@@ -233,23 +320,25 @@ impl ReplayOutput {
         if time.is_none() && !in_absolute {
             // No absolute time yet (a server without the extension): the
             // running-time segment is in effect, and so stays the PTS.
-            return None;
+            return Stamp::Time(None);
         }
         buffer.set_dts(gst::ClockTime::NONE);
         match time {
             Some(time) => {
                 let time = gst::ClockTime::from_nseconds(time);
                 buffer.set_pts(time);
-                gst::ReferenceTimestampMeta::add(
-                    buffer,
-                    &ntp_reference_caps(),
-                    time,
-                    gst::ClockTime::NONE,
-                );
+                if self.is_onvif() {
+                    gst::ReferenceTimestampMeta::add(
+                        buffer,
+                        &ntp_reference_caps(),
+                        time,
+                        gst::ClockTime::NONE,
+                    );
+                }
             }
             None => buffer.set_pts(gst::ClockTime::NONE),
         }
-        time
+        Stamp::Time(time)
     }
 
     /// Push the pending segment before the first buffer with a time.
@@ -281,6 +370,40 @@ impl ReplayOutput {
         pad.push_event(event.build());
         self.own_segment.store(false, Ordering::Release);
     }
+}
+
+/// Record the time of a packet with its own time.
+fn note_time(state: &mut State, ts: u32, time: u64) {
+    if let Some((_, previous)) = state.last {
+        state.largest_step = state.largest_step.max(previous.abs_diff(time));
+    }
+    state.last = Some((ts, time));
+    state.span = Some(match state.span {
+        Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
+        None => (time, time),
+    });
+}
+
+/// Where a packet of a reverse VOD stream stands among the groups of
+/// pictures (see the module documentation): `Some(true)` it starts a
+/// group, `Some(false)` it goes on the current one, `None` it is at or
+/// above the start of the group before (out of place: dropped).
+fn reverse_order(state: &mut State, time: u64) -> Option<bool> {
+    if state
+        .previous_group_start
+        .is_some_and(|floor| time >= floor)
+    {
+        return None;
+    }
+    // Below the group's first time, not just below the packet before:
+    // B-frames go down inside a group (a closed one starts with the
+    // lowest time).
+    let starts_group = state.group_start.is_none_or(|start| time < start);
+    if starts_group {
+        state.previous_group_start = state.group_start;
+        state.group_start = Some(time);
+    }
+    Some(starts_group)
 }
 
 /// The flags `rtponvifparse` sets from the extension.
@@ -398,6 +521,7 @@ mod tests {
     fn packets_get_their_access_unit_time_and_flags() {
         gst::init().unwrap();
         let output = ReplayOutput::default();
+        output.activate();
         output.on_play(PlaySegment {
             lower_ns: Some(3600 * S),
             upper_ns: Some(3602 * S),
@@ -407,14 +531,14 @@ mod tests {
         // the jitterbuffer's running time (its segment is in effect).
         let mut early = packet(6000, None);
         early.make_mut().set_pts(gst::ClockTime::from_seconds(5));
-        assert_eq!(output.stamp(early.make_mut()), None);
+        assert_eq!(output.stamp(early.make_mut()), Stamp::Time(None));
         assert_eq!(early.pts(), Some(gst::ClockTime::from_seconds(5)));
         // A key frame (C) after a gap (D), in two packets.
         let mut first = packet(9000, Some((3600 * S + S / 4, 0xA0)));
         let mut second = packet(9000, None);
         let time = Some(3600 * S + S / 4);
-        assert_eq!(output.stamp(first.make_mut()), time);
-        assert_eq!(output.stamp(second.make_mut()), time);
+        assert_eq!(output.stamp(first.make_mut()), Stamp::Time(time));
+        assert_eq!(output.stamp(second.make_mut()), Stamp::Time(time));
         for buffer in [&first, &second] {
             assert_eq!(buffer.pts().map(|t| t.nseconds()), time);
             assert_eq!(meta_time(buffer), time);
@@ -427,7 +551,7 @@ mod tests {
         output.state.lock().unwrap().in_absolute = true;
         let mut stray = packet(12000, None);
         stray.make_mut().set_pts(gst::ClockTime::from_seconds(6));
-        assert_eq!(output.stamp(stray.make_mut()), None);
+        assert_eq!(output.stamp(stray.make_mut()), Stamp::Time(None));
         assert_eq!(stray.pts(), None);
         assert_eq!(meta_time(&stray), None);
         assert!(!output.take_terminal());
@@ -463,5 +587,57 @@ mod tests {
             segment.to_running_time(gst::ClockTime::from_seconds(3603)),
             Some(gst::ClockTime::from_seconds(11))
         );
+    }
+
+    #[test]
+    fn reverse_vod_packets_get_their_npt_and_groups_their_discont() {
+        gst::init().unwrap();
+        let output = ReplayOutput::default();
+        // gst-rtsp-server: Range 5.9733, rtptime 1000; its first packet
+        // (the key frame at 6 s) is 2400 ticks later.
+        let anchor = Anchor {
+            npt: 5.973_333_333,
+            rtptime: 1000,
+            clock_rate: 90_000,
+            scale: -1.0,
+        };
+        let play = PlaySegment {
+            rate: -1.0,
+            lower_ns: Some(0),
+            upper_ns: Some(5_973_333_333),
+            flags: gst::SegmentFlags::empty(),
+        };
+        output.set_reverse_vod(Some((anchor, play)), true);
+        assert!(output.is_active() && output.is_reverse_vod() && !output.is_onvif());
+        // (ms, DISCONT) of a packet; None: dropped. No reference meta.
+        let stamp = |ts: u32| {
+            let mut buffer = packet(ts, None);
+            let stamp = output.stamp(buffer.make_mut());
+            assert_eq!(meta_time(&buffer), None);
+            let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+            match stamp {
+                Stamp::Time(Some(ns)) => Some(((ns as f64 / 1e6).round() as u64, discont)),
+                Stamp::Time(None) => panic!("no time"),
+                Stamp::Drop => None,
+            }
+        };
+        // The key frame at 6 s, then the group from 5 s in decoding
+        // order (RTP time runs back 90000 per second of media), with a
+        // B-frame below the frame before it.
+        assert_eq!(stamp(3400), Some((6000, true)));
+        assert_eq!(stamp(3400 + 90_000), Some((5000, true)));
+        assert_eq!(stamp(3400 + 90_000 - 9000), Some((5100, false)));
+        assert_eq!(stamp(3400 + 90_000 - 3000), Some((5033, false)));
+        // The group from 4 s; then gst-rtsp-server's stray key frame of
+        // the range start, above the group before: dropped.
+        assert_eq!(stamp(3400 + 180_000), Some((4000, true)));
+        assert_eq!(stamp(3400 + 180_000 - 3000), Some((4033, false)));
+        assert_eq!(stamp(1000 + 1441), None);
+        assert_eq!(stamp(3400 + 180_000 - 6000), Some((4067, false)));
+        assert!(output.at_range_end(4_100_000_000));
+        assert!(!output.at_range_end(3_900_000_000));
+        // A forward PLAY hands back to the timeline.
+        output.set_reverse_vod(None, false);
+        assert!(!output.is_active());
     }
 }

@@ -130,6 +130,12 @@ impl Timeline {
         (bits != NO_TIMESTAMP).then(|| f64::from_bits(bits))
     }
 
+    /// The NPT of a buffer that left through another output (reverse
+    /// playback, see super::replay_output).
+    pub fn note_output_npt(&self, npt: f64) {
+        self.last_output_npt.store(npt.to_bits(), Ordering::Relaxed);
+    }
+
     /// RTCP BYE (RFC 3550 §6.6) arrived for this stream.
     pub fn on_bye(&self) {
         self.bye.store(true, Ordering::Release);

@@ -130,10 +130,9 @@ impl RtspSrc2 {
         );
         gst::debug!(CAT, imp = self, "Seek target: {target:?}");
         self.reposition(seqnum);
-        if replay {
-            for output in outputs {
-                output.replay.on_seek(seqnum);
-            }
+        // ONVIF replay, and plain VOD in reverse after this seek's PLAY.
+        for output in outputs {
+            output.replay.on_seek(seqnum);
         }
         if let Some(task) = &self.state.lock().unwrap().task {
             // Two seeks from two threads may get here in either order:
