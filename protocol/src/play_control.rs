@@ -269,9 +269,17 @@ impl Anchor {
     /// forward (docs/QUIRKS.md "Reverse playback on gst-rtsp-server"), so
     /// the first packet is at the `Range` start plus its RTP time
     /// distance, and from there NPT runs down at the (negative) scale.
+    /// A distance beyond [`ANCHOR_TOLERANCE_S`] is no extrapolation (the
+    /// `rtptime` of NPT 0 of a first PLAY, see `corrected_by_first`): the
+    /// first packet is then taken to be at the `Range` start.
     pub fn reverse_from_first(&self, timestamp: u32) -> Anchor {
         let delta = timestamp.wrapping_sub(self.rtptime) as i32;
         let seconds = delta as f64 / self.clock_rate.max(1) as f64;
+        let seconds = if seconds.abs() > ANCHOR_TOLERANCE_S {
+            0.0
+        } else {
+            seconds
+        };
         Anchor {
             npt: (self.npt + seconds).max(0.0),
             rtptime: timestamp,

@@ -21,7 +21,7 @@ use rtspclient_protocol::play_rate::{
 use tokio::sync::watch;
 
 use super::onvif::{self, ReplayConfig};
-use super::replay_output::PlaySegment;
+use super::replay_output::{FirstPacket, PlaySegment};
 use super::session::PlayHost;
 use super::streams::StreamOutput;
 use crate::driver::client::RtspClient;
@@ -390,7 +390,11 @@ pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], range: Option<
                 // its start, which only holds at 1.0.
                 caps.set("play-speed", 1.0f64);
                 caps.set("play-scale", played.rates.media_rate);
-                let end = played.end.filter(|_| played.rates.media_rate == 1.0);
+                // (A reverse range's end is below its start: a server
+                // that plays it forward anyway gets no stop.)
+                let end = played
+                    .end
+                    .filter(|&end| played.rates.media_rate == 1.0 && end > played.start);
                 match (end, caps.structure_mut(0)) {
                     (Some(end), _) => caps.set("npt-stop", npt_nanos(end)),
                     (None, Some(s)) => s.remove_field("npt-stop"),
@@ -419,7 +423,24 @@ pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], range: Option<
                 .output
                 .timeline
                 .set_anchor(anchor, played.start, played.rates.media_rate);
-            reverse_output(stream, anchor, played);
+            let rtptime = entry.and_then(|e| e.rtptime);
+            let reverse_anchor = match (anchor, clock_rate) {
+                (Some(anchor), _) if played.rates.gstreamer_server => {
+                    Some((anchor, FirstPacket::Extrapolated))
+                }
+                (Some(anchor), _) => Some((anchor, FirstPacket::Keeps)),
+                (None, Some(clock_rate)) if rtptime.is_none() => Some((
+                    Anchor {
+                        npt: played.start,
+                        rtptime: 0,
+                        clock_rate,
+                        scale: played.rates.rtp_scale,
+                    },
+                    FirstPacket::AtRangeStart,
+                )),
+                (None, _) => None,
+            };
+            reverse_output(stream, reverse_anchor, played);
         }
         if range.is_some() {
             stream
@@ -434,15 +455,16 @@ pub fn apply_position(streams: &[StreamRef], entries: &[RtpInfo], range: Option<
 /// arrival), and the caps say `onvif-mode` so that depayloaders pass its
 /// segment on. Answered forward: back to arrival times and the
 /// timeline's segments.
-fn reverse_output(stream: &StreamRef, anchor: Option<Anchor>, played: Played) {
+fn reverse_output(stream: &StreamRef, anchor: Option<(Anchor, FirstPacket)>, played: Played) {
     let output = &stream.output;
     if output.replay.is_onvif() {
         // ONVIF replay stamps every direction from its extension.
         return;
     }
+    let first = anchor.map_or(FirstPacket::Keeps, |(_, first)| first);
     let reverse = anchor
         .filter(|_| played.rates.media_rate < 0.0)
-        .map(|anchor| {
+        .map(|(anchor, _)| {
             let lower = played.end.filter(|&end| end < played.start).unwrap_or(0.0);
             let play = PlaySegment {
                 rate: played.rates.media_rate,
@@ -455,9 +477,7 @@ fn reverse_output(stream: &StreamRef, anchor: Option<Anchor>, played: Played) {
     if reverse.is_none() && !output.replay.is_reverse_vod() {
         return;
     }
-    output
-        .replay
-        .set_reverse_vod(reverse, played.rates.gstreamer_server);
+    output.replay.set_reverse_vod(reverse, first);
     // `onvif-mode` stays once set: a depayloader decides at FLUSH_STOP
     // whether to make its own segment, which is before the caps of the
     // next PLAY arrive, so taking it away would leave the reverse
@@ -465,7 +485,7 @@ fn reverse_output(stream: &StreamRef, anchor: Option<Anchor>, played: Played) {
     // (start, time, applied rate) and serve as well as its own.
     if reverse.is_some() {
         let mut caps = output.caps();
-        caps.make_mut().set("onvif-mode", true);
+        onvif::mark_caps(&mut caps);
         output.update_caps(caps);
     }
 }

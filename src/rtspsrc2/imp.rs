@@ -92,6 +92,8 @@ pub struct RtspSrc2 {
     pub(super) rtx: Arc<Retransmission>,
     pub(super) srtp: Arc<srtp::Sessions>,
     pub(super) backchannels: Arc<Backchannels>,
+    /// Extra latency while a VOD plays in reverse.
+    pub(super) reverse_latency: super::reverse_latency::ReverseLatency,
 }
 
 #[glib::object_subclass]
@@ -518,10 +520,23 @@ impl RtspSrc2 {
             // A restart (redirect, TCP fallback) keeps the pads; the new
             // server's SDP decides the caps.
             let existing = existing.clone();
-            if let Some(first) = payloads.first()
-                && existing.caps() != *first
-            {
-                existing.update_caps(first.clone());
+            if let Some(first) = payloads.first() {
+                let mut caps = first.clone();
+                // A depayloader that passed our segments (onvif-mode:
+                // ONVIF replay, or a VOD played in reverse once) must go
+                // on doing so: it decided at the flush, before these caps
+                // (see control::reverse_output).
+                if existing
+                    .caps()
+                    .structure(0)
+                    .and_then(|s| s.get::<bool>("onvif-mode").ok())
+                    == Some(true)
+                {
+                    super::onvif::mark_caps(&mut caps);
+                }
+                if existing.caps() != caps {
+                    existing.update_caps(caps);
+                }
             }
             existing.set_payload_types(&payloads);
             self.rtx.set_payloads(index, &payloads);
@@ -652,6 +667,7 @@ impl RtspSrc2 {
             },
         );
         // Then the segment of VOD streams (see super::timeline).
+        let element = self.obj().downgrade();
         pad.add_probe(
             gst::PadProbeType::BUFFER
                 | gst::PadProbeType::BUFFER_LIST
@@ -660,12 +676,15 @@ impl RtspSrc2 {
                 // ONVIF replay: absolute times (see super::replay_output).
                 Some(output) if output.replay.is_active() => {
                     let answer = output.replay.on_output(pad, info);
-                    if output.replay.is_reverse_vod()
-                        && let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
-                        && let Some(pts) = buffer.pts()
+                    if let Some(npt) = output.replay.last_reverse_npt() {
+                        // Where a reconnection goes on.
+                        output.timeline.note_output_npt(npt);
+                    }
+                    if let Some(distance) = output.replay.take_group_distance()
+                        && let Some(element) = element.upgrade()
+                        && element.imp().reverse_latency.cover(distance)
                     {
-                        // Its PTS is its NPT: where a reconnection goes on.
-                        output.timeline.note_output_npt(pts.nseconds() as f64 / 1e9);
+                        let _ = element.post_message(gst::message::Latency::new());
                     }
                     answer
                 }

@@ -16,6 +16,7 @@ mod playing;
 mod properties;
 mod replay_output;
 mod retransmission;
+mod reverse_latency;
 mod rtcp_bandwidth;
 mod rtp_check;
 mod rtpbin_setup;

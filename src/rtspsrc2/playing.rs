@@ -91,10 +91,14 @@ pub async fn play(
                 .vod
                 .filter(|_| link.recovering() && config.replay.is_none())
                 .and_then(|_| {
-                    streams
+                    // The stream that got least far: in reverse the highest.
+                    let positions = streams
                         .iter()
-                        .filter_map(|s| s.output.timeline.last_output_npt())
-                        .reduce(f64::min)
+                        .filter_map(|s| s.output.timeline.last_output_npt());
+                    match current_rate(&target) < 0.0 {
+                        true => positions.reduce(f64::max),
+                        false => positions.reduce(f64::min),
+                    }
                 });
             if resume.is_some() {
                 host.reposition();

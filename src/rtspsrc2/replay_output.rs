@@ -47,7 +47,7 @@
 //! playback on gst-rtsp-server").
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use gst::prelude::*;
 use rtspclient_protocol::onvif::{ReplayExtension, replay_extension};
@@ -96,14 +96,36 @@ struct State {
     /// Reverse playback of a plain VOD stream: times come from this
     /// anchor instead of the ONVIF extension.
     reverse_anchor: Option<Anchor>,
-    /// The anchor moves to the first packet (gst-rtsp-server's RTP-Info
-    /// in reverse, see `Anchor::reverse_from_first`).
-    anchor_at_first: bool,
+    /// How the anchor moves to the first packet.
+    first_packet: FirstPacket,
     /// Reverse VOD: the time of the first packet of the current group
     /// and of the group before it.
     group_start: Option<u64>,
     previous_group_start: Option<u64>,
+    /// Reverse VOD: the largest distance between group starts (ns of
+    /// media), and whether it grew since the last look.
+    largest_group: u64,
+    group_grew: bool,
 }
+
+/// What the first packet after a reverse VOD PLAY answer does to its
+/// anchor.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub enum FirstPacket {
+    /// Nothing: RTP-Info's `rtptime` is that of the `Range` start.
+    #[default]
+    Keeps,
+    /// gst-rtsp-server's RTP-Info, extrapolated forward from it
+    /// (`Anchor::reverse_from_first`).
+    Extrapolated,
+    /// No `rtptime` came: the first packet is at the `Range` start.
+    AtRangeStart,
+}
+
+/// A reverse group starts where the time falls this far below the
+/// current group's start (ns): less is a leading B-frame of an open
+/// group of pictures, a few frames before its key frame.
+const MIN_GROUP_FALL_NS: u64 = 200_000_000;
 
 /// What becomes of one packet.
 #[derive(Debug, PartialEq)]
@@ -114,6 +136,8 @@ enum Stamp {
     Drop,
 }
 
+const NO_NPT: u64 = u64::MAX;
+
 /// Per-stream replay state, shared by the play task (after each PLAY) and
 /// the probe on the stream's output.
 #[derive(Default)]
@@ -121,6 +145,8 @@ pub struct ReplayOutput {
     active: AtomicBool,
     /// A plain VOD stream plays in reverse (see the module documentation).
     reverse_vod: AtomicBool,
+    /// Reverse VOD: the NPT (f64 bits) of the last packet stamped.
+    last_reverse: AtomicU64,
     state: Mutex<State>,
     /// Our own segment is on its way through the probe.
     own_segment: AtomicBool,
@@ -149,19 +175,39 @@ impl ReplayOutput {
         self.active.load(Ordering::Acquire)
     }
 
+    /// Reverse VOD: how far apart in arrival time the groups come (ns),
+    /// if that grew since the last call (see super::reverse_latency).
+    pub fn take_group_distance(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap();
+        if state.reverse_anchor.is_none() || !std::mem::take(&mut state.group_grew) {
+            return None;
+        }
+        let rate = state.play.rate.abs().max(f64::MIN_POSITIVE);
+        Some((state.largest_group as f64 / rate) as u64)
+    }
+
+    /// Reverse VOD: the NPT of the last packet that got one.
+    pub fn last_reverse_npt(&self) -> Option<f64> {
+        let bits = self.last_reverse.load(Ordering::Relaxed);
+        (self.is_reverse_vod() && bits != NO_NPT).then(|| f64::from_bits(bits))
+    }
+
     /// Whether a plain VOD stream plays in reverse.
     pub fn is_reverse_vod(&self) -> bool {
         self.reverse_vod.load(Ordering::Acquire)
     }
 
     /// A PLAY of a plain VOD stream was answered: in reverse (`anchor`
-    /// with a negative scale, `play` its range; `at_first` for
-    /// gst-rtsp-server's RTP-Info) this output takes over from the
+    /// with a negative scale, `play` its range, `first` what the first
+    /// packet does to the anchor) this output takes over from the
     /// timeline; forward (`None`) it hands back.
-    pub fn set_reverse_vod(&self, reverse: Option<(Anchor, PlaySegment)>, at_first: bool) {
+    pub fn set_reverse_vod(&self, reverse: Option<(Anchor, PlaySegment)>, first: FirstPacket) {
         let mut state = self.state.lock().unwrap();
         state.reverse_anchor = reverse.map(|(anchor, _)| anchor);
-        state.anchor_at_first = at_first;
+        state.first_packet = first;
+        state.largest_group = 0;
+        state.group_grew = false;
+        self.last_reverse.store(NO_NPT, Ordering::Relaxed);
         state.last = None;
         state.group_start = None;
         state.previous_group_start = None;
@@ -211,7 +257,12 @@ impl ReplayOutput {
     /// for an open range.
     pub fn at_range_end(&self, tolerance: u64) -> bool {
         let state = self.state.lock().unwrap();
-        let tolerance = tolerance.max(state.largest_step);
+        // Reverse VOD data comes a group at a time: the step between
+        // packets spans groups, but the last group starts at the bound.
+        let tolerance = match state.reverse_anchor {
+            Some(_) => tolerance,
+            None => tolerance.max(state.largest_step),
+        };
         let Some((earliest, latest)) = state.span else {
             return false;
         };
@@ -252,10 +303,15 @@ impl ReplayOutput {
             Some(gst::PadProbeData::BufferList(list)) => {
                 let running = list.get(0).and_then(|b| b.pts());
                 let mut first_time = None;
+                let mut first_kept = true;
                 list.make_mut()
                     .foreach_mut(|mut buffer, _| match self.stamp(buffer.make_mut()) {
                         Stamp::Time(time) => {
-                            first_time = first_time.or(time);
+                            // The segment goes with the first buffer out.
+                            if first_kept {
+                                first_time = time;
+                                first_kept = false;
+                            }
                             std::ops::ControlFlow::Continue(Some(buffer))
                         }
                         Stamp::Drop => std::ops::ControlFlow::Continue(None),
@@ -284,21 +340,24 @@ impl ReplayOutput {
                 let Some(ts) = timestamp else {
                     return Stamp::Time(None);
                 };
-                let anchor = match state.last.is_none() && state.anchor_at_first {
-                    true => {
-                        let moved = anchor.reverse_from_first(ts);
-                        state.reverse_anchor = Some(moved);
-                        moved
-                    }
-                    false => anchor,
+                let anchor = match (state.last.is_none(), state.first_packet) {
+                    (false, _) | (true, FirstPacket::Keeps) => anchor,
+                    (true, FirstPacket::Extrapolated) => anchor.reverse_from_first(ts),
+                    (true, FirstPacket::AtRangeStart) => Anchor {
+                        rtptime: ts,
+                        ..anchor
+                    },
                 };
-                let time = npt_nanos(anchor.npt_of(ts));
+                state.reverse_anchor = Some(anchor);
+                let npt = anchor.npt_of(ts);
+                let time = npt_nanos(npt);
                 match reverse_order(&mut state, time) {
                     Some(true) => buffer.set_flags(gst::BufferFlags::DISCONT),
                     Some(false) => {}
                     None => return Stamp::Drop,
                 }
                 note_time(&mut state, ts, time);
+                self.last_reverse.store(npt.to_bits(), Ordering::Relaxed);
                 Some(time)
             } else {
                 match (extension.and_then(|e| e.time_ns), timestamp) {
@@ -395,11 +454,19 @@ fn reverse_order(state: &mut State, time: u64) -> Option<bool> {
     {
         return None;
     }
-    // Below the group's first time, not just below the packet before:
-    // B-frames go down inside a group (a closed one starts with the
-    // lowest time).
-    let starts_group = state.group_start.is_none_or(|start| time < start);
+    // Well below the group's first time, not just below the packet
+    // before: B-frames go down inside a group, and an open group's
+    // leading ones are a little below its key frame.
+    let starts_group = state
+        .group_start
+        .is_none_or(|start| time.saturating_add(MIN_GROUP_FALL_NS) < start);
     if starts_group {
+        if let Some(start) = state.group_start
+            && start - time > state.largest_group
+        {
+            state.largest_group = start - time;
+            state.group_grew = true;
+        }
         state.previous_group_start = state.group_start;
         state.group_start = Some(time);
     }
@@ -607,7 +674,7 @@ mod tests {
             upper_ns: Some(5_973_333_333),
             flags: gst::SegmentFlags::empty(),
         };
-        output.set_reverse_vod(Some((anchor, play)), true);
+        output.set_reverse_vod(Some((anchor, play)), FirstPacket::Extrapolated);
         assert!(output.is_active() && output.is_reverse_vod() && !output.is_onvif());
         // (ms, DISCONT) of a packet; None: dropped. No reference meta.
         let stamp = |ts: u32| {
@@ -630,14 +697,25 @@ mod tests {
         assert_eq!(stamp(3400 + 90_000 - 3000), Some((5033, false)));
         // The group from 4 s; then gst-rtsp-server's stray key frame of
         // the range start, above the group before: dropped.
+        assert_eq!(output.take_group_distance(), Some(1_000_000_000));
+        assert_eq!(output.take_group_distance(), None);
         assert_eq!(stamp(3400 + 180_000), Some((4000, true)));
         assert_eq!(stamp(3400 + 180_000 - 3000), Some((4033, false)));
         assert_eq!(stamp(1000 + 1441), None);
         assert_eq!(stamp(3400 + 180_000 - 6000), Some((4067, false)));
-        assert!(output.at_range_end(4_100_000_000));
-        assert!(!output.at_range_end(3_900_000_000));
+        assert_eq!(
+            output.last_reverse_npt().map(|n| (n * 1e3).round()),
+            Some(4067.0)
+        );
+        // An open group from 3 s: its leading B-frames are below the key
+        // frame, in the group, not a group of their own.
+        assert_eq!(stamp(3400 + 270_000), Some((3000, true)));
+        assert_eq!(stamp(3400 + 270_000 + 6000), Some((2933, false)));
+        assert_eq!(stamp(3400 + 270_000 - 3000), Some((3033, false)));
+        assert!(output.at_range_end(3_000_000_000));
+        assert!(!output.at_range_end(2_800_000_000));
         // A forward PLAY hands back to the timeline.
-        output.set_reverse_vod(None, false);
+        output.set_reverse_vod(None, FirstPacket::Keeps);
         assert!(!output.is_active());
     }
 }

@@ -130,6 +130,9 @@ impl RtspSrc2 {
         );
         gst::debug!(CAT, imp = self, "Seek target: {target:?}");
         self.reposition(seqnum);
+        if target.rate > 0.0 && self.reverse_latency.clear() {
+            let _ = self.obj().post_message(gst::message::Latency::new());
+        }
         // ONVIF replay, and plain VOD in reverse after this seek's PLAY.
         for output in outputs {
             output.replay.on_seek(seqnum);
@@ -241,6 +244,11 @@ pub(super) fn pad_query(
         return answer;
     }
     // What gst_proxy_pad_query_default does.
-    pad.internal()
-        .is_some_and(|internal| internal.peer_query(query))
+    let answered = pad
+        .internal()
+        .is_some_and(|internal| internal.peer_query(query));
+    if answered && let Some(element) = parent.and_then(|p| p.downcast_ref::<super::RtspSrc2>()) {
+        element.imp().reverse_latency.add_to(query);
+    }
+    answered
 }
