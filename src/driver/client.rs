@@ -22,6 +22,9 @@ use super::server_requests::answer_server_request;
 use super::tls::TlsOptions;
 use super::writer::Writer;
 
+mod pipelined;
+pub use pipelined::SentRequest;
+
 /// Settings shared by all requests of one client.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
