@@ -18,13 +18,12 @@ mod integrity_play {
     pub mod timing;
 }
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::pipelined_server::{PIPELINED, Sessionless, plays_from};
 use common::recording_proxy::{RecordingProxy, SentRequest};
 use common::server::{AuthScheme, PASSWORD, TestServer, USER};
-use common::{RawRequest, Reply, ScriptedServer, rtsp_response, wait_until};
+use common::{RawRequest, wait_until};
 use gst::prelude::*;
 use integrity_play::capture::all_received;
 use integrity_play::compare::compare_exact;
@@ -35,7 +34,6 @@ const WAIT: Duration = Duration::from_secs(30);
 /// How long the proxy holds the first SETUP answer at most: a client that
 /// waits for it before its next SETUP is released after this.
 const HOLD: Duration = Duration::from_secs(3);
-const PIPELINED: &str = "Pipelined-Requests";
 
 /// The requests of `method` the client sent, in order.
 fn sent(proxy: &RecordingProxy, method: &str) -> Vec<SentRequest> {
@@ -219,132 +217,13 @@ fn rtsp1_setups_wait_and_carry_no_pipelined_requests() {
 // Scripted 2.0 servers that do not take the pipelined SETUPs
 // ---------------------------------------------------------------------------
 
-/// What a scripted server does with a SETUP that names no session.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Sessionless {
-    /// Makes a new session of each (ignores `Pipelined-Requests`).
-    NewSession,
-    /// Refuses all but the first with 454 (Session Not Found).
-    RefuseAfterFirst,
-    /// Challenges any SETUP without credentials (Basic), DESCRIBE not.
-    Challenge,
-}
-
-fn in_2_0(mut reply: Vec<u8>) -> Vec<u8> {
-    reply[..8].copy_from_slice(b"RTSP/2.0");
-    reply
-}
-
-/// A 2.0 server of two PCMA streams over TCP (channels 0 and 2) whose
-/// session-less SETUPs go as `mode` says; sessions are `s1`, `s2`...
-fn two_stream_server(mode: Sessionless) -> ScriptedServer {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Two\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
-               m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track0\r\n\
-               m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:track1\r\n";
-    let sessions = Arc::new(AtomicUsize::new(0));
-    ScriptedServer::start_with(move |req: &RawRequest| {
-        let cseq = req.cseq();
-        let reply = match req.method.as_str() {
-            "OPTIONS" => rtsp_response(
-                cseq,
-                200,
-                "OK",
-                &[("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN")],
-                b"",
-            ),
-            "DESCRIBE" => common::describe_answer(req, sdp),
-            "SETUP" => match (req.header("Session"), mode) {
-                (Some(session), _) => common::setup_answer(req, session),
-                (None, Sessionless::Challenge) if req.header("Authorization").is_none() => {
-                    rtsp_response(
-                        cseq,
-                        401,
-                        "Unauthorized",
-                        &[("WWW-Authenticate", "Basic realm=\"pipe\"")],
-                        b"",
-                    )
-                }
-                (None, Sessionless::RefuseAfterFirst) if sessions.load(Ordering::SeqCst) > 0 => {
-                    rtsp_response(cseq, 454, "Session Not Found", &[], b"")
-                }
-                (None, _) => {
-                    let n = sessions.fetch_add(1, Ordering::SeqCst) + 1;
-                    common::setup_answer(req, &format!("s{n}"))
-                }
-            },
-            "PLAY" => {
-                let session = req.header("Session").unwrap_or_default().to_owned();
-                let mut seq: u16 = 0;
-                return Reply::SendThenStream(
-                    in_2_0(rtsp_response(
-                        cseq,
-                        200,
-                        "OK",
-                        &[("Session", &session)],
-                        b"",
-                    )),
-                    Duration::from_millis(10),
-                    Box::new(move || {
-                        seq = seq.wrapping_add(1);
-                        let mut frame = common::pcma_frame(seq / 2);
-                        // Every other packet on the second stream's channel.
-                        frame[1] = if seq.is_multiple_of(2) { 0 } else { 2 };
-                        (seq < 2000).then_some(frame)
-                    }),
-                );
-            }
-            _ => {
-                let session = req.header("Session").unwrap_or_default();
-                rtsp_response(cseq, 200, "OK", &[("Session", session)], b"")
-            }
-        };
-        Reply::Send(in_2_0(reply))
-    })
-}
-
-/// Plays from [`two_stream_server`] in `mode` over RTSP 2.0: media flows;
-/// returns the requests the server got (client answers left out).
+/// Plays from a scripted server in `mode`: what was sent again after
+/// the pipelined pair went without the header.
 fn plays_after_fallback(mode: Sessionless) -> Vec<RawRequest> {
-    common::init_plugin();
-    let server = two_stream_server(mode);
-    let (pipeline, src, counters) =
-        common::rtspsrc2_player(&server.url("/two"), &[("protocols", "tcp".to_value())]);
-    src.set_property_from_str("default-rtsp-version", "2-0");
-    if mode == Sessionless::Challenge {
-        src.set_property("user-id", "u");
-        src.set_property("user-pw", "p");
-    }
-    let outcome = wait_until(&pipeline, WAIT, || counters.audio.count() >= 20);
-    common::stop_pipeline(&pipeline);
-    let requests: Vec<RawRequest> = server
-        .requests()
-        .into_iter()
-        .filter(|r| !r.method.starts_with("RTSP/"))
-        .collect();
-    let lines: Vec<String> = requests
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {:?} {:?}",
-                r.method,
-                r.header("Session"),
-                r.header(PIPELINED)
-            )
-        })
-        .collect();
-    assert!(outcome.is_stopped(), "{mode:?}: {outcome:?} {lines:?}");
-    // The first two SETUPs went pipelined: one id, no session.
+    let requests = plays_from(mode, &[]);
     let setups: Vec<&RawRequest> = requests.iter().filter(|r| r.method == "SETUP").collect();
-    assert!(setups.len() >= 3, "{lines:?}");
-    assert!(setups[0].header(PIPELINED).is_some(), "{lines:?}");
-    assert_eq!(setups[0].header(PIPELINED), setups[1].header(PIPELINED));
-    assert!(setups[..2].iter().all(|s| s.header("Session").is_none()));
-    // What was sent again went without the header.
-    assert!(
-        setups[2..].iter().all(|s| s.header(PIPELINED).is_none()),
-        "{lines:?}"
-    );
-    assert!(requests.iter().all(|r| r.connection == 0), "{lines:?}");
+    assert!(setups.len() >= 3, "{setups:?}");
+    assert!(setups[2..].iter().all(|s| s.header(PIPELINED).is_none()));
     requests
 }
 

@@ -119,6 +119,10 @@ impl SetupRound for PlaySetup<'_> {
         self.selected[nth].description.secure
     }
 
+    fn pipelined(&self) -> bool {
+        true
+    }
+
     fn prepare(
         &self,
         link: &mut Link,

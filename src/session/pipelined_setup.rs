@@ -7,11 +7,13 @@
 //! Why it is safe to try without knowing the server supports it: the
 //! header is optional for a 2.0 server and nothing announces it (no
 //! feature tag, no `Public` entry), so the answers are checked instead
-//! ([`judge_pipelined`]). The session of the first successful answer is
-//! the session. A server that ignored the header answers the later
-//! SETUPs in sessions of their own: those are torn down at once (no
-//! session is left to time out on the server) and their streams set up
-//! again in the session, one after the other. Any refused SETUP (401,
+//! ([`judge_pipelined`]). The session of the first successful answer
+//! that names one is the session. A server that ignored the header
+//! answers the later SETUPs in sessions of their own: those (and any a
+//! refusal names) are torn down at once (no session is left to time out
+//! on the server) and their streams set up again in the session, one
+//! after the other. Answers may come in any order; each is matched by
+//! its CSeq. Any refused SETUP (401,
 //! 3xx, 454, 461...) is likewise sent again the sequential way, which
 //! answers it as it always did: credentials after a 401, the other
 //! control join, or the error that makes [`super::transports`] try the
@@ -24,7 +26,6 @@
 //! PLAY accepted while a SETUP was refused would start the media of a
 //! half set-up session that the fallback then has to undo.
 
-use rtspclient_protocol::headers::SessionHeader;
 use rtspclient_protocol::message::{Headers, Response, Version};
 use rtspclient_protocol::pipelined::{PIPELINED_REQUESTS, PipelinedAnswer, judge_pipelined};
 use rtspclient_protocol::url::control_urls;
@@ -32,15 +33,21 @@ use rtspclient_protocol::url::control_urls;
 use super::link::Link;
 use super::transports::SetupRound;
 use super::{CAT, Protocol};
+use crate::driver::answers::session_of;
+use crate::driver::client::SentRequest;
 use crate::driver::error::ClientError;
 
-/// Whether the SETUPs of `round` are to be pipelined: in RTSP 2.0 only
-/// (1.0 has no such header, RFC 2326), with more than one stream (one
-/// SETUP has nothing to wait for), and before the connection has a
-/// session (then its `Session` id binds the requests already).
+/// Whether the SETUPs of `round` are to be pipelined: if the element
+/// opts in ([`SetupRound::pipelined`]), in RTSP 2.0 only (1.0 has no
+/// such header, RFC 2326), with more than one stream (one SETUP has
+/// nothing to wait for), and before the connection has a session (then
+/// its `Session` id binds the requests already).
 pub(super) fn worth_pipelining<R: SetupRound>(round: &R, link: &mut Link) -> bool {
     let client = link.client();
-    round.streams() > 1 && client.version() == Version::Rtsp20 && client.session().is_none()
+    round.pipelined()
+        && round.streams() > 1
+        && client.version() == Version::Rtsp20
+        && client.session().is_none()
 }
 
 /// SETUP every stream of `round` over `protocol`, pipelined.
@@ -61,33 +68,43 @@ pub(super) async fn setup_all_pipelined<R: SetupRound>(
         let url = control_urls(base, &setup.control).0;
         let mut headers = setup.headers.clone();
         headers.set(PIPELINED_REQUESTS, id.to_string());
-        let request = link.client().send_now("SETUP", &url, &headers).await?;
-        sent.push((url, request));
+        match link.client().send_now("SETUP", &url, &headers).await {
+            Ok(request) => sent.push((url, request)),
+            Err(err) => {
+                // Nothing is read after a failed send: the answers of
+                // the ones sent are dropped should they come.
+                for (_, request) in sent {
+                    link.client().abandon(request);
+                }
+                return Err(err);
+            }
+        }
     }
     gst::debug!(CAT, "{} SETUPs pipelined (id {id})", sent.len());
-    let mut answers = Vec::with_capacity(sent.len());
-    for (url, request) in sent {
-        let client = link.client();
-        let response = client.answer_to(request).await?;
-        // The first successful answer's session is the round's
-        // ([`judge_pipelined`]); taken at once, so that an error reading
-        // the next answers still ends it with the TEARDOWN of the link.
-        if response.is_success() && client.session().is_none() {
-            client.adopt_session(&response);
-        }
-        answers.push((url, response));
-    }
-    let sessions: Vec<Option<String>> = answers.iter().map(|(_, r)| session_id(r)).collect();
-    let statuses: Vec<(u16, Option<&str>)> = answers
+    let (answers, failure) = read_answers(link, sent).await;
+    let statuses: Vec<(u16, Option<String>)> = answers
         .iter()
-        .zip(&sessions)
-        .map(|((_, r), id)| (r.status, id.as_deref()))
+        .map(|(_, r)| (r.status, session_of(r).map(|s| s.id)))
         .collect();
-    let verdicts = judge_pipelined(&statuses);
-    tear_down_strays(link, &verdicts).await;
+    let statuses: Vec<(u16, Option<&str>)> = statuses
+        .iter()
+        .map(|(status, id)| (*status, id.as_deref()))
+        .collect();
+    let judged = judge_pipelined(&statuses);
+    // The round's session is taken before anything else goes, and every
+    // other one the answers named is torn down, even when reading an
+    // answer failed: the link's TEARDOWN then ends the round's session,
+    // and no stray one is left to time out on the server.
+    if let Some(nth) = judged.session {
+        link.client().adopt_session(&answers[nth].1);
+    }
+    tear_down_strays(link, &judged.strays).await;
+    if let Some(err) = failure {
+        return Err(err);
+    }
 
-    let mut set_up = Vec::with_capacity(verdicts.len());
-    let rounds = prepared.into_iter().zip(answers).zip(verdicts);
+    let mut set_up = Vec::with_capacity(answers.len());
+    let rounds = prepared.into_iter().zip(answers).zip(judged.answers);
     for (nth, ((setup, (url, response)), verdict)) in rounds.enumerate() {
         let stream = match verdict {
             PipelinedAnswer::InSession => {
@@ -111,24 +128,41 @@ pub(super) async fn setup_all_pipelined<R: SetupRound>(
     Ok(set_up)
 }
 
-/// TEARDOWN of each session a server that ignored `Pipelined-Requests`
-/// made of a SETUP after the first. Its answer is awaited (bounded by the
-/// response timeout) so that it cannot be taken for the next request's;
-/// a failure is only logged: the session then times out on the server.
-async fn tear_down_strays(link: &mut Link, verdicts: &[PipelinedAnswer]) {
-    let url = link.aggregate();
-    let mut torn_down: Vec<&str> = Vec::new();
-    for verdict in verdicts {
-        let PipelinedAnswer::Stray(id) = verdict else {
-            continue;
-        };
-        if torn_down.contains(&id.as_str()) {
+/// The answers to `sent`, in the order sent, up to the first that could
+/// not be read (returned with them); the requests after it are given up.
+async fn read_answers(
+    link: &mut Link,
+    sent: Vec<(String, SentRequest)>,
+) -> (Vec<(String, Response)>, Option<ClientError>) {
+    let mut answers = Vec::with_capacity(sent.len());
+    let mut failure = None;
+    for (url, request) in sent {
+        let client = link.client();
+        if failure.is_some() {
+            client.abandon(request);
             continue;
         }
-        torn_down.push(id);
+        match client.answer_to(request).await {
+            Ok(response) => answers.push((url, response)),
+            Err(err) => failure = Some(err),
+        }
+    }
+    (answers, failure)
+}
+
+/// TEARDOWN of each session other than the round's that the answers
+/// named (a server that ignored `Pipelined-Requests`, or a refusal that
+/// still made one). Its answer is awaited (bounded by the response
+/// timeout); one that times out is given up, so that arriving late it is
+/// neither taken for the next request's answer nor its `Session`
+/// adopted. A failure is only logged: the session then times out on the
+/// server.
+async fn tear_down_strays(link: &mut Link, strays: &[String]) {
+    let url = link.aggregate();
+    for id in strays {
         gst::info!(
             CAT,
-            "The server ignored Pipelined-Requests (answered in session {id}): tearing it down"
+            "A pipelined SETUP was answered in session {id}, not the round's: tearing it down"
         );
         let mut headers = Headers::new();
         headers.set("Session", id.clone());
@@ -142,15 +176,6 @@ async fn tear_down_strays(link: &mut Link, verdicts: &[PipelinedAnswer]) {
         }
     }
 }
-
-fn session_id(response: &Response) -> Option<String> {
-    response
-        .headers
-        .get("Session")
-        .and_then(SessionHeader::parse)
-        .map(|session| session.id)
-}
-
 /// A fresh id for one pipelined round (RFC 7826 §18.33: a 32-bit value
 /// the client chooses). Random, so that it cannot match an id the server
 /// still binds to an earlier session (gst-rtsp-server 1.22 keeps the id

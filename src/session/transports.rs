@@ -20,8 +20,12 @@ use crate::driver::udp::{self, UdpOptions, UdpPair};
 /// request, and what reading its answer needs (`Pending`: the Transport
 /// asked for, the UDP ports bound for it).
 pub struct PreparedSetup<Pending> {
-    /// The stream's `a=control`, joined to the base by
-    /// [`RtspClient::setup`](crate::driver::client::RtspClient::setup).
+    /// The stream's `a=control`, not yet joined to the base: the
+    /// sequential path ([`SetupRound::setup_one`]) joins it with
+    /// [`RtspClient::setup`](crate::driver::client::RtspClient::setup),
+    /// which tries the other join after a refusal; the pipelined one
+    /// sends the first join only, and a refusal is sent again the
+    /// sequential way.
     pub control: String,
     pub headers: Headers,
     pub pending: Pending,
@@ -43,6 +47,14 @@ pub trait SetupRound: Sync {
     /// Whether stream number `nth` is SRTP (RTP/SAVP or RTP/SAVPF): only
     /// then may it leave a TLS session's connection for UDP.
     fn encrypted(&self, nth: usize) -> bool;
+
+    /// Whether the SETUPs may go pipelined in an RTSP 2.0 session
+    /// (`session::pipelined_setup`). Opt-in: only rtspsrc2's is shown
+    /// against servers (tests/rtsp2_pipelined.rs); rtspsink's RECORD
+    /// SETUPs stay one after the other, as before.
+    fn pipelined(&self) -> bool {
+        false
+    }
 
     /// The SETUP request of stream number `nth` (0-based, in SDP order).
     fn prepare(
