@@ -20,6 +20,7 @@ pub mod jitter;
 pub mod message;
 pub mod methods;
 pub mod onvif;
+pub mod pipelined;
 pub mod play_control;
 pub mod play_rate;
 pub mod rtcp;

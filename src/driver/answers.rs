@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use rtspclient_protocol::auth_flow::AuthFailure;
+use rtspclient_protocol::headers::SessionHeader;
 use rtspclient_protocol::message::Response;
 use rtspclient_protocol::transport::{Transport, check_answer};
 
@@ -15,16 +16,23 @@ use super::in_flight::InFlightRequests;
 /// answer; older duplicates are ignored like any stray response.
 const ANSWERED_CSEQS: usize = 16;
 
-/// The CSeqs of the latest answers taken (at most [`ANSWERED_CSEQS`]).
+/// The CSeqs of the latest answers taken, and of the latest requests
+/// given up on (at most [`ANSWERED_CSEQS`] each).
 #[derive(Debug)]
 pub struct AnsweredCseqs {
     recent: VecDeque<u32>,
+    /// Requests whose answer is no longer awaited (it timed out, or an
+    /// earlier pipelined answer failed): should it still come, it must
+    /// not be taken for a later request's, nor its `Session` adopted (a
+    /// stray session's TEARDOWN answered late named the dead session).
+    abandoned: VecDeque<u32>,
 }
 
 impl Default for AnsweredCseqs {
     fn default() -> Self {
         AnsweredCseqs {
             recent: VecDeque::with_capacity(ANSWERED_CSEQS),
+            abandoned: VecDeque::with_capacity(ANSWERED_CSEQS),
         }
     }
 }
@@ -58,11 +66,33 @@ impl AnsweredCseqs {
 
     /// An answer to `cseq` was taken.
     pub fn note(&mut self, cseq: u32) {
-        if self.recent.len() >= ANSWERED_CSEQS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(cseq);
+        push_bounded(&mut self.recent, cseq);
     }
+
+    /// The answer to `cseq` is no longer awaited.
+    pub fn abandon(&mut self, cseq: u32) {
+        push_bounded(&mut self.abandoned, cseq);
+    }
+
+    /// Whether `cseq` is that of a request given up on.
+    pub fn is_abandoned(&self, cseq: u32) -> bool {
+        self.abandoned.contains(&cseq)
+    }
+}
+
+fn push_bounded(cseqs: &mut VecDeque<u32>, cseq: u32) {
+    if cseqs.len() >= ANSWERED_CSEQS {
+        cseqs.pop_front();
+    }
+    cseqs.push_back(cseq);
+}
+
+/// The `Session` an answer names, if this client can parse it.
+pub fn session_of(response: &Response) -> Option<SessionHeader> {
+    response
+        .headers
+        .get("Session")
+        .and_then(SessionHeader::parse)
 }
 
 /// The error for a request refused with 401 that cannot be retried; the

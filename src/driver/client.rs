@@ -12,7 +12,7 @@ use rtspclient_protocol::message::{Headers, Message, Request, Response, Version}
 use rtspclient_protocol::methods::MethodSupport;
 use rtspclient_protocol::url::{RtspUrl, control_retry_status, control_urls};
 
-use super::answers::{AnsweredCseqs, not_authorized};
+use super::answers::{AnsweredCseqs, not_authorized, session_of};
 use super::connection::{Connection, Security};
 use super::error::{ClientError, ErrorKind};
 use super::http_proxy::HttpProxy;
@@ -21,6 +21,10 @@ use super::in_flight::{InFlight, InFlightRequests};
 use super::server_requests::answer_server_request;
 use super::tls::TlsOptions;
 use super::writer::Writer;
+
+mod pipelined;
+use pipelined::SentAhead;
+pub use pipelined::SentRequest;
 
 /// Settings shared by all requests of one client.
 #[derive(Debug, Clone)]
@@ -66,6 +70,9 @@ pub struct RtspClient {
     /// CSeqs of the latest answers taken, so a second answer to one of
     /// them is recognised.
     answered: AnsweredCseqs,
+    /// Pipelined requests not answered yet, and answers that came before
+    /// the one awaited.
+    ahead: SentAhead,
     /// A message taken out of the framer by [`RtspClient::next_buffered_data`]
     /// that was not data; the next read returns it first.
     stashed: Option<Result<Message, ClientError>>,
@@ -98,6 +105,7 @@ impl RtspClient {
             session: None,
             methods: MethodSupport::default(),
             answered: AnsweredCseqs::default(),
+            ahead: SentAhead::default(),
             stashed: None,
             version: config.version,
             config,
@@ -383,6 +391,12 @@ impl RtspClient {
         self.conn.expect_answer(true);
         let result = self.wait_answer(cseq, on_incoming).await;
         self.conn.expect_answer(false);
+        if result
+            .as_ref()
+            .is_err_and(|err| err.kind == ErrorKind::Timeout)
+        {
+            self.answered.abandon(cseq);
+        }
         let response = result.map_err(|err| err.with_request(method, cseq))?;
         self.answered.note(cseq);
         Ok(response)
@@ -407,9 +421,19 @@ impl RtspClient {
             match message {
                 Message::Response(response) => match response.headers.cseq() {
                     Some(got) if got == cseq => return Ok(response),
-                    // Some cameras omit CSeq (docs/QUIRKS.md, "CSeq"); with
-                    // one request in flight the answer can only be ours.
+                    // Some cameras omit CSeq (docs/QUIRKS.md, "CSeq"): the
+                    // answer is taken for the awaited request. Right when
+                    // the server answers in order and nothing else is
+                    // outstanding; a keep-alive in flight, a pipelined
+                    // request or one given up on would be mistaken for it,
+                    // and no header tells them apart.
                     None => return Ok(response),
+                    // A pipelined request's answer before the awaited
+                    // one's (RFC 7826 §18.33 does not order them): kept
+                    // for when it is asked for.
+                    Some(got) if self.ahead.is_pending(got) => self.ahead.keep(response),
+                    // Late: dropped (see `AnsweredCseqs::abandon`).
+                    Some(got) if self.answered.is_abandoned(got) => {}
                     Some(got) => {
                         self.answered.check_stray_cseq(got, cseq, &self.in_flight)?;
                         if let Some(incoming) = self.dispatch(Message::Response(response)).await {
@@ -469,7 +493,9 @@ impl RtspClient {
                     self.answered.note(flight.cseq);
                     return self.on_answer(flight, response).await;
                 }
-                self.note_session(&response);
+                // Not adopting its `Session`: an answer to another request
+                // (a late one, a stray session's TEARDOWN) may name a
+                // session that is not, or no longer, ours.
                 Some(Incoming::Response(response))
             }
             Message::Request(request) => {
@@ -490,11 +516,7 @@ impl RtspClient {
     fn note_session(&mut self, response: &Response) {
         // Session ids may change between SETUPs of one presentation
         // (docs/QUIRKS.md, "Session id changes"): the latest one wins.
-        if let Some(mut session) = response
-            .headers
-            .get("Session")
-            .and_then(SessionHeader::parse)
-        {
+        if let Some(mut session) = session_of(response) {
             // Servers usually announce the timeout in SETUP only and repeat
             // the bare id later: keep what we learnt for the same session.
             if let Some(previous) = &self.session

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::message::{Headers, Response};
 use rtspclient_protocol::transport::{LowerTransport, Transport};
 
 use super::sender::{Route, StreamSender, UdpRoute};
@@ -15,12 +15,22 @@ use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{UdpOptions, UdpPair};
 use crate::session::rtsp2::MediaHeaders;
 use crate::session::transports::{
-    SetupRound, answered_transport, bind_udp, check_secure_answer, requested_transport,
+    PreparedSetup, SetupRound, answered_transport, bind_udp, check_secure_answer,
+    requested_transport,
 };
 use crate::session::{Link, Protocol};
 use crate::srtp::{RemoteKeys, mikey};
-use rtspclient_protocol::srtp::{key_mgmt_header, parse_key_mgmt};
+use rtspclient_protocol::srtp::{Profile, key_mgmt_header, parse_key_mgmt};
 use rtspclient_protocol::url::control_urls;
+
+/// What reading the answer to one stream's SETUP needs.
+pub struct RecordRequest {
+    /// The Transport asked for.
+    request: Transport,
+    /// The UDP ports bound for it (over UDP).
+    pair: Option<UdpPair>,
+    profile: Profile,
+}
 
 /// SETUP of every announced stream.
 pub struct RecordSetup<'a> {
@@ -32,6 +42,7 @@ pub struct RecordSetup<'a> {
 
 impl SetupRound for RecordSetup<'_> {
     type SetUp = Route;
+    type Pending = RecordRequest;
 
     fn streams(&self) -> usize {
         self.streams.len()
@@ -41,13 +52,13 @@ impl SetupRound for RecordSetup<'_> {
         self.streams[index].profile().secure
     }
 
-    async fn setup_one(
+    fn prepare(
         &self,
         link: &mut Link,
         protocol: Protocol,
         base: &str,
         index: usize,
-    ) -> Result<Route, ClientError> {
+    ) -> Result<PreparedSetup<RecordRequest>, ClientError> {
         let stream = &self.streams[index];
         // `protocols` refuses multicast for publishing: UDP is unicast.
         let udp = protocol != Protocol::Tcp;
@@ -77,14 +88,37 @@ impl SetupRound for RecordSetup<'_> {
             let uri = control_urls(base, &control).0;
             headers.set("KeyMgmt", key_mgmt_header(&uri, &data));
         }
-        let client = link.client();
-        let peer = client.connection().peer_addr();
-        let (_, response) = client.setup(base, &control, &headers).await?;
-        expect_success(&response, "SETUP")?;
+        Ok(PreparedSetup {
+            control,
+            headers,
+            pending: RecordRequest {
+                request,
+                pair,
+                profile,
+            },
+        })
+    }
+
+    fn complete(
+        &self,
+        link: &mut Link,
+        index: usize,
+        pending: RecordRequest,
+        _control_url: String,
+        response: &Response,
+    ) -> Result<Route, ClientError> {
+        let stream = &self.streams[index];
+        let RecordRequest {
+            request,
+            pair,
+            profile,
+        } = pending;
+        let peer = link.client().connection().peer_addr();
+        expect_success(response, "SETUP")?;
         MediaHeaders::read(&response.headers, "SETUP answer");
-        let answer = answered_transport(&response);
+        let answer = answered_transport(response);
         if let Some(answer) = &answer {
-            check_setup_transport(&response, answer, &request)?;
+            check_setup_transport(response, answer, &request)?;
             check_secure_answer(answer, profile)?;
         }
         if let Some(keys) = stream.srtp() {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use rtspclient_protocol::caps::StreamDescription;
-use rtspclient_protocol::message::Headers;
+use rtspclient_protocol::message::{Headers, Response};
 use rtspclient_protocol::srtp::{Profile, key_mgmt_header};
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 use rtspclient_protocol::url::control_urls;
@@ -20,7 +20,7 @@ use crate::session::Link;
 use crate::session::Protocol;
 use crate::session::rtsp2::MediaHeaders;
 use crate::session::transports::{
-    SetupRound, bind_udp, check_secure_answer, checked_answer, requested_transport,
+    PreparedSetup, SetupRound, bind_udp, check_secure_answer, checked_answer, requested_transport,
 };
 
 /// A stream the application wants, before SETUP.
@@ -109,6 +109,7 @@ impl PlaySetup<'_> {
 
 impl SetupRound for PlaySetup<'_> {
     type SetUp = SetUpStream;
+    type Pending = SetupRequest;
 
     fn streams(&self) -> usize {
         self.selected.len()
@@ -118,33 +119,52 @@ impl SetupRound for PlaySetup<'_> {
         self.selected[nth].description.secure
     }
 
-    async fn setup_one(
+    fn pipelined(&self) -> bool {
+        true
+    }
+
+    fn prepare(
         &self,
         link: &mut Link,
         protocol: Protocol,
         base: &str,
         nth: usize,
-    ) -> Result<SetUpStream, ClientError> {
+    ) -> Result<PreparedSetup<SetupRequest>, ClientError> {
         let stream = &self.selected[nth];
-        let SetupRequest {
-            transport: request,
-            mut headers,
-            local: local_pair,
-            profile,
-        } = self.request(link, protocol, stream.index, stream.description)?;
+        let mut request = self.request(link, protocol, stream.index, stream.description)?;
         let control = stream.description.control.as_deref().unwrap_or("*");
         if let Some(data) = &stream.key_mgmt {
             // Our key for the RTCP we send (RFC 4567 §3.3, 7.1), as C
             // rtspsrc announces it; gst-rtsp-server reads it per SSRC.
             let uri = control_urls(base, control).0;
-            headers.set("KeyMgmt", key_mgmt_header(&uri, data));
+            request.headers.set("KeyMgmt", key_mgmt_header(&uri, data));
         }
-        let client = link.client();
-        let peer = client.connection().peer_addr();
-        let (control_url, response) = client.setup(base, control, &headers).await?;
-        expect_success(&response, "SETUP")?;
+        Ok(PreparedSetup {
+            control: control.to_string(),
+            headers: std::mem::take(&mut request.headers),
+            pending: request,
+        })
+    }
+
+    fn complete(
+        &self,
+        link: &mut Link,
+        nth: usize,
+        pending: SetupRequest,
+        control_url: String,
+        response: &Response,
+    ) -> Result<SetUpStream, ClientError> {
+        let stream = &self.selected[nth];
+        let SetupRequest {
+            transport: request,
+            local: local_pair,
+            profile,
+            ..
+        } = pending;
+        let peer = link.client().connection().peer_addr();
+        expect_success(response, "SETUP")?;
         MediaHeaders::read(&response.headers, "SETUP answer");
-        let transport = checked_answer(&response, &request)?;
+        let transport = checked_answer(response, &request)?;
         check_secure_answer(&transport, profile)?;
         if let Some(ssrc) = transport.ssrc {
             let mut caps = stream.output.caps();

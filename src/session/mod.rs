@@ -1,6 +1,7 @@
 //! The RTSP session both elements run, below the elements and above the
 //! driver: connecting with OPTIONS ([`link`]), SETUP of every stream with
-//! the fallback from one lower transport to the next ([`transports`]),
+//! the fallback from one lower transport to the next ([`transports`];
+//! pipelined in RTSP 2.0, `pipelined_setup`),
 //! keep-alive ([`keep_alive`]), redirects, the bounded TEARDOWN, and
 //! reconnection with backoff ([`reconnect`], [`runner`]). What differs
 //! between playing and recording (DESCRIBE and PLAY or ANNOUNCE and
@@ -18,6 +19,7 @@ pub use crate::element_config::Protocol;
 pub mod keep_alive;
 pub mod link;
 pub mod messages;
+mod pipelined_setup;
 pub mod reconnect;
 pub mod rtsp2;
 pub mod runner;

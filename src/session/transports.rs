@@ -5,20 +5,41 @@
 
 use std::future::Future;
 
-use rtspclient_protocol::message::{Response, Version};
+use rtspclient_protocol::message::{Headers, Response, Version};
 use rtspclient_protocol::srtp::Profile;
 use rtspclient_protocol::transport::{Delivery, LowerTransport, Transport};
 
 use super::Protocol;
 use super::link::Link;
+use super::pipelined_setup;
 use crate::driver::answers::check_setup_transport;
 use crate::driver::error::{ClientError, ErrorKind};
 use crate::driver::udp::{self, UdpOptions, UdpPair};
 
-/// The element's SETUP of its streams over one transport.
+/// The SETUP of one stream, built before it is sent: what goes in the
+/// request, and what reading its answer needs (`Pending`: the Transport
+/// asked for, the UDP ports bound for it).
+pub struct PreparedSetup<Pending> {
+    /// The stream's `a=control`, not yet joined to the base: the
+    /// sequential path ([`SetupRound::setup_one`]) joins it with
+    /// [`RtspClient::setup`](crate::driver::client::RtspClient::setup),
+    /// which tries the other join after a refusal; the pipelined one
+    /// sends the first join only, and a refusal is sent again the
+    /// sequential way.
+    pub control: String,
+    pub headers: Headers,
+    pub pending: Pending,
+}
+
+/// The element's SETUP of its streams over one transport, in two halves
+/// (the request, then its answer) so that the same code serves a SETUP
+/// waited for and one pipelined with the others
+/// (`session::pipelined_setup`).
 pub trait SetupRound: Sync {
     /// One stream after its SETUP (its route or receiver).
     type SetUp: Send;
+    /// What reading the answer of one SETUP needs.
+    type Pending: Send;
 
     /// How many streams to set up.
     fn streams(&self) -> usize;
@@ -27,23 +48,64 @@ pub trait SetupRound: Sync {
     /// then may it leave a TLS session's connection for UDP.
     fn encrypted(&self, nth: usize) -> bool;
 
-    /// SETUP of stream number `nth` (0-based, in SDP order).
+    /// Whether the SETUPs may go pipelined in an RTSP 2.0 session
+    /// (`session::pipelined_setup`). Opt-in: only rtspsrc2's is shown
+    /// against servers (tests/rtsp2_pipelined.rs); rtspsink's RECORD
+    /// SETUPs stay one after the other, as before.
+    fn pipelined(&self) -> bool {
+        false
+    }
+
+    /// The SETUP request of stream number `nth` (0-based, in SDP order).
+    fn prepare(
+        &self,
+        link: &mut Link,
+        protocol: Protocol,
+        base: &str,
+        nth: usize,
+    ) -> Result<PreparedSetup<Self::Pending>, ClientError>;
+
+    /// Stream number `nth` after the successful or refused `response` to
+    /// its SETUP, sent to `control_url`.
+    fn complete(
+        &self,
+        link: &mut Link,
+        nth: usize,
+        pending: Self::Pending,
+        control_url: String,
+        response: &Response,
+    ) -> Result<Self::SetUp, ClientError>;
+
+    /// SETUP of stream number `nth`, waiting for its answer.
     fn setup_one(
         &self,
         link: &mut Link,
         protocol: Protocol,
         base: &str,
         nth: usize,
-    ) -> impl Future<Output = Result<Self::SetUp, ClientError>> + Send;
+    ) -> impl Future<Output = Result<Self::SetUp, ClientError>> + Send {
+        async move {
+            let prepared = self.prepare(link, protocol, base, nth)?;
+            let (control_url, response) = link
+                .client()
+                .setup(base, &prepared.control, &prepared.headers)
+                .await?;
+            self.complete(link, nth, prepared.pending, control_url, &response)
+        }
+    }
 }
 
-/// SETUP every stream over `protocol`.
+/// SETUP every stream over `protocol`: pipelined where RTSP 2.0 allows
+/// it (`pipelined_setup::worth_pipelining`), else one after the other.
 async fn setup_all<R: SetupRound>(
     round: &R,
     link: &mut Link,
     protocol: Protocol,
     base: &str,
 ) -> Result<Vec<R::SetUp>, ClientError> {
+    if pipelined_setup::worth_pipelining(round, link) {
+        return pipelined_setup::setup_all_pipelined(round, link, protocol, base).await;
+    }
     let mut set_up = Vec::with_capacity(round.streams());
     for nth in 0..round.streams() {
         set_up.push(round.setup_one(link, protocol, base, nth).await?);

@@ -24,6 +24,7 @@ pub mod certs;
 pub mod ffmpeg;
 pub mod media_hash;
 pub mod onvif_server;
+pub mod pipelined_server;
 pub mod reconnect_player;
 pub mod recording_proxy;
 pub mod relay;

@@ -26,10 +26,76 @@ pub struct RecordingProxy {
     stop: Arc<AtomicBool>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     acceptor: Option<JoinHandle<()>>,
+    hold: Option<Arc<AnswerHold>>,
+}
+
+/// Holds what the server sends once a request of `method` has gone to it,
+/// until `count` such requests have gone (or `max` passed, then lets it
+/// through anyway): a client that waits for each answer before the next
+/// request can only reach `count` after the bounded wait, one that sends
+/// them back-to-back reaches it while the first answer is held.
+pub struct AnswerHold {
+    method: &'static str,
+    count: usize,
+    max: Duration,
+    /// How many `method` requests had gone when the hold ended.
+    released_with: Mutex<Option<usize>>,
+}
+
+impl AnswerHold {
+    /// Called before bytes from the server go to the client.
+    fn wait(&self, sent: &Log) {
+        if self.released_with.lock().unwrap().is_some() {
+            return;
+        }
+        let needle = format!("{} rtsp://", self.method);
+        let seen = || count_matches(&sent.lock().unwrap(), needle.as_bytes());
+        if seen() == 0 {
+            return;
+        }
+        super::wait_for(self.max, || seen() >= self.count);
+        *self.released_with.lock().unwrap() = Some(seen());
+    }
+}
+
+fn count_matches(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 impl RecordingProxy {
     pub fn start(server_port: u16) -> RecordingProxy {
+        Self::start_with(server_port, None)
+    }
+
+    /// A proxy that holds the server's answers once a `method` request
+    /// went through, until `count` of them did (at most `max`); see
+    /// [`AnswerHold`] and [`RecordingProxy::requests_before_first_answer`].
+    pub fn start_holding_answers(
+        server_port: u16,
+        method: &'static str,
+        count: usize,
+        max: Duration,
+    ) -> RecordingProxy {
+        let hold = AnswerHold {
+            method,
+            count,
+            max,
+            released_with: Mutex::new(None),
+        };
+        Self::start_with(server_port, Some(Arc::new(hold)))
+    }
+
+    /// With [`RecordingProxy::start_holding_answers`]: how many requests of
+    /// its method the client had sent when the first answer after the
+    /// first such request went to it.
+    pub fn requests_before_first_answer(&self) -> Option<usize> {
+        *self.hold.as_ref()?.released_with.lock().unwrap()
+    }
+
+    fn start_with(server_port: u16, hold: Option<Arc<AnswerHold>>) -> RecordingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -41,13 +107,15 @@ impl RecordingProxy {
             stop: Arc::default(),
             threads: Arc::default(),
             acceptor: None,
+            hold,
         };
-        let (to_server, to_client, inject, stop, threads) = (
+        let (to_server, to_client, inject, stop, threads, hold) = (
             proxy.to_server.clone(),
             proxy.to_client.clone(),
             proxy.inject.clone(),
             proxy.stop.clone(),
             proxy.threads.clone(),
+            proxy.hold.clone(),
         );
         let acceptor = thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
@@ -78,14 +146,16 @@ impl RecordingProxy {
                     stop.clone(),
                     inject.clone(),
                 );
+                let gate = hold.clone().map(|hold| (hold, to_server.clone()));
                 let mut threads = threads.lock().unwrap();
                 threads.push(thread::spawn(move || {
                     let (mut from, mut to, log, stop) = up;
-                    pump(&mut from, &mut to, &log, &stop, None);
+                    pump(&mut from, &mut to, &log, &stop, None, None);
                 }));
                 threads.push(thread::spawn(move || {
                     let (mut from, mut to, log, stop, inject) = down;
-                    pump(&mut from, &mut to, &log, &stop, Some(&inject));
+                    let gate = gate.as_ref().map(|(hold, sent)| (hold.as_ref(), sent));
+                    pump(&mut from, &mut to, &log, &stop, Some(&inject), gate);
                 }));
             }
         });
@@ -158,13 +228,15 @@ impl Drop for RecordingProxy {
 
 /// Copy `from` to `to` and into `log` until either side closes or the
 /// proxy stops; with `inject`, also write what is waiting there once all
-/// that was copied ends with a whole message.
+/// that was copied ends with a whole message; with `hold`, wait as it says
+/// (given what went the other way) before copying.
 fn pump(
     from: &mut TcpStream,
     to: &mut TcpStream,
     log: &Log,
     stop: &AtomicBool,
     inject: Option<&Mutex<Option<Vec<u8>>>>,
+    hold: Option<(&AnswerHold, &Log)>,
 ) {
     let mut framer = Framer::default();
     let mut buf = vec![0u8; 64 * 1024];
@@ -172,6 +244,9 @@ fn pump(
         match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
+                if let Some((hold, sent)) = hold {
+                    hold.wait(sent);
+                }
                 log.lock().unwrap().extend_from_slice(&buf[..n]);
                 if to.write_all(&buf[..n]).is_err() {
                     break;

@@ -141,6 +141,18 @@ pub fn mount_captured(
     path: &str,
     streams: &[Stream],
 ) -> Vec<super::capture::Capture> {
+    mount_captured_with(server, path, streams, |mount| mount)
+}
+
+/// [`mount_captured`] with the mount changed by `adjust` first (e.g. to
+/// require authentication).
+#[allow(dead_code)]
+pub fn mount_captured_with(
+    server: &crate::common::server::TestServer,
+    path: &str,
+    streams: &[Stream],
+    adjust: impl FnOnce(crate::common::server::Mount) -> crate::common::server::Mount,
+) -> Vec<super::capture::Capture> {
     use gst::prelude::*;
     use gst_rtsp_server::prelude::*;
     let launch_line = streams
@@ -149,7 +161,9 @@ pub fn mount_captured(
         .map(|(i, s)| s.launch(i, false))
         .collect::<Vec<_>>()
         .join(" ");
-    server.add_mount(crate::common::server::Mount::play(path, launch_line).shared(false));
+    server.add_mount(adjust(
+        crate::common::server::Mount::play(path, launch_line).shared(false),
+    ));
     let sent: Vec<super::capture::Capture> = streams
         .iter()
         .map(|s| super::capture::Capture::new(s.codec()))
